@@ -1,0 +1,70 @@
+# RL trading platform. `make help` lists the targets.
+# Everything installs into .venv at the repo root from the pinned lock (requirements.lock); no root needed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)))
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Targets:\n"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock requirements-data.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.lock
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -r requirements-data.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(PACKAGES))
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install every package from the lock
+
+up: install ## Start the embedded stack (Kafka API, Redis, Vault), the paper exchange and the services
+	$(VENV)/bin/tradectl up
+
+down: ## Stop everything `make up` started
+	@if [ -x $(VENV)/bin/tradectl ]; then $(VENV)/bin/tradectl down; else echo "nothing to stop (no .venv)"; fi
+
+status: install ## Show every endpoint and service health
+	$(VENV)/bin/tradectl status
+
+test: install proto-check ## Run the whole test suite (unit, property, integration, end-to-end)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## Unit and property tests only (no servers)
+	$(PY) -m pytest -m "not integration and not e2e and not slow" $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install ## mypy over the libraries and services
+	$(VENV)/bin/mypy
+
+proto: install ## Regenerate libs/contracts from proto/
+	$(PY) proto/generate.py
+
+proto-check: install ## Fail if libs/contracts is stale against proto/
+	$(PY) -m pytest -q -p no:cacheprovider tests/contracts/test_generated_code.py
+
+bench: install ## Run the benchmarks; figures go to benchmarks/results/*.json
+	$(PY) -m tests.benchmarks
+
+lock: ## Re-resolve requirements.in into requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet -r requirements.in
+	{ echo "# The one lock for the whole repo: every third-party package, pinned. Regenerate with 'make lock'."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/'; } > requirements.lock
+	rm -rf .lock-venv
+
+clean: down ## Remove .venv and runtime state
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,22 @@
+"""Entry point of `tradectl`. Each command group lives in its own module; this file only wires them."""
+
+from __future__ import annotations
+
+import typer
+
+from tradectl import agent, audit, dev, ops, topics
+
+app = typer.Typer(
+    name="tradectl",
+    help="Operate the RL trading platform: the dev stack, topics, services, risk controls, agents and the audit ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(dev.app, name="dev")
+topics.register(app)   # tradectl topics, tradectl tail
+ops.register(app)      # tradectl status, orders, positions, risk ...
+agent.register(app)    # tradectl train, backtest, models ...
+app.add_typer(audit.app, name="audit")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,61 @@
+from trading.common.v1 import common_pb2 as _common_pb2
+from trading.marketdata.v1 import marketdata_pb2 as _marketdata_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SignalGenerated(_message.Message):
+    __slots__ = ("envelope", "symbol", "strategy_id", "target_weight", "reference_price", "model_name", "model_version", "feature_hash", "bar_id", "shadow")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_HASH_FIELD_NUMBER: _ClassVar[int]
+    BAR_ID_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    envelope: _common_pb2.Envelope
+    symbol: str
+    strategy_id: str
+    target_weight: float
+    reference_price: _common_pb2.Decimal
+    model_name: str
+    model_version: str
+    feature_hash: str
+    bar_id: str
+    shadow: bool
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., symbol: _Optional[str] = ..., strategy_id: _Optional[str] = ..., target_weight: _Optional[float] = ..., reference_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_hash: _Optional[str] = ..., bar_id: _Optional[str] = ..., shadow: _Optional[bool] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("symbol", "bars")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    BARS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    bars: _containers.RepeatedCompositeFieldContainer[_marketdata_pb2.Bar]
+    def __init__(self, symbol: _Optional[str] = ..., bars: _Optional[_Iterable[_Union[_marketdata_pb2.Bar, _Mapping]]] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("model_name", "model_version", "content_hash", "feature_names", "shadow_model_version", "loaded_at")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    model_version: str
+    content_hash: str
+    feature_names: _containers.RepeatedScalarFieldContainer[str]
+    shadow_model_version: str
+    loaded_at: int
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., content_hash: _Optional[str] = ..., feature_names: _Optional[_Iterable[str]] = ..., shadow_model_version: _Optional[str] = ..., loaded_at: _Optional[int] = ...) -> None: ...

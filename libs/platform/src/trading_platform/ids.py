@@ -1,0 +1,28 @@
+"""Identifiers: message ids and the deterministic client order id (DESIGN.md invariant 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+# Alpaca accepts client order ids of up to 128 characters; ours are much shorter and URL-safe.
+CLIENT_ORDER_ID_PREFIX = "co"
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def client_order_id(strategy_id: str, decision_id: str, symbol: str, leg: int = 0) -> str:
+    """The client order id of one leg of one decision: the same inputs always give the same id.
+
+    The decision id is unique per decision (a signal id, or a manual request's id), so an id is never reused
+    for a different order; re-deriving it after a crash finds the order that may already be at the broker.
+    """
+    for name, part in (("strategy_id", strategy_id), ("decision_id", decision_id), ("symbol", symbol)):
+        if not part:
+            raise ValueError(f"client_order_id needs a non-empty {name}")
+    if leg < 0:
+        raise ValueError("leg must be >= 0")
+    digest = hashlib.sha256(f"{strategy_id}\x1f{decision_id}\x1f{symbol}\x1f{leg}".encode()).hexdigest()
+    return f"{CLIENT_ORDER_ID_PREFIX}-{symbol.lower()}-{digest[:24]}-{leg}"

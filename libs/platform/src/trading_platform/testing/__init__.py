@@ -1,0 +1,1 @@
+"""Test fixtures for the platform (a pytest plugin, registered as `trading`)."""

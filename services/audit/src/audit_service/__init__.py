@@ -1,0 +1,1 @@
+"""trading-audit service."""

@@ -1,0 +1,1 @@
+"""trading-market-data service."""

@@ -1,0 +1,1 @@
+"""trading-order-management service."""
