@@ -1,4 +1,118 @@
-"""pytest plugin `trading`: endpoints for Kafka, Redis and Vault, and per-test topic isolation.
+"""pytest plugin `trading`: real Kafka, Redis and Vault endpoints for tests, and per-test isolation.
 
-(Being built under issue 2; fixtures land here.)
+Endpoints come, in this order, from:
+1. environment variables: TRADING_TEST_KAFKA_BOOTSTRAP, TRADING_TEST_REDIS_URL, TRADING_TEST_VAULT_ADDR with
+   TRADING_TEST_VAULT_TOKEN (an external stack, e.g. a staging cluster's);
+2. testcontainers (Kafka, Redis and Vault images) when a Docker engine answers;
+3. the embedded processes of trading_platform.devstack on free ports in a temporary folder.
+TRADING_TEST_BACKEND=env|testcontainers|embedded forces one. Each test gets its own topic namespace and Redis key
+prefix, so tests never see each other's messages.
 """
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from trading_platform.devstack import DevStack, StackPorts, free_port
+
+
+@dataclass(frozen=True)
+class VaultEndpoint:
+    address: str
+    token: str
+
+
+@dataclass(frozen=True)
+class TestStack:
+    backend: str
+    kafka_bootstrap: str
+    redis_url: str
+    vault: VaultEndpoint
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415 - only when testcontainers may be used
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _testcontainers_stack() -> Iterator[TestStack]:
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.redis import RedisContainer  # noqa: PLC0415
+    from testcontainers.vault import VaultContainer  # noqa: PLC0415
+
+    with KafkaContainer() as kafka, RedisContainer() as redis_container, VaultContainer() as vault:
+        redis_url = (f"redis://{redis_container.get_container_host_ip()}:"
+                     f"{redis_container.get_exposed_port(6379)}/0")
+        yield TestStack("testcontainers", kafka.get_bootstrap_server(), redis_url,
+                        VaultEndpoint(vault.get_connection_url(), vault.root_token))
+
+
+@contextlib.contextmanager
+def _embedded_stack(run_dir: Path) -> Iterator[TestStack]:
+    stack = DevStack(run_dir, StackPorts(kafka=free_port(), redis=free_port(), vault=free_port()))
+    try:
+        endpoints = stack.up()
+        yield TestStack("embedded", endpoints.kafka_bootstrap, endpoints.redis_url,
+                        VaultEndpoint(endpoints.vault_addr, endpoints.vault_token()))
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def trading_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
+    """The session's Kafka, Redis and Vault (see the module docstring for where they come from)."""
+    backend = os.environ.get("TRADING_TEST_BACKEND", "")
+    if backend in ("", "env") and os.environ.get("TRADING_TEST_KAFKA_BOOTSTRAP"):
+        missing = [k for k in ("TRADING_TEST_REDIS_URL", "TRADING_TEST_VAULT_ADDR", "TRADING_TEST_VAULT_TOKEN")
+                   if not os.environ.get(k)]
+        if missing:
+            raise pytest.UsageError(f"TRADING_TEST_KAFKA_BOOTSTRAP is set but {', '.join(missing)} is not")
+        yield TestStack("env", os.environ["TRADING_TEST_KAFKA_BOOTSTRAP"], os.environ["TRADING_TEST_REDIS_URL"],
+                        VaultEndpoint(os.environ["TRADING_TEST_VAULT_ADDR"], os.environ["TRADING_TEST_VAULT_TOKEN"]))
+        return
+    if backend == "testcontainers" or (backend == "" and _docker_answers()):
+        with _testcontainers_stack() as stack:
+            yield stack
+        return
+    with _embedded_stack(tmp_path_factory.mktemp("devstack")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(trading_stack: TestStack) -> str:
+    return trading_stack.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(trading_stack: TestStack) -> str:
+    return trading_stack.redis_url
+
+
+@pytest.fixture(scope="session")
+def vault_endpoint(trading_stack: TestStack) -> VaultEndpoint:
+    return trading_stack.vault
+
+
+@pytest.fixture
+def topic_namespace() -> str:
+    """A prefix for every topic this test touches (pass it as `namespace=` to Publisher/Consumer)."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def redis_namespace() -> str:
+    """A prefix for every Redis key this test touches."""
+    return f"t{uuid.uuid4().hex[:10]}"

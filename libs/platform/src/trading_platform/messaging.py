@@ -1,0 +1,465 @@
+"""Typed publish/subscribe over Kafka (aiokafka), the way every service uses the bus.
+
+- Publishing is typed by the topic registry: a message of the wrong type for a topic raises. The envelope's fields
+  and the W3C trace context travel in Kafka headers; `publish` waits for the broker's ack.
+- Consuming commits an offset only after the handler returned (DESIGN.md invariant 3), skips a message whose
+  envelope.message_id was already handled (the idempotency store is marked only after success), sends anything it
+  cannot decode or that fails permanently to `<topic>.dlq` as a DeadLetter with the reason, and carries on.
+  Transient handler errors are retried with backoff a bounded number of times, then dead-lettered.
+- `stop()` drains: the in-flight message finishes and is committed before the consumer closes.
+- No idempotent producer and no transactions: the Tansu broker does not support them (DESIGN.md section 5), and the
+  application is idempotent by message id instead.
+
+Two name transformations apply to every topic: a `namespace` prefix (test isolation: each test gets its own topics)
+and shadow mode (the idle blue-green colour publishes to `shadow.<topic>` and consumes in `<group>-shadow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from trading.common.v1 import common_pb2
+from trading_platform.envelope import envelope_of, new_envelope
+from trading_platform.topics import DLQ_SUFFIX, SHADOW_PREFIX, Topic, lookup
+
+tracer = trace.get_tracer("trading_platform.messaging")
+
+HEADER_MESSAGE_TYPE = "message_type"
+ENVELOPE_HEADERS = ("message_id", "correlation_id", "causation_id", "ts_event", "producer", "schema_version")
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a message that can never succeed: it is dead-lettered at once, not retried."""
+
+    def __init__(self, reason: str, reason_code: str = "handler_rejected") -> None:
+        super().__init__(reason)
+        self.reason_code = reason_code
+
+
+class MessageTypeError(TypeError):
+    """A message of the wrong type for a topic."""
+
+
+@dataclass(frozen=True)
+class ConsumedMessage:
+    topic: str  # the registry name (namespace and shadow prefix removed)
+    partition: int
+    offset: int
+    key: str | None
+    value: Message
+    headers: dict[str, bytes] = field(default_factory=dict)
+    timestamp_ms: int = 0
+
+    @property
+    def envelope(self) -> common_pb2.Envelope:
+        return envelope_of(self.value)
+
+
+Handler = Callable[[ConsumedMessage], Awaitable[None]]
+
+
+class IdempotencyStore(Protocol):
+    async def seen(self, message_id: str) -> bool: ...
+
+    async def mark(self, message_id: str) -> None: ...
+
+
+class MemoryIdempotencyStore:
+    """Remembers handled message ids in process (for services whose state is rebuilt with the ids, and tests)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    async def seen(self, message_id: str) -> bool:
+        return message_id in self._ids
+
+    async def mark(self, message_id: str) -> None:
+        self._ids.add(message_id)
+
+
+class RedisIdempotencyStore:
+    """Handled message ids in Redis, so a restarted consumer (or another pod of it) skips them too."""
+
+    def __init__(self, redis_client: object, namespace: str, ttl_s: int = 7 * 24 * 3600) -> None:
+        self._redis = redis_client  # a redis.asyncio.Redis
+        self._prefix = f"{namespace}:handled:"
+        self._ttl_s = ttl_s
+
+    def key(self, message_id: str) -> str:
+        """The Redis key that marks a message handled: a handler whose effect is in Redis sets it in the same
+        MULTI/EXEC as its effect, so effect and mark are atomic."""
+        return self._prefix + message_id
+
+    async def seen(self, message_id: str) -> bool:
+        return bool(await self._redis.exists(self.key(message_id)))  # type: ignore[attr-defined]
+
+    async def mark(self, message_id: str) -> None:
+        await self._redis.set(self.key(message_id), b"1", ex=self._ttl_s)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Maps registry names to the physical topic names of one deployment (namespace, shadow colour)."""
+
+    namespace: str = ""
+    shadow: bool = False
+
+    def physical(self, name: str) -> str:
+        topic = lookup(name)  # raises UnknownTopicError for anything not registered
+        base = SHADOW_PREFIX + topic.name if self.shadow and not topic.name.endswith(DLQ_SUFFIX) else topic.name
+        return self.namespace + base
+
+    def physical_input(self, name: str) -> str:
+        """Inputs are read from the live topics even in shadow mode (the shadow colour sees the same inputs)."""
+        return self.namespace + lookup(name).name
+
+    def logical(self, physical: str) -> str:
+        name = physical[len(self.namespace):] if self.namespace and physical.startswith(self.namespace) else physical
+        return name
+
+
+def _headers_for(message: Message, message_type: str) -> list[tuple[str, bytes]]:
+    envelope = envelope_of(message)
+    headers = [(HEADER_MESSAGE_TYPE, message_type.encode())]
+    headers += [(name, str(getattr(envelope, name)).encode()) for name in ENVELOPE_HEADERS]
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    headers += [(k, v.encode()) for k, v in carrier.items()]
+    return headers
+
+
+class Publisher:
+    """Publishes registry-typed messages; `async with Publisher(...) as publisher:` or start()/stop()."""
+
+    def __init__(self, bootstrap_servers: str, producer_name: str, *, namespace: str = "", shadow: bool = False,
+                 linger_ms: int = 0) -> None:
+        self.producer_name = producer_name
+        self.names = TopicNames(namespace, shadow)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=producer_name,
+            acks="all",
+            linger_ms=linger_ms,
+            enable_idempotence=False,  # the broker lacks InitProducerId; idempotency is the consumers'
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            await self._producer.start()
+            self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.flush()
+            await self._producer.stop()
+            self._started = False
+
+    async def __aenter__(self) -> Publisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def publish(self, topic: str, message: Message, key: str) -> tuple[int, int]:
+        """Publish and wait for the ack; returns (partition, offset)."""
+        registered = lookup(topic)
+        if not isinstance(message, registered.message_type):
+            raise MessageTypeError(
+                f"{topic} carries {registered.type_name}, not {message.DESCRIPTOR.full_name}"
+            )
+        if not envelope_of(message).message_id:
+            raise ValueError(f"{message.DESCRIPTOR.full_name} has no envelope.message_id: use new_envelope()")
+        physical = self.names.physical(topic)
+        with tracer.start_as_current_span(f"publish {registered.name}", kind=SpanKind.PRODUCER) as span:
+            span.set_attribute("messaging.system", "kafka")
+            span.set_attribute("messaging.destination.name", physical)
+            span.set_attribute("messaging.message.id", envelope_of(message).message_id)
+            metadata = await self._producer.send_and_wait(
+                physical, message.SerializeToString(), key=key.encode(),
+                headers=_headers_for(message, registered.type_name),
+            )
+        return metadata.partition, metadata.offset
+
+    async def publish_dead_letter(self, dead_letter: common_pb2.DeadLetter, source_topic: str) -> None:
+        """Dead letters keep the source's key; they go to the live `<topic>.dlq` even from a shadow colour."""
+        physical = self.names.namespace + lookup(source_topic).name + DLQ_SUFFIX
+        await self._producer.send_and_wait(
+            physical, dead_letter.SerializeToString(), key=dead_letter.key or None,
+            headers=_headers_for(dead_letter, common_pb2.DeadLetter.DESCRIPTOR.full_name),
+        )
+
+
+class Consumer:
+    """Consumes registry topics in a consumer group, one message at a time, commit after the handler."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Iterable[str],
+        handler: Handler,
+        *,
+        publisher: Publisher | None = None,
+        idempotency: IdempotencyStore | None = None,
+        namespace: str = "",
+        shadow: bool = False,
+        max_attempts: int = 3,
+        retry_initial_s: float = 0.05,
+        auto_offset_reset: str = "earliest",
+    ) -> None:
+        self.names = TopicNames(namespace, shadow)
+        self.topics = [lookup(t).name for t in topics]
+        self.group_id = group_id + ("-shadow" if shadow else "")
+        self.handler = handler
+        self.idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
+        self.max_attempts = max_attempts
+        self.retry_initial_s = retry_initial_s
+        self._owns_publisher = publisher is None
+        self.publisher = publisher or Publisher(bootstrap_servers, f"{group_id}-dlq", namespace=namespace)
+        self._consumer = AIOKafkaConsumer(
+            *[self.names.physical_input(t) for t in self.topics],
+            bootstrap_servers=bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=auto_offset_reset,
+            client_id=self.group_id,
+        )
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self.handled = 0
+        self.dead_lettered = 0
+        self.duplicates_skipped = 0
+
+    async def start(self) -> None:
+        await self.publisher.start()
+        await self._consumer.start()
+
+    async def run(self) -> None:
+        """Consume until stop(). Call start() first (or use run_forever())."""
+        try:
+            while not self._stopping.is_set():
+                batch = await self._consumer.getmany(timeout_ms=100, max_records=100)
+                for partition, records in batch.items():
+                    for record in records:
+                        if self._stopping.is_set():
+                            break  # drain: unhandled records stay uncommitted and are redelivered
+                        await self._handle(record)
+                        await self._consumer.commit({partition: record.offset + 1})
+        finally:
+            self._stopped.set()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await self.run()
+        finally:
+            await self.close()
+
+    async def stop(self) -> None:
+        """Finish the in-flight message, commit it, and return once the loop has ended."""
+        self._stopping.set()
+        await self._stopped.wait()
+
+    async def close(self) -> None:
+        await self._consumer.stop()
+        if self._owns_publisher:
+            await self.publisher.stop()
+
+    async def _handle(self, record: object) -> None:
+        physical = record.topic  # type: ignore[attr-defined]
+        topic = lookup(self.names.logical(physical))
+        headers = {k: v for k, v in (record.headers or ())}  # type: ignore[attr-defined]
+        key = record.key.decode(errors="replace") if record.key is not None else None  # type: ignore[attr-defined]
+        try:
+            value = _decode(topic, record.value)  # type: ignore[attr-defined]
+        except _BadRecord as bad:
+            await self._dead_letter(record, topic, headers, bad.reason_code, bad.reason)
+            return
+        message = ConsumedMessage(topic.name, record.partition, record.offset, key, value, headers,  # type: ignore[attr-defined]
+                                  record.timestamp)  # type: ignore[attr-defined]
+        message_id = message.envelope.message_id
+        if await self.idempotency.seen(message_id):
+            self.duplicates_skipped += 1
+            return
+        parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers.items()})
+        token = otel_context.attach(parent)
+        try:
+            with tracer.start_as_current_span(f"consume {topic.name}", kind=SpanKind.CONSUMER) as span:
+                span.set_attribute("messaging.system", "kafka")
+                span.set_attribute("messaging.destination.name", physical)
+                span.set_attribute("messaging.consumer.group.name", self.group_id)
+                span.set_attribute("messaging.message.id", message_id)
+                try:
+                    await self._call_with_retries(message)
+                except PermanentError as error:
+                    span.set_status(Status(StatusCode.ERROR, str(error)))
+                    await self._dead_letter(record, topic, headers, error.reason_code, str(error))
+                    return
+                except Exception as error:  # retries exhausted: dead-letter, never lose it, carry on
+                    span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, str(error)))
+                    await self._dead_letter(record, topic, headers, "handler_error",
+                                            f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)")
+                    return
+        finally:
+            otel_context.detach(token)
+        await self.idempotency.mark(message_id)
+        self.handled += 1
+
+    async def _call_with_retries(self, message: ConsumedMessage) -> None:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential(multiplier=self.retry_initial_s, max=2.0),
+            retry=retry_if_not_exception_type(PermanentError),
+            reraise=True,
+        ):
+            with attempt:
+                await self.handler(message)
+
+    async def _dead_letter(self, record: object, topic: Topic, headers: dict[str, bytes], reason_code: str,
+                           reason: str) -> None:
+        dead_letter = common_pb2.DeadLetter(
+            envelope=new_envelope(self.group_id),
+            source_topic=record.topic,  # type: ignore[attr-defined]
+            source_partition=record.partition,  # type: ignore[attr-defined]
+            source_offset=record.offset,  # type: ignore[attr-defined]
+            key=record.key or b"",  # type: ignore[attr-defined]
+            value=record.value or b"",  # type: ignore[attr-defined]
+            headers=headers,
+            reason_code=reason_code,
+            reason=reason,
+            consumer_group=self.group_id,
+        )
+        await self.publisher.publish_dead_letter(dead_letter, topic.name)
+        self.dead_lettered += 1
+
+
+class _BadRecord(Exception):
+    def __init__(self, reason_code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.reason_code = reason_code
+        self.reason = reason
+
+
+def _decode(topic: Topic, raw: bytes | None) -> Message:
+    if raw is None:
+        raise _BadRecord("empty_value", "record has no value (tombstone) on a topic that carries messages")
+    try:
+        value = topic.message_type.FromString(raw)
+    except (DecodeError, ValueError) as error:
+        raise _BadRecord("decode_error", f"not a {topic.type_name}: {error}") from error
+    if not envelope_of(value).message_id:
+        raise _BadRecord("invalid_envelope", f"{topic.type_name} without envelope.message_id")
+    return value
+
+
+def decode_record(topic_name: str, raw: bytes) -> Message:
+    """Decode one record of a registered topic (used by `tradectl tail`)."""
+    return lookup(topic_name).message_type.FromString(raw)
+
+
+async def ensure_topics(bootstrap_servers: str, names: Iterable[str], *, namespace: str = "",
+                        shadow: bool = False) -> list[str]:
+    """Create registry topics that do not exist yet (partitions, retention). Returns the names it created."""
+    topic_names = TopicNames(namespace, shadow)
+    wanted = {}
+    for name in names:
+        topic = lookup(name)
+        wanted[topic_names.physical(name)] = topic
+        if shadow:
+            wanted[topic_names.physical_input(name)] = topic
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="ensure-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(name=physical, num_partitions=topic.partitions, replication_factor=1,
+                     topic_configs={"retention.ms": str(topic.retention_ms)})
+            for physical, topic in wanted.items()
+            if physical not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+async def end_offsets(bootstrap_servers: str, physical_topics: Iterable[str]) -> dict[str, dict[int, int]]:
+    """Current end offset of every partition of the given topics (topics that do not exist are left out)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        result: dict[str, dict[int, int]] = {}
+        partitions = []
+        for name in physical_topics:
+            ids = consumer.partitions_for_topic(name)
+            if ids is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - first look-up of a topic
+                ids = consumer.partitions_for_topic(name)
+            partitions += [TopicPartition(name, p) for p in sorted(ids or ())]
+        if partitions:
+            offsets = await consumer.end_offsets(partitions)
+            for tp, offset in offsets.items():
+                result.setdefault(tp.topic, {})[tp.partition] = offset
+        return result
+    finally:
+        await consumer.stop()
+
+
+async def replay(bootstrap_servers: str, topic: str, *, namespace: str = "",
+                 timeout_s: float = 30.0) -> AsyncIterator[ConsumedMessage]:
+    """Every message of a topic from the beginning up to its end at the time of the call, then stop.
+
+    This is how a service rebuilds its state from its event log (DESIGN.md invariant 4). No consumer group:
+    nothing is committed. Records that do not decode are skipped here (the live consumer dead-letters them).
+    """
+    registered = lookup(topic)
+    physical = namespace + registered.name
+    ends = (await end_offsets(bootstrap_servers, [physical])).get(physical, {})
+    if not any(ends.values()):
+        return
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(physical, p) for p in ends]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        remaining = {tp: ends[tp.partition] for tp in partitions if ends[tp.partition] > 0}
+        deadline = time.monotonic() + timeout_s
+        while remaining:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replay of {physical} did not reach the end offsets {ends} in {timeout_s} s")
+            batch = await consumer.getmany(*remaining.keys(), timeout_ms=200)
+            for tp, records in batch.items():
+                for record in records:
+                    if tp in remaining and record.offset < remaining[tp]:
+                        try:
+                            value = _decode(registered, record.value)
+                        except _BadRecord:
+                            continue
+                        key = record.key.decode(errors="replace") if record.key is not None else None
+                        yield ConsumedMessage(registered.name, record.partition, record.offset, key, value,
+                                              dict(record.headers or ()), record.timestamp)
+                    if tp in remaining and record.offset + 1 >= remaining[tp]:
+                        del remaining[tp]
+    finally:
+        await consumer.stop()

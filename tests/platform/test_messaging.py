@@ -1,0 +1,250 @@
+"""Messaging over the real Kafka-protocol broker: envelope and trace context, dead letters, redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from trading.common.v1 import common_pb2
+from trading.marketdata.v1 import marketdata_pb2
+from trading.risk.v1 import risk_pb2
+from trading_platform.envelope import new_envelope
+from trading_platform.messaging import (
+    ConsumedMessage,
+    Consumer,
+    MessageTypeError,
+    PermanentError,
+    Publisher,
+    RedisIdempotencyStore,
+    ensure_topics,
+    replay,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def bar(symbol: str = "AAPL", close: float = 101.0) -> marketdata_pb2.Bar:
+    return marketdata_pb2.Bar(envelope=new_envelope("test"), symbol=symbol, interval_seconds=60,
+                              open=100.0, high=102.0, low=99.5, close=close, volume=1200)
+
+
+async def consume_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    await consumer.start()
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not done():
+                await asyncio.sleep(0.02)
+    finally:
+        await consumer.stop()
+        await task
+        await consumer.close()
+
+
+async def collect(kafka_bootstrap: str, namespace: str, topic: str, count: int) -> list[ConsumedMessage]:
+    received: list[ConsumedMessage] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        received.append(message)
+
+    consumer = Consumer(kafka_bootstrap, f"{namespace}reader", [topic], handler, namespace=namespace)
+    await consume_until(consumer, lambda: len(received) >= count)
+    return received
+
+
+async def test_typed_message_round_trips_with_envelope_and_trace_context(kafka_bootstrap: str,
+                                                                         topic_namespace: str) -> None:
+    provider = TracerProvider()
+    tracer = provider.get_tracer("test")
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    sent = bar()
+    async with Publisher(kafka_bootstrap, "market-data", namespace=topic_namespace) as publisher:
+        with tracer.start_as_current_span("decision") as span:
+            producer_trace_id = span.get_span_context().trace_id
+            await publisher.publish("marketdata.bars.v1", sent, key="AAPL")
+
+    seen_trace_ids: list[int] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        seen_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+        received.append(message)
+
+    received: list[ConsumedMessage] = []
+    previous = trace.get_tracer_provider()
+    trace.set_tracer_provider(provider) if not isinstance(previous, TracerProvider) else None
+    consumer = Consumer(kafka_bootstrap, f"{topic_namespace}g", ["marketdata.bars.v1"], handler,
+                        namespace=topic_namespace)
+    await consume_until(consumer, lambda: len(received) == 1)
+
+    message = received[0]
+    assert message.topic == "marketdata.bars.v1"
+    assert message.key == "AAPL"
+    assert message.value == sent
+    assert message.envelope.message_id == sent.envelope.message_id
+    assert message.headers["message_type"] == b"trading.marketdata.v1.Bar"
+    assert message.headers["correlation_id"] == sent.envelope.correlation_id.encode()
+    assert message.headers["traceparent"].decode().split("-")[1] == f"{producer_trace_id:032x}"
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        assert seen_trace_ids == [producer_trace_id]
+
+
+async def test_wrong_message_type_for_a_topic_is_refused(kafka_bootstrap: str, topic_namespace: str) -> None:
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        with pytest.raises(MessageTypeError, match="marketdata.bars.v1 carries trading.marketdata.v1.Bar"):
+            await publisher.publish("marketdata.bars.v1", risk_pb2.RiskDecision(envelope=new_envelope("t")), "k")
+
+
+async def test_poison_message_goes_to_dead_letters_and_consumer_carries_on(kafka_bootstrap: str,
+                                                                            topic_namespace: str) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1", "marketdata.bars.v1.dlq"], namespace=topic_namespace)
+    physical = topic_namespace + "marketdata.bars.v1"
+    good_after = bar(close=103.0)
+    rejected = bar(symbol="REJECT")
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        # A record that is not a Bar at all, straight on the wire.
+        await publisher._producer.send_and_wait(physical, b"\xff\xfe not protobuf", key=b"AAPL")
+        await publisher.publish("marketdata.bars.v1", rejected, key="REJECT")
+        await publisher.publish("marketdata.bars.v1", good_after, key="AAPL")
+
+    handled: list[ConsumedMessage] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        if message.value.symbol == "REJECT":  # type: ignore[attr-defined]
+            raise PermanentError("symbol REJECT is not tradable", reason_code="validation_error")
+        handled.append(message)
+
+    consumer = Consumer(kafka_bootstrap, f"{topic_namespace}g", ["marketdata.bars.v1"], handler,
+                        namespace=topic_namespace)
+    await consume_until(consumer, lambda: len(handled) == 1 and consumer.dead_lettered == 2)
+    assert handled[0].value == good_after
+
+    dead = await collect(kafka_bootstrap, topic_namespace, "marketdata.bars.v1.dlq", 2)
+    letters = sorted((m.value for m in dead), key=lambda d: d.reason_code)  # type: ignore[attr-defined]
+    assert [d.reason_code for d in letters] == ["decode_error", "validation_error"]  # type: ignore[attr-defined]
+    assert letters[0].value == b"\xff\xfe not protobuf"  # type: ignore[attr-defined]
+    assert letters[0].source_topic == physical  # type: ignore[attr-defined]
+    assert "not a trading.marketdata.v1.Bar" in letters[0].reason  # type: ignore[attr-defined]
+    assert letters[1].reason == "symbol REJECT is not tradable"  # type: ignore[attr-defined]
+    assert isinstance(letters[1], common_pb2.DeadLetter)
+
+
+async def test_transient_errors_are_retried_then_handled(kafka_bootstrap: str, topic_namespace: str) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        await publisher.publish("marketdata.bars.v1", bar(), key="AAPL")
+    attempts: list[int] = []
+
+    async def flaky(message: ConsumedMessage) -> None:
+        attempts.append(message.offset)
+        if len(attempts) < 3:
+            raise ConnectionError("downstream briefly unavailable")
+
+    consumer = Consumer(kafka_bootstrap, f"{topic_namespace}g", ["marketdata.bars.v1"], flaky,
+                        namespace=topic_namespace, retry_initial_s=0.01)
+    await consume_until(consumer, lambda: consumer.handled == 1)
+    assert len(attempts) == 3
+    assert consumer.dead_lettered == 0
+
+
+CRASHING_CONSUMER = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    import redis.asyncio as aioredis
+    from trading_platform.messaging import Consumer, RedisIdempotencyStore
+
+    bootstrap, redis_url, namespace = sys.argv[1:4]
+
+    async def main():
+        client = aioredis.from_url(redis_url)
+        store = RedisIdempotencyStore(client, namespace)
+
+        async def handler(message):
+            # The effect and the handled-mark are written atomically; then the process dies before the commit.
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.rpush(namespace + ":effects", message.envelope.message_id)
+                pipe.set(store.key(message.envelope.message_id), b"1")
+                await pipe.execute()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        consumer = Consumer(bootstrap, namespace + "g", ["marketdata.bars.v1"], handler,
+                            namespace=namespace, idempotency=store)
+        await consumer.run_forever()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_consumer_killed_before_commit_gets_message_again_and_handles_it_once(
+    kafka_bootstrap: str, redis_url: str, topic_namespace: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    sent = bar()
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        await publisher.publish("marketdata.bars.v1", sent, key="AAPL")
+
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CRASHING_CONSUMER, kafka_bootstrap,
+                                                 redis_url, topic_namespace)
+    assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
+
+    client = aioredis.from_url(redis_url)
+    store = RedisIdempotencyStore(client, topic_namespace)
+    redelivered: list[str] = []
+    original_seen = store.seen
+
+    async def spy_seen(message_id: str) -> bool:
+        redelivered.append(message_id)
+        return await original_seen(message_id)
+
+    store.seen = spy_seen  # type: ignore[method-assign]
+    handled: list[ConsumedMessage] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        handled.append(message)
+
+    consumer = Consumer(kafka_bootstrap, topic_namespace + "g", ["marketdata.bars.v1"], handler,
+                        namespace=topic_namespace, idempotency=store)
+    await consume_until(consumer, lambda: consumer.duplicates_skipped == 1)
+
+    assert redelivered == [sent.envelope.message_id]  # it came back: the crash was before the commit
+    assert handled == []  # and was not handled a second time
+    assert await client.lrange(topic_namespace + ":effects", 0, -1) == [sent.envelope.message_id.encode()]
+    await client.aclose()
+
+
+async def test_replay_reads_a_topic_from_the_beginning_to_its_end(kafka_bootstrap: str,
+                                                                   topic_namespace: str) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    sent = [bar(symbol=s, close=100.0 + i) for i, s in enumerate(["AAPL", "MSFT", "IBM", "AAPL"])]
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        for message in sent:
+            await publisher.publish("marketdata.bars.v1", message, key=message.symbol)
+    replayed = [m.value async for m in replay(kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace)]
+    assert sorted(m.envelope.message_id for m in replayed) == sorted(m.envelope.message_id for m in sent)
+    aapl = [m.close for m in replayed if m.symbol == "AAPL"]  # type: ignore[attr-defined]
+    assert aapl == [100.0, 103.0]  # order per key holds
+
+
+async def test_shadow_publisher_writes_to_shadow_topics(kafka_bootstrap: str, topic_namespace: str) -> None:
+    await ensure_topics(kafka_bootstrap, ["signal.signals.v1"], namespace=topic_namespace, shadow=True)
+    from trading.signal.v1 import signal_pb2
+
+    signal_message = signal_pb2.SignalGenerated(envelope=new_envelope("signal"), symbol="AAPL", target_weight=0.1)
+    async with Publisher(kafka_bootstrap, "signal", namespace=topic_namespace, shadow=True) as publisher:
+        await publisher.publish("signal.signals.v1", signal_message, key="AAPL")
+    shadow = await collect(kafka_bootstrap, topic_namespace, "shadow.signal.signals.v1", 1)
+    assert shadow[0].value == signal_message
+    live = [m async for m in replay(kafka_bootstrap, "signal.signals.v1", namespace=topic_namespace)]
+    assert live == []
+
+
