@@ -50,7 +50,9 @@ def generate(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output source root (default: libs/contracts/src)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output source root (default: libs/contracts/src)"
+    )
     args = parser.parse_args(argv)
     generate(args.out)
     print(f"generated {len(proto_files())} proto files into {args.out / GENERATED_PACKAGE}")

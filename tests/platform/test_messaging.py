@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-
 import signal
-import subprocess
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-
 from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2
 from trading.risk.v1 import risk_pb2
@@ -29,13 +26,22 @@ from trading_platform.messaging import (
     ensure_topics,
     replay,
 )
+from trading_platform.testing.plugin import FAST_GROUP_OPTIONS
 
 pytestmark = pytest.mark.integration
 
 
 def bar(symbol: str = "AAPL", close: float = 101.0) -> marketdata_pb2.Bar:
-    return marketdata_pb2.Bar(envelope=new_envelope("test"), symbol=symbol, interval_seconds=60,
-                              open=100.0, high=102.0, low=99.5, close=close, volume=1200)
+    return marketdata_pb2.Bar(
+        envelope=new_envelope("test"),
+        symbol=symbol,
+        interval_seconds=60,
+        open=100.0,
+        high=102.0,
+        low=99.5,
+        close=close,
+        volume=1200,
+    )
 
 
 async def consume_until(consumer: Consumer, done: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -57,13 +63,16 @@ async def collect(kafka_bootstrap: str, namespace: str, topic: str, count: int) 
     async def handler(message: ConsumedMessage) -> None:
         received.append(message)
 
-    consumer = Consumer(kafka_bootstrap, f"{namespace}reader", [topic], handler, namespace=namespace)
+    consumer = Consumer(
+        kafka_bootstrap, f"{namespace}reader", [topic], handler, namespace=namespace, group_options=FAST_GROUP_OPTIONS
+    )
     await consume_until(consumer, lambda: len(received) >= count)
     return received
 
 
-async def test_typed_message_round_trips_with_envelope_and_trace_context(kafka_bootstrap: str,
-                                                                         topic_namespace: str) -> None:
+async def test_typed_message_round_trips_with_envelope_and_trace_context(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
     provider = TracerProvider()
     tracer = provider.get_tracer("test")
     await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
@@ -82,8 +91,14 @@ async def test_typed_message_round_trips_with_envelope_and_trace_context(kafka_b
     received: list[ConsumedMessage] = []
     previous = trace.get_tracer_provider()
     trace.set_tracer_provider(provider) if not isinstance(previous, TracerProvider) else None
-    consumer = Consumer(kafka_bootstrap, f"{topic_namespace}g", ["marketdata.bars.v1"], handler,
-                        namespace=topic_namespace)
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}g",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        group_options=FAST_GROUP_OPTIONS,
+    )
     await consume_until(consumer, lambda: len(received) == 1)
 
     message = received[0]
@@ -104,8 +119,9 @@ async def test_wrong_message_type_for_a_topic_is_refused(kafka_bootstrap: str, t
             await publisher.publish("marketdata.bars.v1", risk_pb2.RiskDecision(envelope=new_envelope("t")), "k")
 
 
-async def test_poison_message_goes_to_dead_letters_and_consumer_carries_on(kafka_bootstrap: str,
-                                                                            topic_namespace: str) -> None:
+async def test_poison_message_goes_to_dead_letters_and_consumer_carries_on(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
     await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1", "marketdata.bars.v1.dlq"], namespace=topic_namespace)
     physical = topic_namespace + "marketdata.bars.v1"
     good_after = bar(close=103.0)
@@ -123,8 +139,14 @@ async def test_poison_message_goes_to_dead_letters_and_consumer_carries_on(kafka
             raise PermanentError("symbol REJECT is not tradable", reason_code="validation_error")
         handled.append(message)
 
-    consumer = Consumer(kafka_bootstrap, f"{topic_namespace}g", ["marketdata.bars.v1"], handler,
-                        namespace=topic_namespace)
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}g",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        group_options=FAST_GROUP_OPTIONS,
+    )
     await consume_until(consumer, lambda: len(handled) == 1 and consumer.dead_lettered == 2)
     assert handled[0].value == good_after
 
@@ -149,8 +171,15 @@ async def test_transient_errors_are_retried_then_handled(kafka_bootstrap: str, t
         if len(attempts) < 3:
             raise ConnectionError("downstream briefly unavailable")
 
-    consumer = Consumer(kafka_bootstrap, f"{topic_namespace}g", ["marketdata.bars.v1"], flaky,
-                        namespace=topic_namespace, retry_initial_s=0.01)
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}g",
+        ["marketdata.bars.v1"],
+        flaky,
+        namespace=topic_namespace,
+        retry_initial_s=0.01,
+        group_options=FAST_GROUP_OPTIONS,
+    )
     await consume_until(consumer, lambda: consumer.handled == 1)
     assert len(attempts) == 3
     assert consumer.dead_lettered == 0
@@ -177,7 +206,9 @@ CRASHING_CONSUMER = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
         consumer = Consumer(bootstrap, namespace + "g", ["marketdata.bars.v1"], handler,
-                            namespace=namespace, idempotency=store)
+                            namespace=namespace, idempotency=store,
+                            group_options={"session_timeout_ms": 2000, "heartbeat_interval_ms": 200,
+                                           "rebalance_timeout_ms": 1000})
         await consumer.run_forever()
 
     asyncio.run(main())
@@ -193,8 +224,9 @@ async def test_consumer_killed_before_commit_gets_message_again_and_handles_it_o
     async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
         await publisher.publish("marketdata.bars.v1", sent, key="AAPL")
 
-    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CRASHING_CONSUMER, kafka_bootstrap,
-                                                 redis_url, topic_namespace)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CRASHING_CONSUMER, kafka_bootstrap, redis_url, topic_namespace
+    )
     assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
 
     client = aioredis.from_url(redis_url)
@@ -212,8 +244,15 @@ async def test_consumer_killed_before_commit_gets_message_again_and_handles_it_o
     async def handler(message: ConsumedMessage) -> None:
         handled.append(message)
 
-    consumer = Consumer(kafka_bootstrap, topic_namespace + "g", ["marketdata.bars.v1"], handler,
-                        namespace=topic_namespace, idempotency=store)
+    consumer = Consumer(
+        kafka_bootstrap,
+        topic_namespace + "g",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        idempotency=store,
+        group_options=FAST_GROUP_OPTIONS,
+    )
     await consume_until(consumer, lambda: consumer.duplicates_skipped == 1)
 
     assert redelivered == [sent.envelope.message_id]  # it came back: the crash was before the commit
@@ -222,8 +261,7 @@ async def test_consumer_killed_before_commit_gets_message_again_and_handles_it_o
     await client.aclose()
 
 
-async def test_replay_reads_a_topic_from_the_beginning_to_its_end(kafka_bootstrap: str,
-                                                                   topic_namespace: str) -> None:
+async def test_replay_reads_a_topic_from_the_beginning_to_its_end(kafka_bootstrap: str, topic_namespace: str) -> None:
     await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
     sent = [bar(symbol=s, close=100.0 + i) for i, s in enumerate(["AAPL", "MSFT", "IBM", "AAPL"])]
     async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
@@ -246,5 +284,3 @@ async def test_shadow_publisher_writes_to_shadow_topics(kafka_bootstrap: str, to
     assert shadow[0].value == signal_message
     live = [m async for m in replay(kafka_bootstrap, "signal.signals.v1", namespace=topic_namespace)]
     assert live == []
-
-

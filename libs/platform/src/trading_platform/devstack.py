@@ -270,8 +270,16 @@ class DevStack:
         self._check_port_free(self.ports.kafka, "Kafka")
         url = f"tcp://127.0.0.1:{self.ports.kafka}"
         self.kafka.start(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
         wait_until(lambda: kafka_answers(endpoints.kafka_bootstrap), timeout_s, "Kafka API broker (tansu)", self.kafka)
@@ -284,8 +292,21 @@ class DevStack:
         data_dir = self.run_dir / "redis"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.redis.start(
-            [str(redis_binary()), "--port", str(self.ports.redis), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no"]
+            [
+                str(redis_binary()),
+                "--port",
+                str(self.ports.redis),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(data_dir),
+                "--daemonize",
+                "no",
+            ]
         )
         wait_until(lambda: redis_answers(endpoints.redis_url), timeout_s, "Redis", self.redis)
 
@@ -299,8 +320,13 @@ class DevStack:
         token = "dev-root-" + secrets.token_hex(16)
         _write_private(self.token_file, token + "\n")
         self.vault.start(
-            [str(bao_binary()), "server", "-dev", f"-dev-root-token-id={token}",
-             f"-dev-listen-address=127.0.0.1:{self.ports.vault}"],
+            [
+                str(bao_binary()),
+                "server",
+                "-dev",
+                f"-dev-root-token-id={token}",
+                f"-dev-listen-address=127.0.0.1:{self.ports.vault}",
+            ],
             env={"HOME": str(self.token_file.parent), "BAO_LOG_LEVEL": "warn"},
         )
         wait_until(lambda: vault_answers(endpoints.vault_addr), timeout_s, "Vault API server (OpenBao)", self.vault)
@@ -316,25 +342,33 @@ class DevStack:
         if existing is None:
             client.secrets.kv.v2.create_or_update_secret(
                 path="trading/alpaca",
-                secret={"api_key_id": "PKDEV" + secrets.token_hex(8).upper(), "api_secret_key": secrets.token_urlsafe(30),
-                        "paper": "true"},
+                secret={
+                    "api_key_id": "PKDEV" + secrets.token_hex(8).upper(),
+                    "api_secret_key": secrets.token_urlsafe(30),
+                    "paper": "true",
+                },
             )
         if "approle/" not in client.sys.list_auth_methods():
             client.sys.enable_auth_method("approle")
         self.approle_dir.mkdir(parents=True, exist_ok=True)
         for service in SERVICES_WITH_ROLES:
             paths = [f"secret/data/trading/{service}/*", f"secret/data/trading/{service}"]
-            paths += [f"secret/data/trading/{name}" for name, readers in SHARED_SECRET_READERS.items()
-                      if service in readers]
+            paths += [
+                f"secret/data/trading/{name}" for name, readers in SHARED_SECRET_READERS.items() if service in readers
+            ]
             policy = "\n".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in paths)
             client.sys.create_or_update_policy(name=f"trading-{service}", policy=policy)
             client.auth.approle.create_or_update_approle(
-                role_name=service, token_policies=[f"trading-{service}"], token_ttl="1h", token_max_ttl="24h",
+                role_name=service,
+                token_policies=[f"trading-{service}"],
+                token_ttl="1h",
+                token_max_ttl="24h",
             )
             role_id = client.auth.approle.read_role_id(role_name=service)["data"]["role_id"]
             secret_id = client.auth.approle.generate_secret_id(role_name=service)["data"]["secret_id"]
-            _write_private(self.approle_dir / f"{service}.json",
-                           json.dumps({"role_id": role_id, "secret_id": secret_id}) + "\n")
+            _write_private(
+                self.approle_dir / f"{service}.json", json.dumps({"role_id": role_id, "secret_id": secret_id}) + "\n"
+            )
 
     def down(self) -> list[str]:
         stopped = [p.name for p in (self.vault, self.redis, self.kafka) if p.stop()]

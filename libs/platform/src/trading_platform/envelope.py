@@ -6,8 +6,8 @@ import time
 from typing import Protocol
 
 from google.protobuf.message import Message
-
 from trading.common.v1 import common_pb2
+
 from trading_platform.ids import new_message_id
 
 SCHEMA_VERSION = 1

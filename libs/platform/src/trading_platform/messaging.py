@@ -31,14 +31,17 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
-
 from trading.common.v1 import common_pb2
+
 from trading_platform.envelope import envelope_of, new_envelope
 from trading_platform.topics import DLQ_SUFFIX, SHADOW_PREFIX, Topic, lookup
 
 tracer = trace.get_tracer("trading_platform.messaging")
 
 HEADER_MESSAGE_TYPE = "message_type"
+# Group timing. The broker waits up to rebalance_timeout_ms for members to (re)join, which is what a consumer's
+# start-up costs; a crashed member's partitions move after session_timeout_ms. Tune per deployment via settings.
+DEFAULT_GROUP_OPTIONS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500, "rebalance_timeout_ms": 2000}
 ENVELOPE_HEADERS = ("message_id", "correlation_id", "causation_id", "ts_event", "producer", "schema_version")
 
 
@@ -128,7 +131,7 @@ class TopicNames:
         return self.namespace + lookup(name).name
 
     def logical(self, physical: str) -> str:
-        name = physical[len(self.namespace):] if self.namespace and physical.startswith(self.namespace) else physical
+        name = physical[len(self.namespace) :] if self.namespace and physical.startswith(self.namespace) else physical
         return name
 
 
@@ -145,8 +148,15 @@ def _headers_for(message: Message, message_type: str) -> list[tuple[str, bytes]]
 class Publisher:
     """Publishes registry-typed messages; `async with Publisher(...) as publisher:` or start()/stop()."""
 
-    def __init__(self, bootstrap_servers: str, producer_name: str, *, namespace: str = "", shadow: bool = False,
-                 linger_ms: int = 0) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        producer_name: str,
+        *,
+        namespace: str = "",
+        shadow: bool = False,
+        linger_ms: int = 0,
+    ) -> None:
         self.producer_name = producer_name
         self.names = TopicNames(namespace, shadow)
         self._producer = AIOKafkaProducer(
@@ -180,9 +190,7 @@ class Publisher:
         """Publish and wait for the ack; returns (partition, offset)."""
         registered = lookup(topic)
         if not isinstance(message, registered.message_type):
-            raise MessageTypeError(
-                f"{topic} carries {registered.type_name}, not {message.DESCRIPTOR.full_name}"
-            )
+            raise MessageTypeError(f"{topic} carries {registered.type_name}, not {message.DESCRIPTOR.full_name}")
         if not envelope_of(message).message_id:
             raise ValueError(f"{message.DESCRIPTOR.full_name} has no envelope.message_id: use new_envelope()")
         physical = self.names.physical(topic)
@@ -191,7 +199,9 @@ class Publisher:
             span.set_attribute("messaging.destination.name", physical)
             span.set_attribute("messaging.message.id", envelope_of(message).message_id)
             metadata = await self._producer.send_and_wait(
-                physical, message.SerializeToString(), key=key.encode(),
+                physical,
+                message.SerializeToString(),
+                key=key.encode(),
                 headers=_headers_for(message, registered.type_name),
             )
         return metadata.partition, metadata.offset
@@ -200,7 +210,9 @@ class Publisher:
         """Dead letters keep the source's key; they go to the live `<topic>.dlq` even from a shadow colour."""
         physical = self.names.namespace + lookup(source_topic).name + DLQ_SUFFIX
         await self._producer.send_and_wait(
-            physical, dead_letter.SerializeToString(), key=dead_letter.key or None,
+            physical,
+            dead_letter.SerializeToString(),
+            key=dead_letter.key or None,
             headers=_headers_for(dead_letter, common_pb2.DeadLetter.DESCRIPTOR.full_name),
         )
 
@@ -222,6 +234,7 @@ class Consumer:
         max_attempts: int = 3,
         retry_initial_s: float = 0.05,
         auto_offset_reset: str = "earliest",
+        group_options: dict[str, int] | None = None,
     ) -> None:
         self.names = TopicNames(namespace, shadow)
         self.topics = [lookup(t).name for t in topics]
@@ -239,6 +252,7 @@ class Consumer:
             enable_auto_commit=False,
             auto_offset_reset=auto_offset_reset,
             client_id=self.group_id,
+            **{**DEFAULT_GROUP_OPTIONS, **(group_options or {})},
         )
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -291,8 +305,15 @@ class Consumer:
         except _BadRecord as bad:
             await self._dead_letter(record, topic, headers, bad.reason_code, bad.reason)
             return
-        message = ConsumedMessage(topic.name, record.partition, record.offset, key, value, headers,  # type: ignore[attr-defined]
-                                  record.timestamp)  # type: ignore[attr-defined]
+        message = ConsumedMessage(
+            topic.name,
+            record.partition,
+            record.offset,
+            key,
+            value,
+            headers,  # type: ignore[attr-defined]
+            record.timestamp,
+        )  # type: ignore[attr-defined]
         message_id = message.envelope.message_id
         if await self.idempotency.seen(message_id):
             self.duplicates_skipped += 1
@@ -314,8 +335,13 @@ class Consumer:
                 except Exception as error:  # retries exhausted: dead-letter, never lose it, carry on
                     span.record_exception(error)
                     span.set_status(Status(StatusCode.ERROR, str(error)))
-                    await self._dead_letter(record, topic, headers, "handler_error",
-                                            f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)")
+                    await self._dead_letter(
+                        record,
+                        topic,
+                        headers,
+                        "handler_error",
+                        f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)",
+                    )
                     return
         finally:
             otel_context.detach(token)
@@ -332,8 +358,9 @@ class Consumer:
             with attempt:
                 await self.handler(message)
 
-    async def _dead_letter(self, record: object, topic: Topic, headers: dict[str, bytes], reason_code: str,
-                           reason: str) -> None:
+    async def _dead_letter(
+        self, record: object, topic: Topic, headers: dict[str, bytes], reason_code: str, reason: str
+    ) -> None:
         dead_letter = common_pb2.DeadLetter(
             envelope=new_envelope(self.group_id),
             source_topic=record.topic,  # type: ignore[attr-defined]
@@ -374,8 +401,9 @@ def decode_record(topic_name: str, raw: bytes) -> Message:
     return lookup(topic_name).message_type.FromString(raw)
 
 
-async def ensure_topics(bootstrap_servers: str, names: Iterable[str], *, namespace: str = "",
-                        shadow: bool = False) -> list[str]:
+async def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], *, namespace: str = "", shadow: bool = False
+) -> list[str]:
     """Create registry topics that do not exist yet (partitions, retention). Returns the names it created."""
     topic_names = TopicNames(namespace, shadow)
     wanted = {}
@@ -389,8 +417,12 @@ async def ensure_topics(bootstrap_servers: str, names: Iterable[str], *, namespa
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(name=physical, num_partitions=topic.partitions, replication_factor=1,
-                     topic_configs={"retention.ms": str(topic.retention_ms)})
+            NewTopic(
+                name=physical,
+                num_partitions=topic.partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(topic.retention_ms)},
+            )
             for physical, topic in wanted.items()
             if physical not in existing
         ]
@@ -412,7 +444,7 @@ async def end_offsets(bootstrap_servers: str, physical_topics: Iterable[str]) ->
         for name in physical_topics:
             ids = consumer.partitions_for_topic(name)
             if ids is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - first look-up of a topic
+                await consumer._client.force_metadata_update()
                 ids = consumer.partitions_for_topic(name)
             partitions += [TopicPartition(name, p) for p in sorted(ids or ())]
         if partitions:
@@ -424,8 +456,9 @@ async def end_offsets(bootstrap_servers: str, physical_topics: Iterable[str]) ->
         await consumer.stop()
 
 
-async def replay(bootstrap_servers: str, topic: str, *, namespace: str = "",
-                 timeout_s: float = 30.0) -> AsyncIterator[ConsumedMessage]:
+async def replay(
+    bootstrap_servers: str, topic: str, *, namespace: str = "", timeout_s: float = 30.0
+) -> AsyncIterator[ConsumedMessage]:
     """Every message of a topic from the beginning up to its end at the time of the call, then stop.
 
     This is how a service rebuilds its state from its event log (DESIGN.md invariant 4). No consumer group:
@@ -436,8 +469,9 @@ async def replay(bootstrap_servers: str, topic: str, *, namespace: str = "",
     ends = (await end_offsets(bootstrap_servers, [physical])).get(physical, {})
     if not any(ends.values()):
         return
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(physical, p) for p in ends]
@@ -457,8 +491,15 @@ async def replay(bootstrap_servers: str, topic: str, *, namespace: str = "",
                         except _BadRecord:
                             continue
                         key = record.key.decode(errors="replace") if record.key is not None else None
-                        yield ConsumedMessage(registered.name, record.partition, record.offset, key, value,
-                                              dict(record.headers or ()), record.timestamp)
+                        yield ConsumedMessage(
+                            registered.name,
+                            record.partition,
+                            record.offset,
+                            key,
+                            value,
+                            dict(record.headers or ()),
+                            record.timestamp,
+                        )
                     if tp in remaining and record.offset + 1 >= remaining[tp]:
                         del remaining[tp]
     finally:

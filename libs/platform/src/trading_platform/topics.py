@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-
 from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
@@ -40,8 +39,9 @@ class Topic:
         return self.message_type.DESCRIPTOR.full_name
 
 
-def _t(name: str, message_type: type[Message], key: str, description: str, partitions: int = 3,
-       retention_days: int = 7) -> Topic:
+def _t(
+    name: str, message_type: type[Message], key: str, description: str, partitions: int = 3, retention_days: int = 7
+) -> Topic:
     return Topic(name, message_type, partitions, retention_days * DAY_MS, key, description)
 
 
@@ -52,23 +52,98 @@ TOPICS: dict[str, Topic] = {
         _t("marketdata.quotes.v1", marketdata_pb2.Quote, "symbol", "normalised quotes"),
         _t("marketdata.trades.v1", marketdata_pb2.Trade, "symbol", "normalised trades"),
         _t("marketdata.bars.v1", marketdata_pb2.Bar, "symbol", "validated bars"),
-        _t("marketdata.quality.v1", marketdata_pb2.DataQualityScored, "symbol", "data-quality score per symbol and window"),
-        _t("marketdata.sources.v1", marketdata_pb2.DataSourceSwitched, "\"_source\"", "failover between data sources", partitions=1),
+        _t(
+            "marketdata.quality.v1",
+            marketdata_pb2.DataQualityScored,
+            "symbol",
+            "data-quality score per symbol and window",
+        ),
+        _t(
+            "marketdata.sources.v1",
+            marketdata_pb2.DataSourceSwitched,
+            '"_source"',
+            "failover between data sources",
+            partitions=1,
+        ),
         _t("signal.signals.v1", signal_pb2.SignalGenerated, "symbol", "live policy target positions"),
         _t("signal.shadow.v1", signal_pb2.SignalGenerated, "symbol", "shadow policy target positions, for comparison"),
-        _t("oms.commands.v1", oms_pb2.OrderCommand, "client_order_id", "risk-approved order commands to execution", retention_days=-1),
-        _t("oms.events.v1", oms_pb2.OrderEvent, "client_order_id", "order events of record (the OMS event log)", retention_days=-1),
+        _t(
+            "oms.commands.v1",
+            oms_pb2.OrderCommand,
+            "client_order_id",
+            "risk-approved order commands to execution",
+            retention_days=-1,
+        ),
+        _t(
+            "oms.events.v1",
+            oms_pb2.OrderEvent,
+            "client_order_id",
+            "order events of record (the OMS event log)",
+            retention_days=-1,
+        ),
         _t("oms.positions.v1", oms_pb2.PositionChanged, "symbol", "positions of record", retention_days=-1),
-        _t("oms.reconciliation.v1", oms_pb2.ReconciliationCompleted, "\"_account\"", "reconciliation outcomes", partitions=1),
-        _t("risk.decisions.v1", risk_pb2.RiskDecision, "client_order_id", "pre-trade risk decisions", retention_days=-1),
-        _t("risk.state.v1", risk_pb2.TradingStateChanged, "\"_trading_state\"", "trading state changes (kill switch)", partitions=1, retention_days=-1),
+        _t(
+            "oms.reconciliation.v1",
+            oms_pb2.ReconciliationCompleted,
+            '"_account"',
+            "reconciliation outcomes",
+            partitions=1,
+        ),
+        _t(
+            "risk.decisions.v1", risk_pb2.RiskDecision, "client_order_id", "pre-trade risk decisions", retention_days=-1
+        ),
+        _t(
+            "risk.state.v1",
+            risk_pb2.TradingStateChanged,
+            '"_trading_state"',
+            "trading state changes (kill switch)",
+            partitions=1,
+            retention_days=-1,
+        ),
         _t("risk.alerts.v1", risk_pb2.RiskAlertRaised, "alert kind", "risk alerts", partitions=1),
-        _t("risk.limits.v1", risk_pb2.LimitsChanged, "\"_limits\"", "audited limit changes", partitions=1, retention_days=-1),
-        _t("execution.reports.v1", execution_pb2.ExecutionReport, "client_order_id", "execution reports from broker trade updates", retention_days=-1),
-        _t("execution.quality.v1", execution_pb2.ExecutionQualityMeasured, "client_order_id", "execution quality per order"),
-        _t("execution.status.v1", execution_pb2.BrokerConnectionChanged, "\"_broker\"", "broker connection state", partitions=1),
-        _t("audit.checkpoints.v1", audit_pb2.CheckpointSealed, "segment name", "sealed ledger segments", partitions=1, retention_days=-1),
-        _t("audit.verifications.v1", audit_pb2.VerificationCompleted, "\"_ledger\"", "ledger verification results", partitions=1),
+        _t(
+            "risk.limits.v1",
+            risk_pb2.LimitsChanged,
+            '"_limits"',
+            "audited limit changes",
+            partitions=1,
+            retention_days=-1,
+        ),
+        _t(
+            "execution.reports.v1",
+            execution_pb2.ExecutionReport,
+            "client_order_id",
+            "execution reports from broker trade updates",
+            retention_days=-1,
+        ),
+        _t(
+            "execution.quality.v1",
+            execution_pb2.ExecutionQualityMeasured,
+            "client_order_id",
+            "execution quality per order",
+        ),
+        _t(
+            "execution.status.v1",
+            execution_pb2.BrokerConnectionChanged,
+            '"_broker"',
+            "broker connection state",
+            partitions=1,
+        ),
+        _t(
+            "audit.checkpoints.v1",
+            audit_pb2.CheckpointSealed,
+            "segment name",
+            "sealed ledger segments",
+            partitions=1,
+            retention_days=-1,
+        ),
+        _t(
+            "audit.verifications.v1",
+            audit_pb2.VerificationCompleted,
+            '"_ledger"',
+            "ledger verification results",
+            partitions=1,
+        ),
     ]
 }
 
@@ -88,12 +163,14 @@ def lookup(name: str) -> Topic:
         return TOPICS[name]
     if name.endswith(DLQ_SUFFIX):
         base = lookup(name[: -len(DLQ_SUFFIX)])
-        return Topic(name, common_pb2.DeadLetter, base.partitions, 14 * DAY_MS, base.key,
-                     f"dead letters of {base.name}")
+        return Topic(
+            name, common_pb2.DeadLetter, base.partitions, 14 * DAY_MS, base.key, f"dead letters of {base.name}"
+        )
     if name.startswith(SHADOW_PREFIX):
-        base = lookup(name[len(SHADOW_PREFIX):])
-        return Topic(name, base.message_type, base.partitions, base.retention_ms, base.key,
-                     f"shadow-colour copy of {base.name}")
+        base = lookup(name[len(SHADOW_PREFIX) :])
+        return Topic(
+            name, base.message_type, base.partitions, base.retention_ms, base.key, f"shadow-colour copy of {base.name}"
+        )
     raise UnknownTopicError(name)
 
 

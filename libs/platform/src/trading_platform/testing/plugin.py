@@ -39,7 +39,7 @@ class TestStack:
 
 def _docker_answers() -> bool:
     try:
-        import docker  # noqa: PLC0415 - only when testcontainers may be used
+        import docker
 
         docker.from_env(timeout=2).ping()
         return True
@@ -49,15 +49,18 @@ def _docker_answers() -> bool:
 
 @contextlib.contextmanager
 def _testcontainers_stack() -> Iterator[TestStack]:
-    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
-    from testcontainers.redis import RedisContainer  # noqa: PLC0415
-    from testcontainers.vault import VaultContainer  # noqa: PLC0415
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.redis import RedisContainer
+    from testcontainers.vault import VaultContainer
 
     with KafkaContainer() as kafka, RedisContainer() as redis_container, VaultContainer() as vault:
-        redis_url = (f"redis://{redis_container.get_container_host_ip()}:"
-                     f"{redis_container.get_exposed_port(6379)}/0")
-        yield TestStack("testcontainers", kafka.get_bootstrap_server(), redis_url,
-                        VaultEndpoint(vault.get_connection_url(), vault.root_token))
+        redis_url = f"redis://{redis_container.get_container_host_ip()}:{redis_container.get_exposed_port(6379)}/0"
+        yield TestStack(
+            "testcontainers",
+            kafka.get_bootstrap_server(),
+            redis_url,
+            VaultEndpoint(vault.get_connection_url(), vault.root_token),
+        )
 
 
 @contextlib.contextmanager
@@ -65,8 +68,12 @@ def _embedded_stack(run_dir: Path) -> Iterator[TestStack]:
     stack = DevStack(run_dir, StackPorts(kafka=free_port(), redis=free_port(), vault=free_port()))
     try:
         endpoints = stack.up()
-        yield TestStack("embedded", endpoints.kafka_bootstrap, endpoints.redis_url,
-                        VaultEndpoint(endpoints.vault_addr, endpoints.vault_token()))
+        yield TestStack(
+            "embedded",
+            endpoints.kafka_bootstrap,
+            endpoints.redis_url,
+            VaultEndpoint(endpoints.vault_addr, endpoints.vault_token()),
+        )
     finally:
         stack.down()
 
@@ -76,12 +83,19 @@ def trading_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStac
     """The session's Kafka, Redis and Vault (see the module docstring for where they come from)."""
     backend = os.environ.get("TRADING_TEST_BACKEND", "")
     if backend in ("", "env") and os.environ.get("TRADING_TEST_KAFKA_BOOTSTRAP"):
-        missing = [k for k in ("TRADING_TEST_REDIS_URL", "TRADING_TEST_VAULT_ADDR", "TRADING_TEST_VAULT_TOKEN")
-                   if not os.environ.get(k)]
+        missing = [
+            k
+            for k in ("TRADING_TEST_REDIS_URL", "TRADING_TEST_VAULT_ADDR", "TRADING_TEST_VAULT_TOKEN")
+            if not os.environ.get(k)
+        ]
         if missing:
             raise pytest.UsageError(f"TRADING_TEST_KAFKA_BOOTSTRAP is set but {', '.join(missing)} is not")
-        yield TestStack("env", os.environ["TRADING_TEST_KAFKA_BOOTSTRAP"], os.environ["TRADING_TEST_REDIS_URL"],
-                        VaultEndpoint(os.environ["TRADING_TEST_VAULT_ADDR"], os.environ["TRADING_TEST_VAULT_TOKEN"]))
+        yield TestStack(
+            "env",
+            os.environ["TRADING_TEST_KAFKA_BOOTSTRAP"],
+            os.environ["TRADING_TEST_REDIS_URL"],
+            VaultEndpoint(os.environ["TRADING_TEST_VAULT_ADDR"], os.environ["TRADING_TEST_VAULT_TOKEN"]),
+        )
         return
     if backend == "testcontainers" or (backend == "" and _docker_answers()):
         with _testcontainers_stack() as stack:
@@ -110,6 +124,10 @@ def vault_endpoint(trading_stack: TestStack) -> VaultEndpoint:
 def topic_namespace() -> str:
     """A prefix for every topic this test touches (pass it as `namespace=` to Publisher/Consumer)."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+# Fast group joins and failure detection for tests (pass as Consumer(group_options=FAST_GROUP_OPTIONS)).
+FAST_GROUP_OPTIONS = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 200, "rebalance_timeout_ms": 1000}
 
 
 @pytest.fixture
