@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import hvac
 import pytest
-
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
 from trading_platform.testing.plugin import VaultEndpoint
 from trading_platform.vault import SecretAccessError, TokenRenewer, login, read_secret
