@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, dev, ops, topics
+from tradectl import agent, audit, dev, ops, stack, topics
 
 app = typer.Typer(
     name="tradectl",
-    help="Operate the RL trading platform: the dev stack, topics, services, risk controls, agents and the audit ledger.",
+    help="Operate the RL trading platform: the dev stack, topics, services, risk controls, agents and the audit "
+    "ledger.",
     no_args_is_help=True,
     add_completion=False,
 )
+stack.register(app)  # tradectl up, down, status
 app.add_typer(dev.app, name="dev")
 topics.register(app)  # tradectl topics, tradectl tail
 ops.register(app)  # tradectl status, orders, positions, risk ...
