@@ -41,7 +41,14 @@ tracer = trace.get_tracer("trading_platform.messaging")
 HEADER_MESSAGE_TYPE = "message_type"
 # Group timing. The broker waits up to rebalance_timeout_ms for members to (re)join, which is what a consumer's
 # start-up costs; a crashed member's partitions move after session_timeout_ms. Tune per deployment via settings.
-DEFAULT_GROUP_OPTIONS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500, "rebalance_timeout_ms": 2000}
+# fetch_max_wait_ms bounds latency: the embedded broker answers an empty fetch only after this wait instead of
+# waking the fetch when data arrives, so a small value is what makes a bar -> signal hop take milliseconds.
+DEFAULT_GROUP_OPTIONS = {
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 500,
+    "rebalance_timeout_ms": 2000,
+    "fetch_max_wait_ms": 5,
+}
 ENVELOPE_HEADERS = ("message_id", "correlation_id", "causation_id", "ts_event", "producer", "schema_version")
 
 

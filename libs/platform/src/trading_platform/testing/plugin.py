@@ -127,7 +127,12 @@ def topic_namespace() -> str:
 
 
 # Fast group joins and failure detection for tests (pass as Consumer(group_options=FAST_GROUP_OPTIONS)).
-FAST_GROUP_OPTIONS = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 200, "rebalance_timeout_ms": 1000}
+FAST_GROUP_OPTIONS = {
+    "session_timeout_ms": 2000,
+    "heartbeat_interval_ms": 200,
+    "rebalance_timeout_ms": 1000,
+    "fetch_max_wait_ms": 5,
+}
 
 
 @pytest.fixture
