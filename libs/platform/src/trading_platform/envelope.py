@@ -55,4 +55,5 @@ def envelope_of(message: common_pb2.Envelope | Message) -> common_pb2.Envelope:
         return message
     if "envelope" not in message.DESCRIPTOR.fields_by_name:
         raise TypeError(f"{message.DESCRIPTOR.full_name} has no envelope field")
-    return message.envelope  # type: ignore[attr-defined,no-any-return]
+    envelope: common_pb2.Envelope = getattr(message, "envelope")  # noqa: B009 - every contract message has one
+    return envelope

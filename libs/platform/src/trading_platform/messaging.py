@@ -26,10 +26,12 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from redis.asyncio import Redis
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 from trading.common.v1 import common_pb2
 
@@ -104,7 +106,7 @@ class MemoryIdempotencyStore:
 class RedisIdempotencyStore:
     """Handled message ids in Redis, so a restarted consumer (or another pod of it) skips them too."""
 
-    def __init__(self, redis_client: object, namespace: str, ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(self, redis_client: Redis, namespace: str, ttl_s: int = 7 * 24 * 3600) -> None:
         self._redis = redis_client  # a redis.asyncio.Redis
         self._prefix = f"{namespace}:handled:"
         self._ttl_s = ttl_s
@@ -115,10 +117,10 @@ class RedisIdempotencyStore:
         return self._prefix + message_id
 
     async def seen(self, message_id: str) -> bool:
-        return bool(await self._redis.exists(self.key(message_id)))  # type: ignore[attr-defined]
+        return bool(await self._redis.exists(self.key(message_id)))
 
     async def mark(self, message_id: str) -> None:
-        await self._redis.set(self.key(message_id), b"1", ex=self._ttl_s)  # type: ignore[attr-defined]
+        await self._redis.set(self.key(message_id), b"1", ex=self._ttl_s)
 
 
 @dataclass(frozen=True)
@@ -302,13 +304,13 @@ class Consumer:
         if self._owns_publisher:
             await self.publisher.stop()
 
-    async def _handle(self, record: object) -> None:
-        physical = record.topic  # type: ignore[attr-defined]
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        physical = record.topic
         topic = lookup(self.names.logical(physical))
-        headers = {k: v for k, v in (record.headers or ())}  # type: ignore[attr-defined]
-        key = record.key.decode(errors="replace") if record.key is not None else None  # type: ignore[attr-defined]
+        headers = {k: v for k, v in (record.headers or ())}
+        key = record.key.decode(errors="replace") if record.key is not None else None
         try:
-            value = _decode(topic, record.value)  # type: ignore[attr-defined]
+            value = _decode(topic, record.value)
         except _BadRecord as bad:
             await self._dead_letter(record, topic, headers, bad.reason_code, bad.reason)
             return
@@ -318,9 +320,9 @@ class Consumer:
             record.offset,
             key,
             value,
-            headers,  # type: ignore[attr-defined]
+            headers,
             record.timestamp,
-        )  # type: ignore[attr-defined]
+        )
         message_id = message.envelope.message_id
         if await self.idempotency.seen(message_id):
             self.duplicates_skipped += 1
@@ -366,15 +368,20 @@ class Consumer:
                 await self.handler(message)
 
     async def _dead_letter(
-        self, record: object, topic: Topic, headers: dict[str, bytes], reason_code: str, reason: str
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        topic: Topic,
+        headers: dict[str, bytes],
+        reason_code: str,
+        reason: str,
     ) -> None:
         dead_letter = common_pb2.DeadLetter(
             envelope=new_envelope(self.group_id),
-            source_topic=record.topic,  # type: ignore[attr-defined]
-            source_partition=record.partition,  # type: ignore[attr-defined]
-            source_offset=record.offset,  # type: ignore[attr-defined]
-            key=record.key or b"",  # type: ignore[attr-defined]
-            value=record.value or b"",  # type: ignore[attr-defined]
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            key=record.key or b"",
+            value=record.value or b"",
             headers=headers,
             reason_code=reason_code,
             reason=reason,

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from trading_platform.settings import TelemetrySettings
 _provider: TracerProvider | None = None
 
 
-def add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the current span's trace and span ids, as in the W3C header (hex)."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
@@ -66,6 +66,8 @@ class JsonLinesSpanExporter(SpanExporter):
         lines = []
         for span in spans:
             context = span.get_span_context()
+            if context is None:
+                continue
             lines.append(
                 json.dumps(
                     {
