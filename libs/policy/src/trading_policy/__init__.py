@@ -1,0 +1,1 @@
+"""trading_policy: not built yet (issue 5, the RL agent). Importing it works; it has no API yet."""
