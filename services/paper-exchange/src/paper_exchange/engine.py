@@ -43,7 +43,7 @@ class ApiError(Exception):
         self.message = message
 
 
-def D(value: Any) -> Decimal:  # noqa: N802 - short on purpose: used on every number from a request
+def D(value: Any) -> Decimal:
     try:
         number = Decimal(str(value))
     except Exception as error:
@@ -123,19 +123,38 @@ class Order:
             return None if value is None else format(value.normalize(), "f")
 
         return {
-            "id": self.id, "client_order_id": self.client_order_id, "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at or self.created_at), "submitted_at": iso(self.created_at),
-            "filled_at": iso(self.filled_at), "expired_at": iso(self.expired_at), "canceled_at": iso(self.canceled_at),
-            "failed_at": None, "replaced_at": iso(self.replaced_at), "replaced_by": self.replaced_by,
-            "replaces": self.replaces, "asset_id": asset_id(self.symbol), "symbol": self.symbol,
-            "asset_class": "us_equity", "notional": s(self.notional), "qty": s(self.qty),
-            "filled_qty": s(self.filled_qty), "filled_avg_price": s(self.filled_avg_price),
-            "order_class": "" if self.order_class == "simple" else self.order_class, "order_type": self.type,
-            "type": self.type, "side": self.side, "time_in_force": self.time_in_force,
-            "limit_price": s(self.limit_price), "stop_price": s(self.stop_price), "status": self.status,
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at or self.created_at),
+            "submitted_at": iso(self.created_at),
+            "filled_at": iso(self.filled_at),
+            "expired_at": iso(self.expired_at),
+            "canceled_at": iso(self.canceled_at),
+            "failed_at": None,
+            "replaced_at": iso(self.replaced_at),
+            "replaced_by": self.replaced_by,
+            "replaces": self.replaces,
+            "asset_id": asset_id(self.symbol),
+            "symbol": self.symbol,
+            "asset_class": "us_equity",
+            "notional": s(self.notional),
+            "qty": s(self.qty),
+            "filled_qty": s(self.filled_qty),
+            "filled_avg_price": s(self.filled_avg_price),
+            "order_class": "" if self.order_class == "simple" else self.order_class,
+            "order_type": self.type,
+            "type": self.type,
+            "side": self.side,
+            "time_in_force": self.time_in_force,
+            "limit_price": s(self.limit_price),
+            "stop_price": s(self.stop_price),
+            "status": self.status,
             "extended_hours": self.extended_hours,
             "legs": [leg.to_json() for leg in self.legs] if nested and self.legs else None,
-            "trail_percent": s(self.trail_percent), "trail_price": s(self.trail_price), "hwm": s(self.hwm),
+            "trail_percent": s(self.trail_percent),
+            "trail_price": s(self.trail_price),
+            "hwm": s(self.hwm),
             "position_intent": None,
         }
 
@@ -190,8 +209,9 @@ class Exchange:
         from trading_datasets import daily_ohlcv
 
         self.config = config
-        self.daily = daily or {s: daily_ohlcv(s, config.source, config.start_date, config.end_date)
-                               for s in config.symbols}
+        self.daily = daily or {
+            s: daily_ohlcv(s, config.source, config.start_date, config.end_date) for s in config.symbols
+        }
         common = None
         for bars in self.daily.values():
             common = bars.dates if common is None else np.intersect1d(common, bars.dates)
@@ -240,8 +260,13 @@ class Exchange:
             position = int(np.searchsorted(daily.dates, self.days[index]))
             self._bars_cache = {k: v for k, v in self._bars_cache.items() if k[1] >= index - 1}
             self._bars_cache[key] = generate_day(
-                symbol, self.days[index], float(daily.open[position]), float(daily.high[position]),
-                float(daily.low[position]), float(daily.close[position]), float(daily.volume[position]),
+                symbol,
+                self.days[index],
+                float(daily.open[position]),
+                float(daily.high[position]),
+                float(daily.low[position]),
+                float(daily.close[position]),
+                float(daily.volume[position]),
                 self.config.seed,
             )
         return self._bars_cache[key]
@@ -255,9 +280,18 @@ class Exchange:
             else:
                 return self.bar(symbol, MINUTES_PER_SESSION - 1, (day_index or self.day_index) - 1)
         day = self.day_index if day_index is None else day_index
-        return {"symbol": symbol, "minute": m, "day": str(self.days[day]), "t": self._session_ns(day, m),
-                "o": float(bars.open[m]), "h": float(bars.high[m]), "l": float(bars.low[m]),
-                "c": float(bars.close[m]), "v": float(bars.volume[m]), "generated": True}
+        return {
+            "symbol": symbol,
+            "minute": m,
+            "day": str(self.days[day]),
+            "t": self._session_ns(day, m),
+            "o": float(bars.open[m]),
+            "h": float(bars.high[m]),
+            "l": float(bars.low[m]),
+            "c": float(bars.close[m]),
+            "v": float(bars.volume[m]),
+            "generated": True,
+        }
 
     def quote(self, symbol: str) -> dict[str, float]:
         last = self.bar(symbol)
@@ -322,12 +356,18 @@ class Exchange:
         return self.cash + long_value + short_value
 
     def reserved(self) -> Decimal:
-        return sum((self._exposure_cost(o, o.remaining if o.qty is not None else None) for o in self.orders.values()
-                    if o.is_open and o.active), Decimal(0))
+        return sum(
+            (
+                self._exposure_cost(o, o.remaining if o.qty is not None else None)
+                for o in self.orders.values()
+                if o.is_open and o.active
+            ),
+            Decimal(0),
+        )
 
     def buying_power(self) -> Decimal:
         long_value, short_value = self.position_values()
-        return (self.config.buying_power_multiplier * self.equity() - long_value + short_value - self.reserved())
+        return self.config.buying_power_multiplier * self.equity() - long_value + short_value - self.reserved()
 
     def _reference_price(self, order: Order) -> Decimal:
         quote = self.quote(order.symbol)
@@ -399,7 +439,7 @@ class Exchange:
         notional = D(payload["notional"]) if payload.get("notional") not in (None, "") else None
         if (qty is None) == (notional is None):
             raise ApiError(422, 40010001, "qty or notional is required, not both")
-        if qty is not None and qty <= 0 or notional is not None and notional <= 0:
+        if (qty is not None and qty <= 0) or (notional is not None and notional <= 0):
             raise ApiError(422, 40010001, "qty and notional must be positive")
         if notional is not None and (order_type != "market" or tif != "day"):
             raise ApiError(422, 40010001, "notional orders must be market orders with time_in_force day")
@@ -425,8 +465,24 @@ class Exchange:
         client_order_id = str(payload.get("client_order_id") or uuid.uuid4())
         if len(client_order_id) > 128:
             raise ApiError(422, 40010001, "client_order_id must be at most 128 characters")
-        order = Order(str(uuid.uuid4()), client_order_id, symbol, side, order_type, tif, qty, notional, limit_price,
-                      stop_price, trail_price, trail_percent, order_class, extended_hours, now, updated_at=now)
+        order = Order(
+            str(uuid.uuid4()),
+            client_order_id,
+            symbol,
+            side,
+            order_type,
+            tif,
+            qty,
+            notional,
+            limit_price,
+            stop_price,
+            trail_price,
+            trail_percent,
+            order_class,
+            extended_hours,
+            now,
+            updated_at=now,
+        )
         if order_type == "trailing_stop":
             order.hwm = self.last_price(symbol)
         if order_class in ("bracket", "oto", "oco"):
@@ -451,16 +507,40 @@ class Exchange:
             order.legs.append(self._leg(order, leg_side, "limit", limit=D(take_profit["limit_price"])))
         if stop_loss:
             stop_limit = stop_loss.get("limit_price")
-            order.legs.append(self._leg(order, leg_side, "stop_limit" if stop_limit else "stop",
-                                        stop=D(stop_loss["stop_price"]),
-                                        limit=D(stop_limit) if stop_limit else None))
+            order.legs.append(
+                self._leg(
+                    order,
+                    leg_side,
+                    "stop_limit" if stop_limit else "stop",
+                    stop=D(stop_loss["stop_price"]),
+                    limit=D(stop_limit) if stop_limit else None,
+                )
+            )
 
-    def _leg(self, parent: Order, side: str, order_type: str, limit: Decimal | None = None,
-             stop: Decimal | None = None) -> Order:
+    def _leg(
+        self, parent: Order, side: str, order_type: str, limit: Decimal | None = None, stop: Decimal | None = None
+    ) -> Order:
         tif = parent.time_in_force if parent.time_in_force in ("day", "gtc") else "day"
-        return Order(str(uuid.uuid4()), f"{parent.client_order_id}-leg{len(parent.legs) + 1}", parent.symbol, side,
-                     order_type, tif, parent.qty, None, limit, stop, None, None, parent.order_class, False,
-                     parent.created_at, updated_at=parent.created_at, active=False, parent_id=parent.id)
+        return Order(
+            str(uuid.uuid4()),
+            f"{parent.client_order_id}-leg{len(parent.legs) + 1}",
+            parent.symbol,
+            side,
+            order_type,
+            tif,
+            parent.qty,
+            None,
+            limit,
+            stop,
+            None,
+            None,
+            parent.order_class,
+            False,
+            parent.created_at,
+            updated_at=parent.created_at,
+            active=False,
+            parent_id=parent.id,
+        )
 
     def get(self, order_id: str) -> Order:
         if order_id not in self.orders:
@@ -497,7 +577,9 @@ class Exchange:
         if old.order_class != "simple":
             raise ApiError(422, 40010001, "replacing advanced orders is not supported; cancel and submit again")
         merged = {
-            "symbol": old.symbol, "side": old.side, "type": old.type,
+            "symbol": old.symbol,
+            "side": old.side,
+            "type": old.type,
             "time_in_force": payload.get("time_in_force") or old.time_in_force,
             "qty": payload.get("qty") or (old.qty - old.filled_qty if old.qty is not None else None),
             "limit_price": payload.get("limit_price") or old.limit_price,
@@ -522,8 +604,14 @@ class Exchange:
             self._match_order(new, self.bar(new.symbol), immediate=True)
         return new
 
-    def list_orders(self, status: str = "open", limit: int = 50, symbols: set[str] | None = None,
-                    direction: str = "desc", nested: bool = False) -> list[Order]:
+    def list_orders(
+        self,
+        status: str = "open",
+        limit: int = 50,
+        symbols: set[str] | None = None,
+        direction: str = "desc",
+        nested: bool = False,
+    ) -> list[Order]:
         orders = [o for o in self.orders.values() if (nested is False or o.parent_id is None)]
         if status == "open":
             orders = [o for o in orders if o.is_open]
@@ -543,13 +631,22 @@ class Exchange:
             amount = min(amount, qty)
         elif percentage is not None:
             amount = (amount * percentage / 100).quantize(QTY_STEP, rounding=ROUND_DOWN)
-        return self.submit({"symbol": symbol, "qty": str(amount), "side": "sell" if position.qty > 0 else "buy",
-                            "type": "market", "time_in_force": "day"})
+        return self.submit(
+            {
+                "symbol": symbol,
+                "qty": str(amount),
+                "side": "sell" if position.qty > 0 else "buy",
+                "type": "market",
+                "time_in_force": "day",
+            }
+        )
 
     # -- matching ---------------------------------------------------------------------------------------------
     def _match(self, symbol: str, bar: dict[str, Any]) -> None:
-        for order in sorted((o for o in self.orders.values() if o.symbol == symbol and o.is_open and o.active),
-                            key=lambda o: o.created_at):
+        for order in sorted(
+            (o for o in self.orders.values() if o.symbol == symbol and o.is_open and o.active),
+            key=lambda o: o.created_at,
+        ):
             if order.is_open:  # an earlier fill in this loop may have canceled it (oco)
                 self._match_order(order, bar, immediate=False)
 
@@ -598,8 +695,14 @@ class Exchange:
             base = min(base, reach_high)
         self._try_fill(order, bar, base=base, limit=limit)
 
-    def _try_fill(self, order: Order, bar: dict[str, Any], base: Decimal, limit: Decimal | None = None,
-                  capacity_check: bool = True) -> None:
+    def _try_fill(
+        self,
+        order: Order,
+        bar: dict[str, Any],
+        base: Decimal,
+        limit: Decimal | None = None,
+        capacity_check: bool = True,
+    ) -> None:
         hs = D(str(half_spread(float(base), self.config.spread_bps)))
         slip = base * D(str(self.config.slippage_bps)) / 10_000
         price = base + hs + slip if order.side == "buy" else base - hs - slip
@@ -621,14 +724,32 @@ class Exchange:
         if qty <= 0:
             return
         if order.side == "buy" and self._exposure_cost(order, qty) > self.buying_power() + self._exposure_cost(
-                order, order.remaining):
+            order, order.remaining
+        ):
             return
         self._volume_used[order.symbol] = self._volume_used.get(order.symbol, Decimal(0)) + qty
         self._sequence += 1
-        fill = Fill(str(uuid.uuid4()), order.id, order.symbol, order.side, qty, price, base, self.now_ns,
-                    {"minute": bar["minute"], "day": bar["day"], "bar_ts": iso(bar["t"]), "open": bar["o"],
-                     "high": bar["h"], "low": bar["l"], "close": bar["c"], "volume": bar["v"],
-                     "generated": bar["generated"]})
+        fill = Fill(
+            str(uuid.uuid4()),
+            order.id,
+            order.symbol,
+            order.side,
+            qty,
+            price,
+            base,
+            self.now_ns,
+            {
+                "minute": bar["minute"],
+                "day": bar["day"],
+                "bar_ts": iso(bar["t"]),
+                "open": bar["o"],
+                "high": bar["h"],
+                "low": bar["l"],
+                "close": bar["c"],
+                "volume": bar["v"],
+                "generated": bar["generated"],
+            },
+        )
         previous_value = (order.filled_avg_price or Decimal(0)) * order.filled_qty
         order.filled_qty += qty
         order.filled_avg_price = (previous_value + price * qty) / order.filled_qty
@@ -671,15 +792,29 @@ class Exchange:
             order.expired_at = self.now_ns
         self._emit(event, order)
 
-    def _emit(self, event: str, order: Order, fill: Fill | None = None, position_qty: Decimal | None = None,
-              status: str | None = None) -> None:
-        data: dict[str, Any] = {"event": event, "order": order.to_json(),
-                                "timestamp": iso(self.now_ns), "execution_id": str(uuid.uuid4())}
+    def _emit(
+        self,
+        event: str,
+        order: Order,
+        fill: Fill | None = None,
+        position_qty: Decimal | None = None,
+        status: str | None = None,
+    ) -> None:
+        data: dict[str, Any] = {
+            "event": event,
+            "order": order.to_json(),
+            "timestamp": iso(self.now_ns),
+            "execution_id": str(uuid.uuid4()),
+        }
         if status:
             data["order"]["status"] = status
         if fill is not None:
-            data.update(execution_id=fill.execution_id, price=format(fill.price, "f"), qty=format(fill.qty, "f"),
-                        position_qty=format(position_qty or Decimal(0), "f"))
+            data.update(
+                execution_id=fill.execution_id,
+                price=format(fill.price, "f"),
+                qty=format(fill.qty, "f"),
+                position_qty=format(position_qty or Decimal(0), "f"),
+            )
         for listener in self.listeners:
             listener({"stream": "trade_updates", "data": data})
 
@@ -690,16 +825,35 @@ class Exchange:
         bp = money(max(self.buying_power(), Decimal(0)))
         return {
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.config.account_number)),
-            "account_number": self.config.account_number, "status": "ACTIVE", "crypto_status": "INACTIVE",
-            "currency": "USD", "buying_power": str(bp), "regt_buying_power": str(bp),
-            "daytrading_buying_power": "0", "non_marginable_buying_power": str(bp), "cash": str(money(self.cash)),
-            "accrued_fees": "0", "pending_transfer_in": "0", "pending_transfer_out": "0",
-            "portfolio_value": str(money(equity)), "pattern_day_trader": False, "trading_blocked": False,
-            "transfers_blocked": False, "account_blocked": False, "created_at": iso(self.created_at),
-            "trade_suspended_by_user": False, "multiplier": str(self.config.buying_power_multiplier),
-            "shorting_enabled": True, "equity": str(money(equity)), "last_equity": str(money(equity)),
-            "long_market_value": str(money(long_value)), "short_market_value": str(money(short_value)),
-            "initial_margin": "0", "maintenance_margin": "0", "last_maintenance_margin": "0", "sma": "0",
+            "account_number": self.config.account_number,
+            "status": "ACTIVE",
+            "crypto_status": "INACTIVE",
+            "currency": "USD",
+            "buying_power": str(bp),
+            "regt_buying_power": str(bp),
+            "daytrading_buying_power": "0",
+            "non_marginable_buying_power": str(bp),
+            "cash": str(money(self.cash)),
+            "accrued_fees": "0",
+            "pending_transfer_in": "0",
+            "pending_transfer_out": "0",
+            "portfolio_value": str(money(equity)),
+            "pattern_day_trader": False,
+            "trading_blocked": False,
+            "transfers_blocked": False,
+            "account_blocked": False,
+            "created_at": iso(self.created_at),
+            "trade_suspended_by_user": False,
+            "multiplier": str(self.config.buying_power_multiplier),
+            "shorting_enabled": True,
+            "equity": str(money(equity)),
+            "last_equity": str(money(equity)),
+            "long_market_value": str(money(long_value)),
+            "short_market_value": str(money(short_value)),
+            "initial_margin": "0",
+            "maintenance_margin": "0",
+            "last_maintenance_margin": "0",
+            "sma": "0",
             "daytrade_count": 0,
         }
 
@@ -712,14 +866,24 @@ class Exchange:
         cost_basis = position.qty * position.avg_entry_price
         unrealized = market_value - cost_basis
         return {
-            "asset_id": asset_id(symbol), "symbol": symbol, "exchange": "NASDAQ", "asset_class": "us_equity",
-            "asset_marginable": True, "avg_entry_price": format(position.avg_entry_price.normalize(), "f"),
-            "qty": format(position.qty.normalize(), "f"), "qty_available": format(position.qty.normalize(), "f"),
-            "side": "long" if position.qty > 0 else "short", "market_value": str(money(market_value)),
-            "cost_basis": str(money(cost_basis)), "unrealized_pl": str(money(unrealized)),
+            "asset_id": asset_id(symbol),
+            "symbol": symbol,
+            "exchange": "NASDAQ",
+            "asset_class": "us_equity",
+            "asset_marginable": True,
+            "avg_entry_price": format(position.avg_entry_price.normalize(), "f"),
+            "qty": format(position.qty.normalize(), "f"),
+            "qty_available": format(position.qty.normalize(), "f"),
+            "side": "long" if position.qty > 0 else "short",
+            "market_value": str(money(market_value)),
+            "cost_basis": str(money(cost_basis)),
+            "unrealized_pl": str(money(unrealized)),
             "unrealized_plpc": str((unrealized / abs(cost_basis)).quantize(Decimal("0.0001"))) if cost_basis else "0",
-            "unrealized_intraday_pl": str(money(unrealized)), "unrealized_intraday_plpc": "0",
-            "current_price": format(price, "f"), "lastday_price": format(price, "f"), "change_today": "0",
+            "unrealized_intraday_pl": str(money(unrealized)),
+            "unrealized_intraday_plpc": "0",
+            "current_price": format(price, "f"),
+            "lastday_price": format(price, "f"),
+            "change_today": "0",
             "realized_pl": str(money(position.realized_pl)),
         }
 

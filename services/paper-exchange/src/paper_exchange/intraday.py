@@ -46,8 +46,16 @@ def _bridge(rng: np.random.Generator, start: float, end: float, steps: int, scal
     return start + walk - times * walk[-1] + times * (end - start)
 
 
-def generate_day(symbol: str, date: np.datetime64, day_open: float, day_high: float, day_low: float,
-                 day_close: float, day_volume: float, seed: int = 7) -> MinuteBars:
+def generate_day(
+    symbol: str,
+    date: np.datetime64,
+    day_open: float,
+    day_high: float,
+    day_low: float,
+    day_close: float,
+    day_volume: float,
+    seed: int = 7,
+) -> MinuteBars:
     if not (day_low <= min(day_open, day_close) and max(day_open, day_close) <= day_high):
         raise ValueError(f"{symbol} {date}: inconsistent daily bar o={day_open} h={day_high} l={day_low} c={day_close}")
     rng = _rng(seed, symbol, date)
@@ -58,7 +66,7 @@ def generate_day(symbol: str, date: np.datetime64, day_open: float, day_high: fl
     scale = max(day_high - day_low, 1e-6) / np.sqrt(n) * 1.5
     path = np.empty(n)
     for (t0, p0), (t1, p1) in zip(anchors, anchors[1:], strict=False):
-        path[t0:t1 + 1] = _bridge(rng, p0, p1, t1 - t0, scale)
+        path[t0 : t1 + 1] = _bridge(rng, p0, p1, t1 - t0, scale)
     path = np.clip(path, day_low, day_high)
     path[int(high_tick)], path[int(low_tick)] = day_high, day_low
     path[0], path[-1] = day_open, day_close

@@ -1,0 +1,88 @@
+"""Run a paper exchange inside a test process: a background thread with its own event loop, on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from paper_exchange.engine import Exchange, ExchangeConfig
+from paper_exchange.server import Faults, ServerConfig, create_app
+
+
+@dataclass
+class RunningExchange:
+    url: str
+    key_id: str
+    secret_key: str
+    exchange: Exchange
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, f"{self.url}/admin/{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def advance(self, minutes: int = 1) -> dict[str, Any]:
+        return self.admin("POST", "advance", params={"minutes": minutes})  # type: ignore[no-any-return]
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return self.admin("PUT", "faults", json=faults)  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_exchange(
+    config: ExchangeConfig | None = None,
+    speed: float = 0.0,
+    faults: Faults | None = None,
+    rate_limit_per_minute: int = 200,
+    warm_minutes: int = 1,
+) -> RunningExchange:
+    """Start a paper exchange on a free port (manual clock unless speed > 0), advanced warm_minutes into the day."""
+    exchange = Exchange(config or ExchangeConfig())
+    key_id, secret_key = "PKTEST" + secrets.token_hex(6).upper(), secrets.token_urlsafe(24)
+    app = create_app(exchange, ServerConfig(key_id, secret_key, rate_limit_per_minute, speed, faults or Faults()))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets", lifespan="on")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="paper-exchange", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("paper exchange did not start")
+        time.sleep(0.02)
+    running = RunningExchange(f"http://127.0.0.1:{port}", key_id, secret_key, exchange, server, thread)
+    if warm_minutes:
+        running.advance(warm_minutes)
+    return running
+
+
+@pytest.fixture
+def paper_exchange() -> Iterator[RunningExchange]:
+    """A fresh paper exchange per test (manual clock: call .advance(n))."""
+    running = start_exchange()
+    try:
+        yield running
+    finally:
+        running.stop()
