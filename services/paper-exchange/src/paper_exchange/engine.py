@@ -306,7 +306,6 @@ class Exchange:
             if self.finished:
                 break
             if self.minute >= MINUTES_PER_SESSION - 1:
-                self._close_session()
                 self.day_index += 1
                 self.minute = -1
                 self._fill_opening_orders()
@@ -320,6 +319,7 @@ class Exchange:
             if self.minute == MINUTES_PER_SESSION - 1:
                 for symbol in self.config.symbols:
                     self._fill_closing_orders(symbol)
+                self._close_session()
             moved += 1
         return moved
 
@@ -449,6 +449,8 @@ class Exchange:
         stop_price = D(payload["stop_price"]) if payload.get("stop_price") not in (None, "") else None
         trail_price = D(payload["trail_price"]) if payload.get("trail_price") not in (None, "") else None
         trail_percent = D(payload["trail_percent"]) if payload.get("trail_percent") not in (None, "") else None
+        if order_class == "oco" and limit_price is None and (payload.get("take_profit") or {}).get("limit_price"):
+            limit_price = D(payload["take_profit"]["limit_price"])  # OCO's exit limit comes as take_profit
         if order_type in ("limit", "stop_limit") and limit_price is None:
             raise ApiError(422, 40010001, "limit_price is required for limit orders")
         if order_type in ("stop", "stop_limit") and stop_price is None:

@@ -10,6 +10,7 @@ The same (seed, symbol, date) always gives the same bars.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,7 @@ def generate_day(
     anchors = sorted([(0, day_open), (int(high_tick), day_high), (int(low_tick), day_low), (n - 1, day_close)])
     scale = max(day_high - day_low, 1e-6) / np.sqrt(n) * 1.5
     path = np.empty(n)
-    for (t0, p0), (t1, p1) in zip(anchors, anchors[1:], strict=False):
+    for (t0, p0), (t1, p1) in itertools.pairwise(anchors):
         path[t0 : t1 + 1] = _bridge(rng, p0, p1, t1 - t0, scale)
     path = np.clip(path, day_low, day_high)
     path[int(high_tick)], path[int(low_tick)] = day_high, day_low
