@@ -405,6 +405,8 @@ class _State:
                     messages.append({"T": "q", **self.quote_json(symbol, bar["minute"], bar), "S": symbol})
                 if symbol in subscriptions["bars"] or "*" in subscriptions["bars"]:
                     messages.append({"T": "b", **self.bar_json(bar), "S": symbol})
+            for message in messages:  # the stream carries timestamps as msgpack Timestamp, as Alpaca's does
+                message["t"] = msgpack.Timestamp.from_unix_nano(_parse_ns(message["t"]))
             if messages:
                 try:
                     await websocket.send_bytes(msgpack.packb(messages))
