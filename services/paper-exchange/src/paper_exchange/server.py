@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import msgpack
+import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
@@ -293,6 +294,12 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
             "finished": exchange.finished,
         }
 
+    @app.post("/admin/tape")
+    async def tape(ticks: int = 1000) -> dict[str, Any]:
+        """Replay the next ticks of the real ES futures tape (not generated) on the stocks stream as symbol ES."""
+        sent = await state.replay_tape(ticks)
+        return {"sent": sent, "position": state.tape_position}
+
     @app.get("/admin/faults")
     async def get_faults() -> dict[str, Any]:
         return asdict(state.faults)
@@ -349,6 +356,7 @@ class _State:
         self.data_clients: dict[WebSocket, dict[str, set[str]]] = {}
         self.data_keys: set[str] = set()
         self.outbox: list[tuple[str, dict[str, Any]]] = []  # (kind, payload) produced by the engine, sent by flush()
+        self.tape_position = 0  # next tick of the real ES tape (symbol "ES" on the stocks stream)
         exchange.listeners.append(lambda event: self.outbox.append(("trade", event)))
         exchange.market_listeners.append(lambda symbol, bar: self.outbox.append(("bar", bar)))
 
@@ -359,8 +367,48 @@ class _State:
         while not self.exchange.finished:
             self.exchange.advance(1)
             await self.flush()
+            if any("ES" in s["trades"] for s in self.data_clients.values()):
+                await self.replay_tape_minute()
             next_step += interval
             await asyncio.sleep(max(0.0, next_step - time.monotonic()))
+
+    async def replay_tape(self, ticks: int) -> int:
+        """Send the next `ticks` real ES futures trades to the stream's subscribers of "ES" trades."""
+        from trading_datasets import es_ticks
+
+        tape = es_ticks()
+        end = min(self.tape_position + ticks, len(tape))
+        messages = [
+            {
+                "T": "t",
+                "S": "ES",
+                "t": msgpack.Timestamp.from_unix_nano(int(tape.ts_ns[i])),
+                "p": float(tape.price[i]),
+                "s": float(tape.size[i]),
+                "i": i,
+                "x": "CME",
+                "c": ["@"],
+                "z": "C",
+            }
+            for i in range(self.tape_position, end)
+        ]
+        self.tape_position = end
+        for websocket, subscriptions in list(self.data_clients.items()):
+            if "ES" in subscriptions["trades"] and messages:
+                try:
+                    await websocket.send_bytes(msgpack.packb(messages))
+                except Exception:
+                    self.data_clients.pop(websocket, None)
+        return len(messages)
+
+    async def replay_tape_minute(self) -> None:
+        """With the clock running, the tape moves one minute of its own (real) time per simulated minute."""
+        from trading_datasets import es_ticks
+
+        tape = es_ticks()
+        start = int(tape.ts_ns[min(self.tape_position, len(tape) - 1)])
+        end_index = int(np.searchsorted(tape.ts_ns, start + 60_000_000_000, side="left"))
+        await self.replay_tape(max(end_index - self.tape_position, 0))
 
     # The engine is synchronous; its events are queued and sent after each request or replay step.
     async def flush(self) -> None:
