@@ -285,8 +285,13 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
     # -- admin -------------------------------------------------------------------------------------------------
     @app.post("/admin/advance")
     async def advance(minutes: int = 1) -> dict[str, Any]:
-        moved = exchange.advance(minutes)
-        await state.flush()
+        moved = 0
+        for _ in range(minutes):  # one minute at a time, so each bar and its fills go out in order
+            step = exchange.advance(1)
+            await state.flush()
+            moved += step
+            if not step:
+                break
         return {
             "moved": moved,
             "day": str(exchange.days[exchange.day_index]),

@@ -1,0 +1,105 @@
+"""Paper exchange: order round trip (submit -> accepted -> filled, seen on the trade_updates stream) with the real
+alpaca-py TradingClient, and the stocks stream's throughput (bars per second to one subscriber)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import msgpack
+import websockets
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+from paper_exchange.engine import ExchangeConfig
+from paper_exchange.testing import start_exchange
+
+from tests.benchmarks.stats import latency_summary, write_results
+
+ORDERS = 500
+STREAM_MINUTES = 2_000
+
+
+async def order_round_trips(url: str, ws_url: str, key: str, secret: str) -> dict[str, object]:
+    client = TradingClient(key, secret, url_override=url)
+    filled_at: dict[str, int] = {}
+    accepted_at: dict[str, int] = {}
+    async with websockets.connect(f"{ws_url}/stream") as ws:
+        await ws.send(json.dumps({"action": "authenticate", "data": {"key_id": key, "secret_key": secret}}))
+        await ws.recv()
+        await ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        await ws.recv()
+
+        async def listen() -> None:
+            async for raw in ws:
+                data = json.loads(raw)["data"]
+                cid = data["order"]["client_order_id"]
+                now = time.perf_counter_ns()
+                if data["event"] == "new":
+                    accepted_at.setdefault(cid, now)
+                elif data["event"] == "fill":
+                    filled_at[cid] = now
+
+        listener = asyncio.create_task(listen())
+        submitted: dict[str, int] = {}
+        http_latency = []
+        for i in range(ORDERS):
+            cid = f"bench-{i}"
+            submitted[cid] = time.perf_counter_ns()
+            await asyncio.to_thread(
+                client.submit_order,
+                MarketOrderRequest(
+                    symbol="AAPL",
+                    qty=1,
+                    side=OrderSide.BUY if i % 2 == 0 else OrderSide.SELL,
+                    time_in_force=TimeInForce.DAY,
+                    client_order_id=cid,
+                ),
+            )
+            http_latency.append(time.perf_counter_ns() - submitted[cid])
+            while cid not in filled_at:
+                await asyncio.sleep(0)
+        listener.cancel()
+    return {
+        "submit_http_round_trip": latency_summary(http_latency),
+        "submit_to_accepted_on_stream": latency_summary([accepted_at[c] - submitted[c] for c in submitted]),
+        "submit_to_filled_on_stream": latency_summary([filled_at[c] - submitted[c] for c in submitted]),
+    }
+
+
+async def stream_throughput(running) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    received = 0
+    async with websockets.connect(f"{running.ws_url}/v2/iex") as ws:
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "auth", "key": running.key_id, "secret": running.secret_key}))
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "subscribe", "bars": ["*"], "quotes": ["*"], "trades": ["*"]}))
+        await ws.recv()
+        started = time.perf_counter()
+        advance = asyncio.create_task(asyncio.to_thread(running.advance, STREAM_MINUTES))
+        expected = STREAM_MINUTES * 4 * 3  # four symbols, bar + quote + trade each minute
+        while received < expected:
+            received += len(msgpack.unpackb(await ws.recv()))
+        elapsed = time.perf_counter() - started
+        await advance
+    return {
+        "stream_messages": received,
+        "stream_messages_per_s": round(received / elapsed),
+        "simulated_minutes_per_s": round(STREAM_MINUTES / elapsed),
+    }
+
+
+def main() -> None:
+    running = start_exchange(ExchangeConfig(), rate_limit_per_minute=1_000_000)
+    try:
+        figures = asyncio.run(order_round_trips(running.url, running.ws_url, running.key_id, running.secret_key))
+        figures.update(asyncio.run(stream_throughput(running)))
+    finally:
+        running.stop()
+    figures["note"] = "alpaca-py TradingClient (sync, in a thread) and a websocket listener in one process"
+    write_results("paper_exchange", figures)
+
+
+if __name__ == "__main__":
+    main()
