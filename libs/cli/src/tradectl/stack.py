@@ -217,12 +217,28 @@ def platform_status(run_dir: Path) -> dict[str, Any]:
         }
         for spec in SERVICES
     }
+    exchange_url = platform.get("paper_exchange_url", "")
+    exchange = {
+        "url": exchange_url,
+        "pid": ManagedProcess("paper-exchange", run_dir).pid(),
+        "health": "SERVING" if exchange_url and _http_ok(f"{exchange_url}/healthz") else "UNREACHABLE",
+    }
     return {
         "stack": stack.status(),
         "endpoints": stack.endpoints().to_dict(),
-        "paper_exchange_url": platform.get("paper_exchange_url", ""),
+        "paper_exchange_url": exchange_url,
+        "paper_exchange": exchange,
         "services": services,
     }
+
+
+def _http_ok(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def status(
@@ -240,7 +256,8 @@ def status(
     for name, part in state["stack"].items():
         table.add_row(name, str(part["endpoint"]), "answering" if part["answering"] else "down", str(part["pid"]))
     if state["paper_exchange_url"]:
-        table.add_row("paper-exchange", state["paper_exchange_url"], "", "")
+        exchange = state["paper_exchange"]
+        table.add_row("paper-exchange", exchange["url"], exchange["health"], str(exchange["pid"] or "-"))
     for name, service in state["services"].items():
         health = service["health"] if service["built"] else "not built"
         table.add_row(name, service["address"], health, str(service["pid"] or "-"))
