@@ -80,6 +80,21 @@ class DeploymentSettings(Section):
         return self.role == "shadow"
 
 
+class BrokerSettings(Section):
+    """The broker connection (Alpaca, or the paper exchange in dev): used by market-data and execution."""
+
+    base_url: str = Field("", description="Alpaca API base URL (the paper exchange's in dev); empty = Alpaca paper")
+    trading_stream_url: str = Field("", description="trade_updates websocket; default: base_url as ws + /stream")
+    data_stream_url: str = Field("", description="stocks stream websocket; default: base_url as ws + /v2/<feed>")
+    api_key_id: SecretStr = Field(description="value or vault:secret/trading/alpaca#api_key_id")
+    api_secret_key: SecretStr = Field(description="value or vault:secret/trading/alpaca#api_secret_key")
+    paper: bool = True
+    feed: Literal["iex", "sip"] = "iex"
+
+    def stream_url(self, path: str) -> str | None:
+        return self.base_url.replace("http", "ws", 1) + path if self.base_url else None
+
+
 class ServiceSettings(BaseSettings):
     """What every service needs. A service subclasses it and adds its own section."""
 

@@ -1,0 +1,389 @@
+"""Execution wiring: the one broker trading connection (alpaca-py TradingClient + TradingStream), order commands in,
+execution reports and quality out, broker snapshots over gRPC.
+
+Invariant 1: a submit needs an approved risk decision that names its client order id, seen on risk.decisions.v1.
+Invariant 2: an ambiguous submit (timeout, 5xx, dropped connection) is resolved by looking the client order id up at
+the broker; a 422 duplicate means it landed. Invariant 5: no submit while the trade-update stream is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+
+import requests
+from aiolimiter import AsyncLimiter
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+from alpaca.trading.stream import TradingStream
+from prometheus_client import Counter, Histogram
+from trading.common.v1 import common_pb2
+from trading.execution.v1 import execution_pb2, execution_pb2_grpc
+from trading.oms.v1 import oms_pb2
+from trading_platform.decimals import from_proto, to_proto
+from trading_platform.envelope import new_envelope
+from trading_platform.messaging import ConsumedMessage, Consumer, Publisher, ensure_topics
+from trading_platform.observability import get_logger
+from trading_platform.rpc import Servicer
+from trading_platform.service import ServiceParts
+
+from execution_service.config import ExecutionSettings
+from execution_service.engine import ExecutionEngine, InFlight
+
+log = get_logger("execution")
+SUBMITS = Counter("execution_submits_total", "order submissions", ["outcome"])
+SUBMIT_TO_FILL = Histogram(
+    "execution_submit_to_fill_seconds",
+    "submit to last fill",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
+)
+SLIPPAGE = Histogram("execution_slippage_bps", "slippage against the arrival price", buckets=(-20, -5, -1, 0, 1, 5, 20))
+PRODUCED = ["execution.reports.v1", "execution.quality.v1", "execution.status.v1"]
+TIF = {
+    common_pb2.TIME_IN_FORCE_DAY: TimeInForce.DAY,
+    common_pb2.TIME_IN_FORCE_GTC: TimeInForce.GTC,
+    common_pb2.TIME_IN_FORCE_IOC: TimeInForce.IOC,
+    common_pb2.TIME_IN_FORCE_FOK: TimeInForce.FOK,
+    common_pb2.TIME_IN_FORCE_OPG: TimeInForce.OPG,
+    common_pb2.TIME_IN_FORCE_CLS: TimeInForce.CLS,
+}
+
+
+class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
+    def __init__(self, settings: ExecutionSettings) -> None:
+        self.settings = settings
+        broker = settings.broker
+        key, secret = broker.api_key_id.get_secret_value(), broker.api_secret_key.get_secret_value()
+        self.client = TradingClient(key, secret, paper=broker.paper, url_override=broker.base_url or None)
+        self.client._retry = 0  # we decide about retries: an ambiguous submit is looked up, never re-posted
+        stream_url = broker.trading_stream_url or broker.stream_url("/stream")
+        self.stream = TradingStream(key, secret, paper=broker.paper, raw_data=True, url_override=stream_url)
+        self.stream.subscribe_trade_updates(self.on_trade_update)
+        kafka = settings.kafka
+        self.shadow = settings.deployment.shadow
+        self.publisher = Publisher(kafka.bootstrap_servers, "execution", namespace=kafka.namespace, shadow=self.shadow)
+        options = kafka.group_options()
+        self.commands = Consumer(
+            kafka.bootstrap_servers,
+            "execution",
+            ["oms.commands.v1"],
+            self.on_command,
+            publisher=self.publisher,
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+            group_options=options,
+        )
+        # Approvals: every instance reads all decisions (its own group per process start), from the end.
+        self.decisions = Consumer(
+            kafka.bootstrap_servers,
+            f"execution-approvals-{time.time_ns()}",
+            ["risk.decisions.v1"],
+            self.on_decision,
+            publisher=self.publisher,
+            namespace=kafka.namespace,
+            group_options=options,
+            auto_offset_reset="earliest",
+        )
+        self.engine = ExecutionEngine()
+        self.approved: dict[str, str] = {}  # client order id -> risk decision id
+        self.limiter = AsyncLimiter(settings.execution.requests_per_minute, 60)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.stream_up = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        kafka = self.settings.kafka
+        await ensure_topics(
+            kafka.bootstrap_servers,
+            [*PRODUCED, "oms.commands.v1", "risk.decisions.v1"],
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+        )
+        self.loop = asyncio.get_running_loop()
+        await self.publisher.start()
+        await self.decisions.start()
+        await self.commands.start()
+        self.tasks = [asyncio.create_task(self.decisions.run()), asyncio.create_task(self.commands.run())]
+        if not self.shadow:  # the idle colour never holds the broker connection
+            self.tasks += [asyncio.create_task(self.stream._run_forever()), asyncio.create_task(self.watch_stream())]
+
+    async def stop(self) -> None:
+        await self.commands.stop()
+        await self.decisions.stop()
+        if not self.shadow:
+            await self.stream.stop_ws()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.commands.close()
+        await self.decisions.close()
+        await self.publisher.stop()
+
+    async def watch_stream(self) -> None:
+        """Publish BrokerConnectionChanged when the trade-update stream goes up or down; catch up after a gap."""
+        while True:
+            up = bool(self.stream._running and self.stream._ws is not None)
+            if up != self.stream_up:
+                self.stream_up = up
+                await self.publisher.publish(
+                    "execution.status.v1",
+                    execution_pb2.BrokerConnectionChanged(
+                        envelope=new_envelope("execution"),
+                        trading_connected=True,
+                        trade_updates_connected=up,
+                        reason="trade-update stream " + ("connected" if up else "lost"),
+                    ),
+                    key="_broker",
+                )
+                log.info("trade-update stream", connected=up)
+                if up:
+                    await self.catch_up()
+            await asyncio.sleep(0.1)
+
+    async def catch_up(self) -> None:
+        """After a gap in the stream, ask the broker about every order still in flight."""
+        for client_order_id in list(self.engine.inflight):
+            try:
+                order = await asyncio.to_thread(self.client.get_order_by_client_id, client_order_id)
+            except APIError:
+                continue
+            status = str(order.status.value if hasattr(order.status, "value") else order.status)
+            event = {
+                "filled": "fill",
+                "partially_filled": "partial_fill",
+                "new": "new",
+                "accepted": "new",
+                "canceled": "canceled",
+                "expired": "expired",
+                "rejected": "rejected",
+            }.get(status)
+            if event:
+                await self._report(
+                    {
+                        "event": event,
+                        "order": order.model_dump(mode="json"),
+                        "execution_id": f"catch-up-{client_order_id}-{order.filled_qty}",
+                        "qty": order.filled_qty,
+                        "price": order.filled_avg_price,
+                    }
+                )
+
+    # -- bus handlers ------------------------------------------------------------------------------------------
+    async def on_decision(self, message: ConsumedMessage) -> None:
+        decision: Any = message.value
+        if decision.approved:
+            self.approved[decision.client_order_id] = decision.envelope.message_id
+
+    async def on_command(self, message: ConsumedMessage) -> None:
+        command: Any = message.value
+        kind = command.WhichOneof("command")
+        if kind == "submit_order":
+            await self.submit(command.submit_order, command)
+        elif kind == "cancel_order":
+            await self.cancel(command.cancel_order.client_order_id)
+        elif kind == "cancel_all_orders":
+            if not self.shadow:
+                await asyncio.to_thread(self.client.cancel_orders)
+            log.warning("cancel all orders", reason=command.cancel_all_orders.reason)
+
+    async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
+        cid = order.client_order_id
+        decision_id = order.lineage.risk_decision_id
+        deadline = time.monotonic() + self.settings.execution.approval_wait_s
+        while self.approved.get(cid) != decision_id and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        if not decision_id or self.approved.get(cid) != decision_id:
+            SUBMITS.labels("refused_no_approval").inc()
+            await self._reject(order, command, "no approved risk decision names this order")
+            return
+        if self.shadow:
+            log.info("shadow: not submitting", client_order_id=cid)
+            return
+        deadline = time.monotonic() + self.settings.execution.stream_wait_s
+        while not self.stream_up and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if not self.stream_up:  # fail closed: without trade updates we could not see what happens to it
+            SUBMITS.labels("refused_stream_down").inc()
+            await self._reject(order, command, "trade-update stream is down")
+            return
+        request = self._request(order)
+        self.engine.inflight[cid] = InFlight(
+            cid,
+            order.symbol,
+            order.side,
+            from_proto(order.quantity) or Decimal(0),
+            from_proto(order.arrival_price) or Decimal(0),
+            time.time_ns(),
+        )
+        async with self.limiter:
+            try:
+                await asyncio.wait_for(
+                    asyncio.to_thread(self.client.submit_order, request), self.settings.execution.submit_timeout_s
+                )
+                SUBMITS.labels("accepted").inc()
+            except APIError as error:
+                if error.status_code == 422 and "unique" in str(error):
+                    SUBMITS.labels("duplicate_landed").inc()  # it landed before: fetch it, do not post again
+                    await self._resolve(cid)
+                elif error.status_code is not None and error.status_code < 500 and error.status_code != 429:
+                    SUBMITS.labels("rejected").inc()
+                    self.engine.inflight.pop(cid, None)
+                    await self._reject(order, command, f"broker rejected: {error}")
+                else:
+                    SUBMITS.labels("ambiguous").inc()
+                    await self._resolve(cid, order=order, command=command)
+            except (TimeoutError, requests.RequestException) as error:
+                SUBMITS.labels("ambiguous").inc()
+                log.warning("ambiguous submit, resolving by client order id", client_order_id=cid, error=str(error))
+                await self._resolve(cid, order=order, command=command)
+
+    async def _resolve(
+        self, cid: str, order: oms_pb2.SubmitOrder | None = None, command: oms_pb2.OrderCommand | None = None
+    ) -> None:
+        """Look the order up at the broker. Found: the stream reports it (catch_up covers a missed update).
+        Not found: it never landed, so submitting it now is not a blind repost."""
+        for attempt in range(5):
+            try:
+                found = await asyncio.to_thread(self.client.get_order_by_client_id, cid)
+                log.info(
+                    "ambiguous submit resolved: order is at the broker", client_order_id=cid, status=str(found.status)
+                )
+                await self.catch_up()
+                return
+            except APIError as error:
+                if error.status_code == 404:
+                    break
+            except requests.RequestException:
+                pass
+            await asyncio.sleep(0.2 * (attempt + 1))
+        if order is not None and command is not None:
+            log.warning("order not at the broker after an ambiguous submit; submitting it", client_order_id=cid)
+            try:
+                await asyncio.to_thread(self.client.submit_order, self._request(order))
+            except APIError as error:
+                if error.status_code == 422 and "unique" in str(error):
+                    return
+                await self._reject(order, command, f"broker rejected: {error}")
+
+    async def cancel(self, client_order_id: str) -> None:
+        if self.shadow:
+            return
+        try:
+            found = await asyncio.to_thread(self.client.get_order_by_client_id, client_order_id)
+            await asyncio.to_thread(self.client.cancel_order_by_id, found.id)
+        except APIError as error:
+            report = execution_pb2.ExecutionReport(
+                envelope=new_envelope("execution"),
+                report_type=execution_pb2.EXECUTION_REPORT_TYPE_CANCEL_REJECTED,
+                client_order_id=client_order_id,
+                reason=f"cancel refused: {error}",
+            )
+            await self.publisher.publish("execution.reports.v1", report, key=client_order_id)
+
+    def _request(self, order: oms_pb2.SubmitOrder) -> Any:
+        common = {
+            "symbol": order.symbol,
+            "qty": float(from_proto(order.quantity) or 0),
+            "side": OrderSide.BUY if order.side == common_pb2.ORDER_SIDE_BUY else OrderSide.SELL,
+            "time_in_force": TIF.get(order.time_in_force, TimeInForce.DAY),
+            "client_order_id": order.client_order_id,
+        }
+        if order.order_type == common_pb2.ORDER_TYPE_LIMIT:
+            return LimitOrderRequest(limit_price=float(from_proto(order.limit_price) or 0), **common)
+        return MarketOrderRequest(**common)
+
+    async def _reject(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand, reason: str) -> None:
+        log.warning("order refused", client_order_id=order.client_order_id, reason=reason)
+        report = execution_pb2.ExecutionReport(
+            envelope=new_envelope("execution", cause=command),
+            report_type=execution_pb2.EXECUTION_REPORT_TYPE_REJECTED,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_quantity=order.quantity,
+            reason=reason,
+        )
+        await self.publisher.publish("execution.reports.v1", report, key=order.client_order_id)
+
+    # -- trade updates -----------------------------------------------------------------------------------------
+    async def on_trade_update(self, message: Any) -> None:
+        await self._report(message.get("data", message) if isinstance(message, dict) else message)
+
+    async def _report(self, update: dict[str, Any]) -> None:
+        report = self.engine.report_for(update, time.time_ns())
+        if report is None:
+            return
+        report.envelope.CopyFrom(new_envelope("execution"))
+        await self.publisher.publish("execution.reports.v1", report, key=report.client_order_id)
+        quality = self.engine.quality(report.client_order_id)
+        if quality is not None:
+            quality.envelope.CopyFrom(new_envelope("execution", cause=report))
+            if quality.submit_to_last_fill_ns:
+                SUBMIT_TO_FILL.observe(quality.submit_to_last_fill_ns / 1e9)
+                SLIPPAGE.observe(quality.slippage_bps)
+            await self.publisher.publish("execution.quality.v1", quality, key=quality.client_order_id)
+
+    # -- gRPC snapshots ----------------------------------------------------------------------------------------
+    async def GetAccount(self, request: Any, context: Any) -> execution_pb2.BrokerAccount:
+        account = await asyncio.to_thread(self.client.get_account)
+        return execution_pb2.BrokerAccount(
+            account_id=str(account.account_number),
+            cash=to_proto(account.cash),
+            equity=to_proto(account.equity),
+            buying_power=to_proto(account.buying_power),
+            status=str(account.status),
+        )
+
+    async def GetBrokerPositions(self, request: Any, context: Any) -> execution_pb2.GetBrokerPositionsResponse:
+        positions = await asyncio.to_thread(self.client.get_all_positions)
+        return execution_pb2.GetBrokerPositionsResponse(
+            positions=[
+                execution_pb2.BrokerPosition(
+                    symbol=p.symbol,
+                    quantity=to_proto(p.qty),
+                    average_entry_price=to_proto(p.avg_entry_price),
+                    market_value=to_proto(p.market_value or "0"),
+                )
+                for p in positions
+            ]
+        )
+
+    async def GetBrokerOrders(self, request: Any, context: Any) -> execution_pb2.GetBrokerOrdersResponse:
+        status = {"open": QueryOrderStatus.OPEN, "closed": QueryOrderStatus.CLOSED}.get(
+            request.status, QueryOrderStatus.ALL
+        )
+        orders = await asyncio.to_thread(
+            self.client.get_orders, GetOrdersRequest(status=status, limit=request.limit or 500)
+        )
+        return execution_pb2.GetBrokerOrdersResponse(
+            orders=[
+                execution_pb2.BrokerOrder(
+                    client_order_id=o.client_order_id,
+                    broker_order_id=str(o.id),
+                    symbol=o.symbol or "",
+                    side=common_pb2.ORDER_SIDE_BUY if str(o.side).endswith("buy") else common_pb2.ORDER_SIDE_SELL,
+                    quantity=to_proto(str(o.qty or 0)),
+                    filled_quantity=to_proto(str(o.filled_qty or 0)),
+                    average_fill_price=to_proto(str(o.filled_avg_price or 0)),
+                    status=str(o.status.value if hasattr(o.status, "value") else o.status),
+                )
+                for o in orders
+            ]
+        )
+
+
+async def build(settings: ExecutionSettings) -> ServiceParts:
+    app = ExecutionApp(settings)
+    return ServiceParts(
+        components=[app],
+        servicers=[
+            Servicer(
+                execution_pb2_grpc.add_ExecutionServiceServicer_to_server, app, "trading.execution.v1.ExecutionService"
+            )
+        ],
+    )

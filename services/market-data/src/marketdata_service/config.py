@@ -1,0 +1,21 @@
+"""Market-data settings: the broker connection (TRADING_BROKER__*) and validation (TRADING_MARKETDATA__*)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from trading_platform.settings import BrokerSettings, Section, ServiceSettings
+
+
+class MarketDataConfig(Section):
+    symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
+    stale_after_s: float = Field(10.0, gt=0, description="no bar for this long = the stream is stale: fail over")
+    poll_interval_s: float = Field(1.0, gt=0, description="REST polling period of the backup source")
+    quality_window_bars: int = Field(30, gt=0, description="bars per symbol per quality score")
+    max_jump_sigmas: float = Field(12.0, gt=0, description="a return beyond this many EWMA sigmas is rejected")
+    history_bars: int = Field(2000, gt=0, description="bars kept per symbol for GetBars")
+
+
+class MarketDataSettings(ServiceSettings):
+    service_name: str = "market-data"
+    broker: BrokerSettings
+    marketdata: MarketDataConfig = MarketDataConfig()

@@ -1,0 +1,93 @@
+"""Validation and normalisation of bars, and data-quality scores. Pure: no I/O.
+
+A bar is rejected (with a reason code) when its timestamp does not move forward for its symbol (duplicate or
+non-monotonic), its OHLC are inconsistent or not positive, or its return jumps beyond `max_jump_sigmas` EWMA
+standard deviations of the symbol's recent returns. The quality score of a window is the share of bars accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from trading.marketdata.v1 import marketdata_pb2
+
+
+@dataclass
+class SymbolState:
+    last_ts: int = 0
+    last_close: float = 0.0
+    variance: float = 0.0
+    observations: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    window_start: int = 0
+    history: deque[marketdata_pb2.Bar] = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class BarValidator:
+    def __init__(self, max_jump_sigmas: float = 12.0, window_bars: int = 30, history_bars: int = 2000) -> None:
+        self.max_jump_sigmas = max_jump_sigmas
+        self.window_bars = window_bars
+        self.history_bars = history_bars
+        self.symbols: dict[str, SymbolState] = {}
+
+    def state(self, symbol: str) -> SymbolState:
+        if symbol not in self.symbols:
+            self.symbols[symbol] = SymbolState(history=deque(maxlen=self.history_bars))
+        return self.symbols[symbol]
+
+    def validate(self, bar: marketdata_pb2.Bar) -> tuple[str, str] | None:
+        """None when the bar is good (and it is recorded), else (reason_code, reason)."""
+        state = self.state(bar.symbol)
+        problem = self._problem(bar, state)
+        if problem is not None:
+            state.rejected[problem[0]] += 1
+            return problem
+        if state.last_close > 0:
+            change = math.log(bar.close / state.last_close)
+            state.variance = change * change if state.observations == 0 else 0.94 * state.variance + 0.06 * change**2
+            state.observations += 1
+        state.last_ts, state.last_close = bar.envelope.ts_event, bar.close
+        state.accepted += 1
+        state.window_start = state.window_start or bar.envelope.ts_event
+        state.history.append(bar)
+        return None
+
+    def _problem(self, bar: marketdata_pb2.Bar, state: SymbolState) -> tuple[str, str] | None:
+        ts = bar.envelope.ts_event
+        if state.last_ts and ts == state.last_ts:
+            return "duplicate", f"{bar.symbol} bar at {ts} was already received"
+        if state.last_ts and ts < state.last_ts:
+            return "non_monotonic_ts", f"{bar.symbol} bar at {ts} is older than the last one at {state.last_ts}"
+        prices = (bar.open, bar.high, bar.low, bar.close)
+        if not all(math.isfinite(p) and p > 0 for p in prices) or bar.volume < 0:
+            return "invalid_values", f"{bar.symbol}: prices must be positive and volume not negative"
+        if not (bar.low <= min(bar.open, bar.close) and max(bar.open, bar.close) <= bar.high):
+            return "ohlc_inconsistent", f"{bar.symbol}: o={bar.open} h={bar.high} l={bar.low} c={bar.close}"
+        if state.observations >= 10 and state.last_close > 0:
+            sigma = math.sqrt(state.variance)
+            change = abs(math.log(bar.close / state.last_close))
+            if sigma > 0 and change > self.max_jump_sigmas * sigma and change > 0.01:
+                return "price_jump", f"{bar.symbol}: return {change:.4f} is {change / sigma:.1f} sigmas"
+        return None
+
+    def quality(self, symbol: str, now_ns: int, stale: bool) -> marketdata_pb2.DataQualityScored | None:
+        """A score when the symbol's window is full (or it went stale), else None; starts the next window."""
+        state = self.state(symbol)
+        total = state.accepted + sum(state.rejected.values())
+        if total < self.window_bars and not (stale and total):
+            return None
+        score = marketdata_pb2.DataQualityScored(
+            symbol=symbol,
+            window_start=state.window_start,
+            window_end=now_ns,
+            score=0.0 if stale else state.accepted / total,
+            records_accepted=state.accepted,
+            records_rejected=sum(state.rejected.values()),
+            rejects_by_reason=dict(state.rejected),
+            stale=stale,
+        )
+        state.accepted, state.rejected, state.window_start = 0, Counter(), 0
+        return score

@@ -1,0 +1,25 @@
+"""Order-management settings (TRADING_OMS__*)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+from trading_platform.settings import Section, ServiceSettings
+
+
+class OmsConfig(Section):
+    risk_address: str = "127.0.0.1:50054"
+    execution_address: str = "127.0.0.1:50055"
+    risk_timeout_s: float = Field(0.5, gt=0, description="no answer from risk in time = not approved")
+    lot_size: Decimal = Field(Decimal(1), gt=0)
+    min_order_quantity: Decimal = Field(Decimal(1), gt=0)
+    min_order_notional: Decimal = Field(Decimal(500), ge=0, description="smaller adjustments are not worth an order")
+    fallback_equity: Decimal = Field(Decimal(100000), gt=0, description="sizing equity until the broker answers")
+    reconcile_interval_s: float = Field(30.0, gt=0)
+    reconcile_tolerance: Decimal = Field(Decimal("0.000001"), ge=0)
+
+
+class OmsSettings(ServiceSettings):
+    service_name: str = "order-management"
+    oms: OmsConfig = OmsConfig()

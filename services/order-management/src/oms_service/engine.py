@@ -1,0 +1,268 @@
+"""Orders and positions of record: the order state machine, positions and P&L, and sizing. Pure, no I/O.
+
+The state is a fold of OrderEvents (oms.events.v1): `apply(event)` is the only way it changes, so a restarted service
+that replays the topic rebuilds exactly the same orders and positions (DESIGN.md invariant 4). Every event records the
+message that caused it (envelope.causation_id); the set of those ids is what makes handling idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+from trading.common.v1 import common_pb2
+from trading.execution.v1 import execution_pb2
+from trading.oms.v1 import oms_pb2
+from trading_platform.decimals import from_proto, to_proto
+
+S = oms_pb2
+T = oms_pb2
+ZERO = Decimal(0)
+TERMINAL = {
+    S.ORDER_STATUS_DENIED,
+    S.ORDER_STATUS_REJECTED,
+    S.ORDER_STATUS_FILLED,
+    S.ORDER_STATUS_CANCELED,
+    S.ORDER_STATUS_EXPIRED,
+}
+OPEN = {
+    S.ORDER_STATUS_INITIALIZED,
+    S.ORDER_STATUS_SUBMITTED,
+    S.ORDER_STATUS_ACCEPTED,
+    S.ORDER_STATUS_PARTIALLY_FILLED,
+    S.ORDER_STATUS_PENDING_CANCEL,
+}
+TRANSITIONS: dict[int, set[int]] = {
+    S.ORDER_STATUS_INITIALIZED: {S.ORDER_STATUS_DENIED, S.ORDER_STATUS_SUBMITTED},
+    S.ORDER_STATUS_SUBMITTED: {
+        S.ORDER_STATUS_ACCEPTED,
+        S.ORDER_STATUS_REJECTED,
+        S.ORDER_STATUS_PARTIALLY_FILLED,
+        S.ORDER_STATUS_FILLED,
+        S.ORDER_STATUS_CANCELED,
+        S.ORDER_STATUS_EXPIRED,
+        S.ORDER_STATUS_PENDING_CANCEL,
+    },
+    S.ORDER_STATUS_ACCEPTED: {
+        S.ORDER_STATUS_PARTIALLY_FILLED,
+        S.ORDER_STATUS_FILLED,
+        S.ORDER_STATUS_CANCELED,
+        S.ORDER_STATUS_EXPIRED,
+        S.ORDER_STATUS_PENDING_CANCEL,
+        S.ORDER_STATUS_REJECTED,
+    },
+    S.ORDER_STATUS_PARTIALLY_FILLED: {
+        S.ORDER_STATUS_PARTIALLY_FILLED,
+        S.ORDER_STATUS_FILLED,
+        S.ORDER_STATUS_CANCELED,
+        S.ORDER_STATUS_EXPIRED,
+        S.ORDER_STATUS_PENDING_CANCEL,
+    },
+    S.ORDER_STATUS_PENDING_CANCEL: {
+        S.ORDER_STATUS_CANCELED,
+        S.ORDER_STATUS_FILLED,
+        S.ORDER_STATUS_PARTIALLY_FILLED,
+        S.ORDER_STATUS_ACCEPTED,
+        S.ORDER_STATUS_EXPIRED,
+    },
+}
+EVENT_FOR_STATUS = {
+    S.ORDER_STATUS_INITIALIZED: T.ORDER_EVENT_TYPE_INITIALIZED,
+    S.ORDER_STATUS_DENIED: T.ORDER_EVENT_TYPE_DENIED,
+    S.ORDER_STATUS_SUBMITTED: T.ORDER_EVENT_TYPE_SUBMITTED,
+    S.ORDER_STATUS_ACCEPTED: T.ORDER_EVENT_TYPE_ACCEPTED,
+    S.ORDER_STATUS_REJECTED: T.ORDER_EVENT_TYPE_REJECTED,
+    S.ORDER_STATUS_PARTIALLY_FILLED: T.ORDER_EVENT_TYPE_PARTIALLY_FILLED,
+    S.ORDER_STATUS_FILLED: T.ORDER_EVENT_TYPE_FILLED,
+    S.ORDER_STATUS_PENDING_CANCEL: T.ORDER_EVENT_TYPE_PENDING_CANCEL,
+    S.ORDER_STATUS_CANCELED: T.ORDER_EVENT_TYPE_CANCELED,
+    S.ORDER_STATUS_EXPIRED: T.ORDER_EVENT_TYPE_EXPIRED,
+}
+REPORT_STATUS = {
+    execution_pb2.EXECUTION_REPORT_TYPE_NEW: S.ORDER_STATUS_ACCEPTED,
+    execution_pb2.EXECUTION_REPORT_TYPE_PARTIAL_FILL: S.ORDER_STATUS_PARTIALLY_FILLED,
+    execution_pb2.EXECUTION_REPORT_TYPE_FILL: S.ORDER_STATUS_FILLED,
+    execution_pb2.EXECUTION_REPORT_TYPE_CANCELED: S.ORDER_STATUS_CANCELED,
+    execution_pb2.EXECUTION_REPORT_TYPE_REPLACED: S.ORDER_STATUS_CANCELED,
+    execution_pb2.EXECUTION_REPORT_TYPE_EXPIRED: S.ORDER_STATUS_EXPIRED,
+    execution_pb2.EXECUTION_REPORT_TYPE_REJECTED: S.ORDER_STATUS_REJECTED,
+    execution_pb2.EXECUTION_REPORT_TYPE_PENDING_CANCEL: S.ORDER_STATUS_PENDING_CANCEL,
+}
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+@dataclass
+class PositionState:
+    symbol: str
+    quantity: Decimal = ZERO
+    average_entry_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    market_price: Decimal = ZERO
+
+    def fill(self, side: int, quantity: Decimal, price: Decimal) -> None:
+        signed = quantity if side == common_pb2.ORDER_SIDE_BUY else -quantity
+        if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
+            total = self.quantity + signed
+            self.average_entry_price = (self.average_entry_price * abs(self.quantity) + price * quantity) / abs(total)
+            self.quantity = total
+        else:
+            closing = min(abs(signed), abs(self.quantity))
+            direction = Decimal(1) if self.quantity > 0 else Decimal(-1)
+            self.realized_pnl += (price - self.average_entry_price) * closing * direction
+            self.quantity += signed
+            if self.quantity == 0:
+                self.average_entry_price = ZERO
+            elif (self.quantity > 0) != (direction > 0):
+                self.average_entry_price = price
+        self.market_price = price
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return (self.market_price - self.average_entry_price) * self.quantity if self.quantity else ZERO
+
+    def to_proto(self) -> oms_pb2.Position:
+        return oms_pb2.Position(
+            symbol=self.symbol,
+            quantity=to_proto(self.quantity),
+            average_entry_price=to_proto(self.average_entry_price),
+            realized_pnl=to_proto(self.realized_pnl),
+            unrealized_pnl=to_proto(self.unrealized_pnl),
+            market_price=to_proto(self.market_price),
+        )
+
+
+@dataclass
+class OrderBook:
+    orders: dict[str, oms_pb2.Order] = field(default_factory=dict)
+    positions: dict[str, PositionState] = field(default_factory=dict)
+    handled_message_ids: set[str] = field(default_factory=set)
+    events_applied: int = 0
+
+    # -- the fold ----------------------------------------------------------------------------------------------
+    def apply(self, event: oms_pb2.OrderEvent) -> None:
+        if event.envelope.causation_id:
+            self.handled_message_ids.add(event.envelope.causation_id)
+        self.events_applied += 1
+        if event.event_type == T.ORDER_EVENT_TYPE_TRANSITION_REJECTED:
+            return
+        order = oms_pb2.Order()
+        order.CopyFrom(event.order)
+        self.orders[event.client_order_id] = order
+        if event.event_type in (T.ORDER_EVENT_TYPE_PARTIALLY_FILLED, T.ORDER_EVENT_TYPE_FILLED) and event.fill_id:
+            position = self.positions.setdefault(order.symbol, PositionState(order.symbol))
+            position.fill(order.side, from_proto(event.last_quantity) or ZERO, from_proto(event.last_price) or ZERO)
+
+    # -- decisions ---------------------------------------------------------------------------------------------
+    def open_quantity(self, symbol: str) -> Decimal:
+        """Signed quantity still working at the broker (or about to be) for a symbol."""
+        total = ZERO
+        for order in self.orders.values():
+            if order.symbol == symbol and order.status in OPEN:
+                remaining = (from_proto(order.quantity) or ZERO) - (from_proto(order.filled_quantity) or ZERO)
+                total += remaining if order.side == common_pb2.ORDER_SIDE_BUY else -remaining
+        return total
+
+    def position_quantity(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        return position.quantity if position else ZERO
+
+    def order_delta(
+        self,
+        symbol: str,
+        target_weight: float,
+        equity: Decimal,
+        price: Decimal,
+        lot: Decimal,
+        min_quantity: Decimal,
+        min_notional: Decimal,
+    ) -> Decimal:
+        """Signed quantity to trade to move to the target weight; 0 when already there (or too small to bother)."""
+        if price <= 0:
+            return ZERO
+        weight = Decimal(repr(max(-1.0, min(1.0, target_weight))))
+        target = (weight * equity / price / lot).to_integral_value(rounding=ROUND_DOWN) * lot
+        delta = target - self.position_quantity(symbol) - self.open_quantity(symbol)
+        if abs(delta) < min_quantity or abs(delta) * price < min_notional:
+            return ZERO
+        return delta
+
+    def transition(self, client_order_id: str, status: int) -> oms_pb2.Order:
+        """The order after moving to status, or IllegalTransition (the state machine of DESIGN.md)."""
+        current = self.orders.get(client_order_id)
+        if current is None:
+            raise IllegalTransition(f"unknown order {client_order_id}")
+        if status not in TRANSITIONS.get(current.status, set()):
+            raise IllegalTransition(
+                f"{client_order_id}: {S.OrderStatus.Name(current.status)} -> "
+                f"{S.OrderStatus.Name(status)} is not allowed"
+            )
+        updated = oms_pb2.Order()
+        updated.CopyFrom(current)
+        updated.status = status
+        return updated
+
+    def event_for_report(self, report: execution_pb2.ExecutionReport) -> oms_pb2.OrderEvent | None:
+        """The OrderEvent a report leads to (without envelope), a TRANSITION_REJECTED event, or None to ignore."""
+        status = REPORT_STATUS.get(report.report_type)
+        current = self.orders.get(report.client_order_id)
+        if report.report_type == execution_pb2.EXECUTION_REPORT_TYPE_CANCEL_REJECTED and current is not None:
+            return oms_pb2.OrderEvent(
+                event_type=T.ORDER_EVENT_TYPE_CANCEL_REJECTED,
+                client_order_id=report.client_order_id,
+                order=current,
+                reason=report.reason,
+            )
+        if status is None:
+            return None  # pending_new, done_for_day: nothing changes
+        if current is None:
+            return oms_pb2.OrderEvent(
+                event_type=T.ORDER_EVENT_TYPE_TRANSITION_REJECTED,
+                client_order_id=report.client_order_id,
+                reason=f"report {report.report_type} for an order this OMS does not know",
+            )
+        if report.fill_id and report.fill_id in current.fill_ids:
+            return None  # this fill is already applied
+        if status == current.status and status != S.ORDER_STATUS_PARTIALLY_FILLED:
+            return None  # a repeated status report
+        try:
+            order = self.transition(report.client_order_id, status)
+        except IllegalTransition as error:
+            return oms_pb2.OrderEvent(
+                event_type=T.ORDER_EVENT_TYPE_TRANSITION_REJECTED,
+                client_order_id=report.client_order_id,
+                order=current,
+                reason=str(error),
+            )
+        if report.broker_order_id:
+            order.lineage.broker_order_id = report.broker_order_id
+        event = oms_pb2.OrderEvent(
+            event_type=EVENT_FOR_STATUS[status], client_order_id=report.client_order_id, reason=report.reason
+        )
+        if report.fill_id:
+            order.filled_quantity.CopyFrom(report.filled_quantity)
+            order.average_fill_price.CopyFrom(report.average_fill_price)
+            order.fill_ids.append(report.fill_id)
+            event.last_quantity.CopyFrom(report.last_quantity)
+            event.last_price.CopyFrom(report.last_price)
+            event.fill_id = report.fill_id
+        order.updated_at = report.broker_ts or order.updated_at
+        event.order.CopyFrom(order)
+        return event
+
+    def mark(self, symbol: str, price: Decimal) -> None:
+        position = self.positions.get(symbol)
+        if position is not None:
+            position.market_price = price
+
+    def reconcile(self, broker_positions: dict[str, Decimal], tolerance: Decimal) -> list[str]:
+        """Differences between the positions of record and the broker's, as readable lines."""
+        mismatches = []
+        for symbol in sorted(set(broker_positions) | {s for s, p in self.positions.items() if p.quantity}):
+            ours = self.position_quantity(symbol)
+            theirs = broker_positions.get(symbol, ZERO)
+            if abs(ours - theirs) > tolerance:
+                mismatches.append(f"{symbol}: order-management has {ours}, the broker has {theirs}")
+        return mismatches
