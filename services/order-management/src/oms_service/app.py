@@ -149,7 +149,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
 
     async def reconcile_periodically(self) -> None:
         while True:
-            await asyncio.sleep(self.config.reconcile_interval_s)
+            # Blocked means no new orders: look again soon rather than wait a whole interval.
+            await asyncio.sleep(1.0 if self.trading_blocked else self.config.reconcile_interval_s)
             async with self.lock:
                 await self.reconcile()
 
