@@ -18,6 +18,8 @@ from trading_platform.decimals import from_proto, to_proto
 S = oms_pb2
 T = oms_pb2
 ZERO = Decimal(0)
+# Average prices keep 10 decimal places; realised P&L is then exact for every fill at a cent or sub-cent price.
+PRICE_STEP = Decimal("0.0000000001")
 TERMINAL = {
     S.ORDER_STATUS_DENIED,
     S.ORDER_STATUS_REJECTED,
@@ -106,7 +108,8 @@ class PositionState:
         signed = quantity if side == common_pb2.ORDER_SIDE_BUY else -quantity
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
             total = self.quantity + signed
-            self.average_entry_price = (self.average_entry_price * abs(self.quantity) + price * quantity) / abs(total)
+            average = (self.average_entry_price * abs(self.quantity) + price * quantity) / abs(total)
+            self.average_entry_price = average.quantize(PRICE_STEP)
             self.quantity = total
         else:
             closing = min(abs(signed), abs(self.quantity))

@@ -170,7 +170,8 @@ class Position:
         signed = qty if side == "buy" else -qty
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             total = self.qty + signed
-            self.avg_entry_price = (self.avg_entry_price * abs(self.qty) + price * qty) / abs(total)
+            average = (self.avg_entry_price * abs(self.qty) + price * qty) / abs(total)
+            self.avg_entry_price = average.quantize(Decimal("0.0000000001"))
             self.qty = total
             return
         closing = min(abs(signed), abs(self.qty))
