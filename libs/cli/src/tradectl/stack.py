@@ -78,13 +78,15 @@ class Platform:
         services: tuple[ServiceSpec, ...] = SERVICES,
         exchange_args: tuple[str, ...] = ("--speed", "2"),
         extra_env: dict[str, str] | None = None,
+        service_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.run_dir = run_dir.resolve()
         self.stack = DevStack(self.run_dir, stack_ports) if stack_ports else DevStack.from_run_dir(self.run_dir)
         self.exchange_port = exchange_port
         self.services = services
         self.exchange_args = exchange_args
-        self.extra_env = extra_env or {}
+        self.extra_env = extra_env or {}  # for every service
+        self.per_service_env = service_env or {}  # by service name
         self.exchange_url = f"http://127.0.0.1:{exchange_port}"
 
     @classmethod
@@ -120,6 +122,7 @@ class Platform:
             "TRADING_TELEMETRY__SPANS_FILE": str(self.run_dir / "spans.jsonl"),
             **{key: value.format(**values) for key, value in spec.env.items()},
             **self.extra_env,
+            **self.per_service_env.get(spec.name, {}),
         }
 
     def up(self, timeout_s: float = 60.0) -> dict[str, str]:

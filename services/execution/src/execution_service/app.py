@@ -26,7 +26,7 @@ from trading.execution.v1 import execution_pb2, execution_pb2_grpc
 from trading.oms.v1 import oms_pb2
 from trading_platform.decimals import from_proto, to_proto
 from trading_platform.envelope import new_envelope
-from trading_platform.messaging import ConsumedMessage, Consumer, Publisher, ensure_topics
+from trading_platform.messaging import ConsumedMessage, Consumer, Publisher, ensure_topics, replay
 from trading_platform.observability import get_logger
 from trading_platform.rpc import Servicer
 from trading_platform.service import ServiceParts
@@ -106,6 +106,8 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         )
         self.loop = asyncio.get_running_loop()
         await self.publisher.start()
+        async for message in replay(kafka.bootstrap_servers, "execution.reports.v1", namespace=kafka.namespace):
+            self.engine.remember(message.value)  # type: ignore[arg-type]
         await self.decisions.start()
         await self.commands.start()
         self.tasks = [asyncio.create_task(self.decisions.run()), asyncio.create_task(self.commands.run())]
@@ -146,32 +148,20 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             await asyncio.sleep(0.1)
 
     async def catch_up(self) -> None:
-        """After a gap in the stream, ask the broker about every order still in flight."""
-        for client_order_id in list(self.engine.inflight):
-            try:
-                order = await asyncio.to_thread(self.client.get_order_by_client_id, client_order_id)
-            except APIError:
-                continue
-            status = str(order.status.value if hasattr(order.status, "value") else order.status)
-            event = {
-                "filled": "fill",
-                "partially_filled": "partial_fill",
-                "new": "new",
-                "accepted": "new",
-                "canceled": "canceled",
-                "expired": "expired",
-                "rejected": "rejected",
-            }.get(status)
-            if event:
-                await self._report(
-                    {
-                        "event": event,
-                        "order": order.model_dump(mode="json"),
-                        "execution_id": f"catch-up-{client_order_id}-{order.filled_qty}",
-                        "qty": order.filled_qty,
-                        "price": order.filled_avg_price,
-                    }
-                )
+        """After a start or a gap in the stream: report what the broker did while nobody listened, by comparing
+        its orders with what execution.reports.v1 already says (folded at start-up)."""
+        try:
+            orders = await asyncio.to_thread(
+                self.client.get_orders, GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500)
+            )
+        except (APIError, requests.RequestException) as error:
+            log.error("catch-up failed: broker orders unavailable", error=str(error))
+            return
+        for order in sorted(orders, key=lambda o: o.created_at):
+            update = self.engine.catch_up_update(order.model_dump(mode="json"))
+            if update is not None:
+                log.info("catch-up report", client_order_id=order.client_order_id, event=update["event"])
+                await self._report(update)
 
     # -- bus handlers ------------------------------------------------------------------------------------------
     async def on_decision(self, message: ConsumedMessage) -> None:
@@ -320,6 +310,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             return
         report.envelope.CopyFrom(new_envelope("execution"))
         await self.publisher.publish("execution.reports.v1", report, key=report.client_order_id)
+        self.engine.remember(report)
         quality = self.engine.quality(report.client_order_id)
         if quality is not None:
             quality.envelope.CopyFrom(new_envelope("execution", cause=report))

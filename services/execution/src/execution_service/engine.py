@@ -55,6 +55,58 @@ class ExecutionEngine:
     seen_updates: set[tuple[str, str, str]] = field(default_factory=set)
     cumulative: dict[str, Decimal] = field(default_factory=dict)
 
+    reported: dict[str, tuple[int, Decimal, Decimal]] = field(default_factory=dict)  # cid -> (type, filled, avg)
+
+    def remember(self, report: execution_pb2.ExecutionReport) -> None:
+        """Fold a published report (at start-up, from execution.reports.v1) so catch-up knows what was said."""
+        filled = Decimal(report.filled_quantity.value or 0)
+        previous = self.reported.get(report.client_order_id)
+        if previous is None or filled >= previous[1]:
+            self.reported[report.client_order_id] = (
+                report.report_type,
+                filled,
+                Decimal(report.average_fill_price.value or 0),
+            )
+        if report.report_type in (E.EXECUTION_REPORT_TYPE_FILL, E.EXECUTION_REPORT_TYPE_PARTIAL_FILL):
+            self.cumulative[report.client_order_id] = max(
+                filled, self.cumulative.get(report.client_order_id, Decimal(0))
+            )
+
+    def catch_up_update(self, order: dict[str, Any]) -> dict[str, Any] | None:
+        """A synthetic trade update for what the broker did while nobody listened (a fill, a cancel), or None."""
+        client_order_id = order["client_order_id"]
+        status = str(order.get("status")).split(".")[-1].lower()
+        filled = _decimal(order.get("filled_qty"))
+        average = _decimal(order.get("filled_avg_price"))
+        _, said_filled, said_average = self.reported.get(client_order_id, (0, Decimal(0), Decimal(0)))
+        if filled > said_filled:
+            last_quantity = filled - said_filled
+            last_price = ((average * filled - said_average * said_filled) / last_quantity).quantize(Decimal("0.0001"))
+            event = "fill" if status == "filled" else "partial_fill"
+            return {
+                "event": event,
+                "order": order,
+                "qty": str(last_quantity),
+                "price": str(last_price),
+                "execution_id": f"catch-up-{client_order_id}-{filled}",
+            }
+        event = {
+            "canceled": "canceled",
+            "expired": "expired",
+            "rejected": "rejected",
+            "new": "new",
+            "accepted": "new",
+        }.get(status)
+        if event and client_order_id not in self.reported:
+            return {"event": event, "order": order, "execution_id": f"catch-up-{client_order_id}-{event}"}
+        if event in ("canceled", "expired", "rejected") and self.reported[client_order_id][0] not in (
+            E.EXECUTION_REPORT_TYPE_CANCELED,
+            E.EXECUTION_REPORT_TYPE_EXPIRED,
+            E.EXECUTION_REPORT_TYPE_REJECTED,
+        ):
+            return {"event": event, "order": order, "execution_id": f"catch-up-{client_order_id}-{event}"}
+        return None
+
     def report_for(self, update: dict[str, Any], now_ns: int) -> execution_pb2.ExecutionReport | None:
         """The report of one trade update (a dict in Alpaca's format), or None for a duplicate or a stale update."""
         event = str(update["event"]).split(".")[-1].lower()

@@ -1,0 +1,220 @@
+"""The whole platform as `make up` runs it: embedded stack, paper exchange, six services as processes.
+
+It trades through a replayed period; order-management and execution are killed (SIGKILL) mid-flight and restarted;
+the kill switch is pulled. Then the invariants of DESIGN.md section 4 are checked against the broker's own record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import hvac
+import pytest
+from audit_service.ledger import read_entries, verify
+from tradectl.stack import Platform
+from trading.oms.v1 import oms_pb2, oms_pb2_grpc
+from trading.risk.v1 import risk_pb2, risk_pb2_grpc
+from trading_platform.decimals import from_proto
+from trading_platform.messaging import replay
+from trading_platform.rpc import insecure_channel
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    run = Platform.with_free_ports(
+        tmp_path_factory.mktemp("platform"),
+        exchange_args=("--speed", "20", "--start", "2010-01-04", "--rate-limit", "6000"),
+        service_env={"execution": {"TRADING_EXECUTION__REQUESTS_PER_MINUTE": "6000"}},
+        extra_env={
+            "TRADING_KAFKA__SESSION_TIMEOUT_MS": "2000",
+            "TRADING_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
+            "TRADING_KAFKA__REBALANCE_TIMEOUT_MS": "1000",
+        },
+    )
+    try:
+        states = run.up(timeout_s=60)
+        assert states and all(state == "SERVING" for state in states.values()), states
+        yield run
+    finally:
+        run.down()
+
+
+class Broker:
+    """The paper exchange's own record, read with its API keys from the dev Vault."""
+
+    def __init__(self, platform: Platform) -> None:
+        endpoints = platform.stack.endpoints()
+        keys = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token()).secrets.kv.v2.read_secret_version(
+            path="trading/alpaca", raise_on_deleted_version=True
+        )["data"]["data"]
+        self.url = platform.exchange_url
+        self.headers = {"APCA-API-KEY-ID": keys["api_key_id"], "APCA-API-SECRET-KEY": keys["api_secret_key"]}
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.url}{path}", headers=self.headers, params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def submissions(self) -> list[str]:
+        return [
+            s["client_order_id"] for s in httpx.get(f"{self.url}/admin/submissions", timeout=10).json()["submissions"]
+        ]
+
+    def filled_orders(self) -> int:
+        return len([o for o in self.get("/v2/orders", status="closed", limit=500) if o["status"] == "filled"])
+
+    def positions(self) -> dict[str, Decimal]:
+        return {p["symbol"]: Decimal(p["qty"]) for p in self.get("/v2/positions")}
+
+
+async def rpc(address: str, call: Callable[[Any], Any]) -> Any:
+    async with insecure_channel(address, default_timeout_s=5) as channel:
+        return await call(channel)
+
+
+def oms_positions(platform: Platform) -> dict[str, Decimal]:
+    response = asyncio.run(
+        rpc(
+            platform.spec("order-management").address,
+            lambda ch: oms_pb2_grpc.OrderServiceStub(ch).ListPositions(oms_pb2.ListPositionsRequest()),
+        )
+    )
+    return {p.symbol: from_proto(p.quantity) for p in response.positions if from_proto(p.quantity)}
+
+
+def oms_open_orders(platform: Platform) -> int:
+    open_statuses = [
+        oms_pb2.ORDER_STATUS_INITIALIZED,
+        oms_pb2.ORDER_STATUS_SUBMITTED,
+        oms_pb2.ORDER_STATUS_ACCEPTED,
+        oms_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+        oms_pb2.ORDER_STATUS_PENDING_CANCEL,
+    ]
+    response = asyncio.run(
+        rpc(
+            platform.spec("order-management").address,
+            lambda ch: oms_pb2_grpc.OrderServiceStub(ch).ListOrders(oms_pb2.ListOrdersRequest(statuses=open_statuses)),
+        )
+    )
+    return len(response.orders)
+
+
+def kill(platform: Platform, name: str) -> None:
+    pid = platform.process(name).pid()
+    assert pid is not None, f"{name} is not running"
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not platform.process(name).running(), 10, f"{name} to die")
+
+
+def test_trades_survives_crashes_halts_and_keeps_every_invariant(platform: Platform) -> None:
+    broker = Broker(platform)
+    wait_for(lambda: broker.filled_orders() >= 5, 90, "the platform to trade (5 filled broker orders)")
+
+    # Crash order-management and execution mid-flight, bring them back.
+    kill(platform, "order-management")
+    kill(platform, "execution")
+    assert platform.start_service("execution") == "SERVING"
+    assert platform.start_service("order-management") == "SERVING"
+    traded_before = broker.filled_orders()
+    wait_for(lambda: broker.filled_orders() >= traded_before + 5, 90, "trading to go on after the restarts")
+
+    # The kill switch.
+    risk_address = platform.spec("risk").address
+    halted = asyncio.run(
+        rpc(
+            risk_address,
+            lambda ch: risk_pb2_grpc.RiskServiceStub(ch).SetTradingState(
+                risk_pb2.SetTradingStateRequest(
+                    state=risk_pb2.TRADING_STATE_HALTED, reason="e2e kill switch", actor="test", cancel_open_orders=True
+                )
+            ),
+        )
+    )
+    halted_at = time.monotonic()
+    assert halted.state == risk_pb2.TRADING_STATE_HALTED
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - halted_at)))
+    submitted_one_second_after = len(broker.submissions())
+    time.sleep(4)
+    assert len(broker.submissions()) == submitted_one_second_after, "orders reached the broker after the halt"
+    denied = asyncio.run(
+        rpc(
+            risk_address,
+            lambda ch: risk_pb2_grpc.RiskServiceStub(ch).GetTradingState(risk_pb2.GetTradingStateRequest()),
+        )
+    )
+    assert denied.state == risk_pb2.TRADING_STATE_HALTED
+
+    # Let in-flight reports settle, then compare the book of record with the broker's.
+    wait_for(lambda: oms_open_orders(platform) == 0, 30, "order-management to have no open orders")
+    wait_for(
+        lambda: oms_positions(platform) == broker.positions(), 30, "positions of record to equal the paper exchange's"
+    )
+
+    submissions = broker.submissions()
+    assert len(submissions) == len(set(submissions)), "a client order id was submitted twice"
+    assert len(submissions) >= 10
+
+    # Every broker order has an approved risk decision that names it.
+    bootstrap = platform.stack.endpoints().kafka_bootstrap
+
+    async def approvals() -> set[str]:
+        return {m.value.client_order_id async for m in replay(bootstrap, "risk.decisions.v1") if m.value.approved}  # type: ignore[attr-defined]
+
+    approved = asyncio.run(approvals())
+    assert set(submissions) <= approved
+
+    # Every broker order is in the audit ledger, and the ledger verifies.
+    ledger = platform.run_dir / "audit-ledger"
+
+    def audited() -> bool:
+        recorded = {e.client_order_id for e in read_entries(ledger) if e.topic.endswith("oms.commands.v1")}
+        return set(submissions) <= recorded
+
+    wait_for(audited, 30, "the audit ledger to record every order command")
+    result = verify(ledger)
+    assert result.ok, result.errors[:3]
+    assert result.entries_checked > len(submissions)
+
+    # One changed byte is found, and the report says where.
+    platform.process("audit").stop()
+    segment = sorted(ledger.glob("segment-*.log"))[0]
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    segment.write_bytes(bytes(data))
+    tampered = verify(ledger)
+    assert not tampered.ok
+    assert segment.name in tampered.first_error
+
+
+def test_order_lineage_is_complete(platform: Platform) -> None:
+    response = asyncio.run(
+        rpc(
+            platform.spec("order-management").address,
+            lambda ch: oms_pb2_grpc.OrderServiceStub(ch).ListOrders(
+                oms_pb2.ListOrdersRequest(statuses=[oms_pb2.ORDER_STATUS_FILLED])
+            ),
+        )
+    )
+    assert response.orders
+    for order in response.orders:
+        lineage = order.lineage
+        assert lineage.signal_id and lineage.model_version and lineage.feature_hash and lineage.risk_decision_id
+        assert lineage.broker_order_id and order.fill_ids
