@@ -1,0 +1,53 @@
+"""Bar validation: every reject reason, and the quality score of a window."""
+
+from __future__ import annotations
+
+from marketdata_service.engine import BarValidator
+from trading.marketdata.v1 import marketdata_pb2
+from trading_platform.envelope import new_envelope
+
+MINUTE = 60_000_000_000
+
+
+def bar(
+    minute: int, close: float, high: float | None = None, low: float | None = None, symbol: str = "AAPL"
+) -> marketdata_pb2.Bar:
+    return marketdata_pb2.Bar(
+        envelope=new_envelope("test", ts_event=minute * MINUTE),
+        symbol=symbol,
+        open=close,
+        high=high if high is not None else close + 0.1,
+        low=low if low is not None else close - 0.1,
+        close=close,
+        volume=100,
+    )
+
+
+def test_rejects_with_reason_codes_and_scores_the_window() -> None:
+    validator = BarValidator(max_jump_sigmas=6, window_bars=20)
+    for minute in range(1, 16):
+        assert validator.validate(bar(minute, 100 + 0.05 * (minute % 3))) is None
+    assert validator.validate(bar(15, 100.0))[0] == "duplicate"  # type: ignore[index]
+    assert validator.validate(bar(14, 100.0))[0] == "non_monotonic_ts"  # type: ignore[index]
+    assert validator.validate(bar(16, 100.0, high=99.0))[0] == "ohlc_inconsistent"  # type: ignore[index]
+    assert validator.validate(bar(17, 130.0))[0] == "price_jump"  # type: ignore[index]
+    assert validator.validate(bar(18, -1.0))[0] == "invalid_values"  # type: ignore[index]
+    score = validator.quality("AAPL", 20 * MINUTE, stale=False)
+    assert score is not None
+    assert score.records_accepted == 15 and score.records_rejected == 5
+    assert score.score == 0.75
+    assert dict(score.rejects_by_reason) == {
+        "duplicate": 1,
+        "non_monotonic_ts": 1,
+        "ohlc_inconsistent": 1,
+        "price_jump": 1,
+        "invalid_values": 1,
+    }
+    assert validator.quality("AAPL", 21 * MINUTE, stale=False) is None  # a new window started
+
+
+def test_a_stale_symbol_scores_zero() -> None:
+    validator = BarValidator(window_bars=100)
+    validator.validate(bar(1, 50.0, symbol="MSFT"))
+    score = validator.quality("MSFT", 10 * MINUTE, stale=True)
+    assert score is not None and score.stale and score.score == 0.0

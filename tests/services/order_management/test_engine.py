@@ -1,0 +1,188 @@
+"""Orders of record: the state machine never takes an illegal step, the fold is deterministic, P&L is exact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from oms_service.engine import OPEN, TERMINAL, TRANSITIONS, IllegalTransition, OrderBook, PositionState
+from trading.common.v1 import common_pb2
+from trading.execution.v1 import execution_pb2 as E
+from trading.oms.v1 import oms_pb2 as S
+from trading_platform.decimals import to_proto
+from trading_platform.envelope import new_envelope
+
+REPORTS = [
+    E.EXECUTION_REPORT_TYPE_NEW,
+    E.EXECUTION_REPORT_TYPE_PARTIAL_FILL,
+    E.EXECUTION_REPORT_TYPE_FILL,
+    E.EXECUTION_REPORT_TYPE_CANCELED,
+    E.EXECUTION_REPORT_TYPE_EXPIRED,
+    E.EXECUTION_REPORT_TYPE_REJECTED,
+    E.EXECUTION_REPORT_TYPE_PENDING_CANCEL,
+    E.EXECUTION_REPORT_TYPE_PENDING_NEW,
+]
+
+
+def submitted_book(cid: str = "co-1", quantity: str = "10") -> OrderBook:
+    book = OrderBook()
+    order = S.Order(
+        client_order_id=cid,
+        symbol="AAPL",
+        side=common_pb2.ORDER_SIDE_BUY,
+        quantity=to_proto(quantity),
+        status=S.ORDER_STATUS_INITIALIZED,
+    )
+    book.apply(
+        S.OrderEvent(
+            envelope=new_envelope("t"), event_type=S.ORDER_EVENT_TYPE_INITIALIZED, client_order_id=cid, order=order
+        )
+    )
+    order.status = S.ORDER_STATUS_SUBMITTED
+    book.apply(
+        S.OrderEvent(
+            envelope=new_envelope("t"), event_type=S.ORDER_EVENT_TYPE_SUBMITTED, client_order_id=cid, order=order
+        )
+    )
+    return book
+
+
+def report(kind: int, filled: str = "0", last: str = "0", price: str = "100", fill_id: str = "") -> E.ExecutionReport:
+    return E.ExecutionReport(
+        envelope=new_envelope("execution"),
+        report_type=kind,
+        client_order_id="co-1",
+        broker_order_id="b-1",
+        filled_quantity=to_proto(filled),
+        last_quantity=to_proto(last),
+        last_price=to_proto(price),
+        average_fill_price=to_proto(price),
+        fill_id=fill_id,
+    )
+
+
+def test_fill_moves_order_and_position() -> None:
+    book = submitted_book()
+    for step in [
+        report(E.EXECUTION_REPORT_TYPE_NEW),
+        report(E.EXECUTION_REPORT_TYPE_PARTIAL_FILL, "4", "4", "100", "f1"),
+        report(E.EXECUTION_REPORT_TYPE_FILL, "10", "6", "101", "f2"),
+    ]:
+        event = book.event_for_report(step)
+        assert event is not None
+        book.apply(event)
+    order = book.orders["co-1"]
+    assert order.status == S.ORDER_STATUS_FILLED and list(order.fill_ids) == ["f1", "f2"]
+    assert order.lineage.broker_order_id == "b-1"
+    position = book.positions["AAPL"]
+    assert position.quantity == 10 and position.average_entry_price == Decimal("100.6")
+    # A repeated fill is ignored; a report after the terminal state is rejected and reported, not applied.
+    assert book.event_for_report(report(E.EXECUTION_REPORT_TYPE_FILL, "10", "6", "101", "f2")) is None
+    late = book.event_for_report(report(E.EXECUTION_REPORT_TYPE_CANCELED))
+    assert late is not None and late.event_type == S.ORDER_EVENT_TYPE_TRANSITION_REJECTED
+    book.apply(late)
+    assert book.orders["co-1"].status == S.ORDER_STATUS_FILLED
+
+
+def test_illegal_transition_raises() -> None:
+    book = submitted_book()
+    try:
+        book.transition("co-1", S.ORDER_STATUS_INITIALIZED)
+    except IllegalTransition as error:
+        assert "ORDER_STATUS_SUBMITTED -> ORDER_STATUS_INITIALIZED is not allowed" in str(error)
+    else:
+        raise AssertionError("an illegal transition was allowed")
+
+
+def test_sizing_rounds_to_lots_and_skips_small_adjustments() -> None:
+    book = submitted_book()  # 10 AAPL open, not filled
+    delta = book.order_delta("AAPL", 0.1, Decimal(100_000), Decimal("99.5"), Decimal(1), Decimal(1), Decimal(500))
+    assert delta == Decimal(100) - 10  # floor(10,000 / 99.5) = 100, minus the 10 working
+    # 4 shares at 100 is under the 500 minimum notional: not worth an order.
+    assert (
+        OrderBook().order_delta("AAPL", 0.004, Decimal(100_000), Decimal(100), Decimal(1), Decimal(1), Decimal(500))
+        == 0
+    )
+    # Going flat cancels out the working buy: sell the 10 that are working.
+    assert book.order_delta("AAPL", 0.0, Decimal(100_000), Decimal(100), Decimal(1), Decimal(1), Decimal(500)) == -10
+
+
+class OrderLifecycle(RuleBasedStateMachine):
+    """Any sequence of execution reports leaves every order in a state reachable by legal transitions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.book = submitted_book()
+        self.filled = Decimal(0)
+        self.history = [S.ORDER_STATUS_SUBMITTED]
+
+    @rule(kind=st.sampled_from(REPORTS), fill=st.integers(0, 4))
+    def report_arrives(self, kind: int, fill: int) -> None:
+        filled = self.filled
+        fill_id = ""
+        if kind in (E.EXECUTION_REPORT_TYPE_PARTIAL_FILL, E.EXECUTION_REPORT_TYPE_FILL):
+            filled = min(Decimal(10), self.filled + fill)
+            fill_id = f"f{filled}"
+        event = self.book.event_for_report(report(kind, str(filled), str(filled - self.filled), "100", fill_id))
+        if event is None:
+            return
+        before = self.book.orders["co-1"].status
+        self.book.apply(event)
+        after = self.book.orders["co-1"].status
+        if event.event_type != S.ORDER_EVENT_TYPE_TRANSITION_REJECTED:
+            assert after in TRANSITIONS[before]
+            if fill_id:
+                self.filled = filled
+        else:
+            assert after == before
+        self.history.append(after)
+
+    @invariant()
+    def terminal_is_final(self) -> None:
+        seen_terminal = False
+        for status in self.history:
+            if seen_terminal:
+                assert status in TERMINAL
+            seen_terminal = seen_terminal or status in TERMINAL
+        assert self.book.position_quantity("AAPL") == self.filled
+        assert self.history[-1] in TERMINAL | OPEN
+
+
+TestOrderLifecycle = OrderLifecycle.TestCase
+TestOrderLifecycle.settings = settings(max_examples=100, stateful_step_count=20, deadline=None)
+
+
+def test_fold_twice_gives_the_same_book() -> None:
+    book = submitted_book()
+    events = []
+    for step in [report(E.EXECUTION_REPORT_TYPE_NEW), report(E.EXECUTION_REPORT_TYPE_FILL, "10", "10", "99", "f")]:
+        event = book.event_for_report(step)
+        assert event is not None
+        book.apply(event)
+        events.append(event)
+    rebuilt = submitted_book()
+    for event in events:
+        rebuilt.apply(event)
+    assert rebuilt.orders == book.orders
+    assert rebuilt.positions == book.positions
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1, 2]), st.integers(1, 500), st.decimals("1", "500", places=2)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_position_math_is_exact(fills: list[tuple[int, int, Decimal]]) -> None:
+    position = PositionState("X")
+    cash = Decimal(0)
+    for side, quantity, price in fills:
+        position.fill(side, Decimal(quantity), price)
+        cash += -price * quantity if side == common_pb2.ORDER_SIDE_BUY else price * quantity
+    mark = fills[-1][2]
+    # Realised + unrealised P&L equals the cash flows plus the position marked at the last price, to the cent.
+    total = position.realized_pnl + (mark - position.average_entry_price) * position.quantity
+    assert abs(total - (cash + position.quantity * mark)) < Decimal("0.01") * (1 + abs(position.quantity))
