@@ -38,7 +38,7 @@ from oms_service.engine import OPEN, OrderBook
 log = get_logger("order-management")
 S = oms_pb2
 PRODUCED = ["oms.commands.v1", "oms.events.v1", "oms.positions.v1", "oms.reconciliation.v1"]
-CONSUMED = ["signal.signals.v1", "execution.reports.v1", "marketdata.bars.v1"]
+CONSUMED = ["signal.signals.v1", "execution.reports.v1"]
 
 
 class OmsApp(oms_pb2_grpc.OrderServiceServicer):
@@ -158,9 +158,9 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
     async def on_message(self, message: ConsumedMessage) -> None:
         value: Any = message.value
         async with self.lock:
-            if message.topic == "marketdata.bars.v1":
-                self.book.mark(value.symbol, Decimal(repr(value.close)))
-            elif message.topic == "signal.signals.v1":
+            if message.topic == "signal.signals.v1":
+                # The signal's reference price (the bar close it saw) marks the position: no need to read every bar.
+                self.book.mark(value.symbol, from_proto(value.reference_price) or Decimal(0))
                 await self.on_signal(value)
             else:
                 await self.on_report(value)

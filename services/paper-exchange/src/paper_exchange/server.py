@@ -180,9 +180,11 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
 
     @app.post("/v2/orders")
     async def submit(request: Request) -> Any:
+        received_ns = time.time_ns()  # wall clock, for latency measurements of the platform in front of it
         payload = await request.json()
         order = exchange.submit(payload)
-        state.submissions.append({"client_order_id": order.client_order_id, "order_id": order.id})
+        state.submissions.append({"client_order_id": order.client_order_id, "order_id": order.id,
+                                  "received_ns": received_ns})
         if state.faults.lost_response_rate and state.rng.random() < state.faults.lost_response_rate:
             state.lost_responses.append(order.client_order_id)
             return error(504, 50410000, "gateway timeout (injected: the order was accepted, the response lost)")
@@ -355,7 +357,7 @@ class _State:
         self.faults = config.faults
         self.rng = random.Random(config.faults.seed)
         self.limiter = RateLimiter(config.rate_limit_per_minute)
-        self.submissions: list[dict[str, str]] = []
+        self.submissions: list[dict[str, Any]] = []
         self.lost_responses: list[str] = []
         self.trade_clients: set[WebSocket] = set()
         self.data_clients: dict[WebSocket, dict[str, set[str]]] = {}
