@@ -31,12 +31,14 @@ class KafkaSettings(Section):
     session_timeout_ms: int = Field(6000, ge=1000)
     heartbeat_interval_ms: int = Field(500, ge=50)
     rebalance_timeout_ms: int = Field(2000, ge=500)
+    fetch_max_wait_ms: int = Field(5, ge=1, description="bounds a hop's latency; the broker answers empty fetches late")
 
     def group_options(self) -> dict[str, int]:
         return {
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
             "rebalance_timeout_ms": self.rebalance_timeout_ms,
+            "fetch_max_wait_ms": self.fetch_max_wait_ms,
         }
 
 

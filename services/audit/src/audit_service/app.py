@@ -67,7 +67,10 @@ class AuditApp(audit_pb2_grpc.AuditServiceServicer):
             self.on_message,
             publisher=self.publisher,
             namespace=kafka.namespace,
-            group_options=kafka.group_options(),
+            group_options={
+                **kafka.group_options(),
+                "fetch_max_wait_ms": max(kafka.fetch_max_wait_ms, 100),
+            },  # off the order path
             shadow=settings.deployment.shadow,
         )
         self.task: asyncio.Task[None] | None = None

@@ -183,8 +183,9 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
         received_ns = time.time_ns()  # wall clock, for latency measurements of the platform in front of it
         payload = await request.json()
         order = exchange.submit(payload)
-        state.submissions.append({"client_order_id": order.client_order_id, "order_id": order.id,
-                                  "received_ns": received_ns})
+        state.submissions.append(
+            {"client_order_id": order.client_order_id, "order_id": order.id, "received_ns": received_ns}
+        )
         if state.faults.lost_response_rate and state.rng.random() < state.faults.lost_response_rate:
             state.lost_responses.append(order.client_order_id)
             return error(504, 50410000, "gateway timeout (injected: the order was accepted, the response lost)")

@@ -42,7 +42,7 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
             publisher=self.publisher,
             namespace=kafka.namespace,
             shadow=shadow,
-            group_options=kafka.group_options(),
+            group_options={**kafka.group_options(), "fetch_max_wait_ms": max(kafka.fetch_max_wait_ms, 20)},
             auto_offset_reset="latest",
         )
         self.redis = aioredis.from_url(settings.redis.url)
