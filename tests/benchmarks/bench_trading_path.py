@@ -11,31 +11,39 @@ import time
 from pathlib import Path
 
 import httpx
-
-from tests.benchmarks.stats import latency_summary, write_results
+from tradectl.stack import Platform
 from trading.oms.v1 import oms_pb2
 from trading_platform.messaging import replay
-from tradectl.stack import Platform
+
+from tests.benchmarks.stats import latency_summary, write_results
 
 TRADING_SECONDS = 45
 SPEED = os.environ.get("BENCH_SPEED", "2")  # simulated minutes per second: 2 = what `make up` runs
 
 
 async def collect(bootstrap: str) -> tuple[dict[str, int], dict[str, tuple[int, str]], dict[str, str]]:
-    bars = {m.value.envelope.message_id: m.value.envelope.ts_init async for m in replay(bootstrap, "marketdata.bars.v1")}
-    signals = {m.value.envelope.message_id: (m.value.envelope.ts_init, m.value.bar_id)  # type: ignore[attr-defined]
-               async for m in replay(bootstrap, "signal.signals.v1")}
-    order_signal = {m.value.client_order_id: m.value.order.lineage.signal_id  # type: ignore[attr-defined]
-                    async for m in replay(bootstrap, "oms.events.v1")
-                    if m.value.event_type == oms_pb2.ORDER_EVENT_TYPE_SUBMITTED}  # type: ignore[attr-defined]
+    bars = {
+        m.value.envelope.message_id: m.value.envelope.ts_init async for m in replay(bootstrap, "marketdata.bars.v1")
+    }
+    signals = {
+        m.value.envelope.message_id: (m.value.envelope.ts_init, m.value.bar_id)  # type: ignore[attr-defined]
+        async for m in replay(bootstrap, "signal.signals.v1")
+    }
+    order_signal = {
+        m.value.client_order_id: m.value.order.lineage.signal_id  # type: ignore[attr-defined]
+        async for m in replay(bootstrap, "oms.events.v1")
+        if m.value.event_type == oms_pb2.ORDER_EVENT_TYPE_SUBMITTED
+    }  # type: ignore[attr-defined]
     return bars, signals, order_signal
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         platform = Platform.with_free_ports(
-            Path(run_dir), exchange_args=("--speed", SPEED, "--rate-limit", "100000"),
-            service_env={"execution": {"TRADING_EXECUTION__REQUESTS_PER_MINUTE": "100000"}})
+            Path(run_dir),
+            exchange_args=("--speed", SPEED, "--rate-limit", "100000"),
+            service_env={"execution": {"TRADING_EXECUTION__REQUESTS_PER_MINUTE": "100000"}},
+        )
         try:
             states = platform.up()
             assert all(s == "SERVING" for s in states.values()), states
@@ -45,16 +53,24 @@ def main() -> None:
         finally:
             platform.down()
     bar_to_signal = [ts - bars[bar_id] for ts, bar_id in signals.values() if bar_id in bars]
-    signal_to_broker = [s["received_ns"] - signals[order_signal[s["client_order_id"]]][0] for s in submissions
-                        if s["client_order_id"] in order_signal and order_signal[s["client_order_id"]] in signals]
-    write_results("trading_path", {
-        "bar_received_to_signal_published": latency_summary(bar_to_signal),
-        "signal_published_to_order_at_broker": latency_summary(signal_to_broker),
-        "bars": len(bars), "signals": len(signals), "orders_at_broker": len(submissions),
-        "paper_exchange_speed": SPEED,
-        "note": f"{TRADING_SECONDS} s of trading; every service a separate process on 2 cores with the broker, "
-                "Redis, Vault and the paper exchange; fetch_max_wait_ms 5 per hop",
-    })
+    signal_to_broker = [
+        s["received_ns"] - signals[order_signal[s["client_order_id"]]][0]
+        for s in submissions
+        if s["client_order_id"] in order_signal and order_signal[s["client_order_id"]] in signals
+    ]
+    write_results(
+        "trading_path",
+        {
+            "bar_received_to_signal_published": latency_summary(bar_to_signal),
+            "signal_published_to_order_at_broker": latency_summary(signal_to_broker),
+            "bars": len(bars),
+            "signals": len(signals),
+            "orders_at_broker": len(submissions),
+            "paper_exchange_speed": SPEED,
+            "note": f"{TRADING_SECONDS} s of trading; every service a separate process on 2 cores with the broker, "
+            "Redis, Vault and the paper exchange; fetch_max_wait_ms 5 per hop",
+        },
+    )
 
 
 if __name__ == "__main__":

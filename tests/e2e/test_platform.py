@@ -41,7 +41,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     run = Platform.with_free_ports(
         tmp_path_factory.mktemp("platform"),
-        exchange_args=("--speed", "20", "--start", "2010-01-04", "--rate-limit", "6000"),
+        exchange_args=("--speed", "5", "--start", "2010-01-04", "--rate-limit", "6000"),
         service_env={"execution": {"TRADING_EXECUTION__REQUESTS_PER_MINUTE": "6000"}},
         extra_env={
             "TRADING_KAFKA__SESSION_TIMEOUT_MS": "2000",
@@ -218,3 +218,24 @@ def test_order_lineage_is_complete(platform: Platform) -> None:
         lineage = order.lineage
         assert lineage.signal_id and lineage.model_version and lineage.feature_hash and lineage.risk_decision_id
         assert lineage.broker_order_id and order.fill_ids
+
+
+def test_one_trace_follows_a_bar_to_its_fill(platform: Platform) -> None:
+    import json
+
+    spans_file = platform.run_dir / "spans.jsonl"
+    wait_for(spans_file.exists, 10, "spans to be exported")
+    traces: dict[str, set[tuple[str, str]]] = {}
+    for line in spans_file.read_text().splitlines():
+        span = json.loads(line)
+        traces.setdefault(span["trace_id"], set()).add((span["service"], span["name"]))
+    wanted = {
+        ("market-data", "publish marketdata.bars.v1"),
+        ("signal", "publish signal.signals.v1"),
+        ("risk", "trading.risk.v1.RiskService/CheckOrder"),
+        ("order-management", "publish oms.commands.v1"),
+        ("execution", "publish execution.reports.v1"),
+        ("order-management", "publish oms.events.v1"),
+    }
+    complete = [trace for trace, spans in traces.items() if wanted <= spans]
+    assert complete, "no trace runs from a bar through risk and execution to the fill"

@@ -52,7 +52,7 @@ def test_removed_reordered_and_altered_entries_are_located(tmp_path: Path) -> No
     rewrite(segment, entries[:4] + entries[5:])
     assert "entry 4: sequence 6, expected 5" in verify(tmp_path).first_error
 
-    rewrite(segment, entries[:2] + [entries[3], entries[2]] + entries[4:])
+    rewrite(segment, [*entries[:2], entries[3], entries[2], *entries[4:]])
     assert "entry 2" in verify(tmp_path).first_error
 
     altered = list(entries)

@@ -20,6 +20,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
+from opentelemetry import context as otel_context
 from prometheus_client import Counter, Histogram
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2, execution_pb2_grpc
@@ -42,6 +43,12 @@ SUBMIT_TO_FILL = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
 )
 SLIPPAGE = Histogram("execution_slippage_bps", "slippage against the arrival price", buckets=(-20, -5, -1, 0, 1, 5, 20))
+TERMINAL_REPORTS = {
+    execution_pb2.EXECUTION_REPORT_TYPE_FILL,
+    execution_pb2.EXECUTION_REPORT_TYPE_CANCELED,
+    execution_pb2.EXECUTION_REPORT_TYPE_EXPIRED,
+    execution_pb2.EXECUTION_REPORT_TYPE_REJECTED,
+}
 PRODUCED = ["execution.reports.v1", "execution.quality.v1", "execution.status.v1"]
 TIF = {
     common_pb2.TIME_IN_FORCE_DAY: TimeInForce.DAY,
@@ -94,6 +101,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.stream_up = False
+        self.trace_contexts: dict[str, otel_context.Context] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -202,6 +210,8 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             await self._reject(order, command, "trade-update stream is down")
             return
         request = self._request(order)
+        # Trade updates arrive on the stream with no trace context: keep the submit's, so one trace runs bar -> fill.
+        self.trace_contexts[cid] = otel_context.get_current()
         self.engine.inflight[cid] = InFlight(
             cid,
             order.symbol,
@@ -309,8 +319,16 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         if report is None:
             return
         report.envelope.CopyFrom(new_envelope("execution"))
-        await self.publisher.publish("execution.reports.v1", report, key=report.client_order_id)
+        context = self.trace_contexts.get(report.client_order_id)
+        token = otel_context.attach(context) if context is not None else None
+        try:
+            await self.publisher.publish("execution.reports.v1", report, key=report.client_order_id)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
         self.engine.remember(report)
+        if report.report_type in TERMINAL_REPORTS:
+            self.trace_contexts.pop(report.client_order_id, None)
         quality = self.engine.quality(report.client_order_id)
         if quality is not None:
             quality.envelope.CopyFrom(new_envelope("execution", cause=report))
