@@ -1,0 +1,89 @@
+"""The pre-trade risk check: in process (the engine) and over gRPC (the servicer behind the platform's server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+import structlog
+from risk_service.config import RiskConfig
+from risk_service.engine import RiskEngine
+from trading.common.v1 import common_pb2
+from trading.risk.v1 import risk_pb2, risk_pb2_grpc
+from trading_platform.clock import LiveClock
+from trading_platform.decimals import to_proto
+from trading_platform.rpc import RpcServer, Servicer, insecure_channel
+
+from tests.benchmarks.stats import latency_summary, write_results
+
+CHECKS = 20_000
+
+
+def request(index: int) -> risk_pb2.CheckOrderRequest:
+    return risk_pb2.CheckOrderRequest(
+        client_order_id=f"co-{index}",
+        symbol="AAPL",
+        side=common_pb2.ORDER_SIDE_BUY,
+        quantity=to_proto("10"),
+        reference_price=to_proto("100"),
+    )
+
+
+def engine() -> RiskEngine:
+    risk = RiskEngine(RiskConfig(max_orders_per_second=10**9, max_orders_per_day=10**9), LiveClock())
+    risk.on_price("AAPL", Decimal("100"))
+    return risk
+
+
+class Gate(risk_pb2_grpc.RiskServiceServicer):
+    def __init__(self) -> None:
+        self.engine = engine()
+
+    async def CheckOrder(self, request, context):
+        verdict = self.engine.check(request)
+        return risk_pb2.RiskDecision(
+            client_order_id=request.client_order_id, approved=verdict.approved, reason_code=verdict.reason_code
+        )
+
+
+async def over_grpc() -> dict[str, object]:
+    server = RpcServer(
+        [Servicer(risk_pb2_grpc.add_RiskServiceServicer_to_server, Gate(), "trading.risk.v1.RiskService")],
+        log_calls=False,
+    )
+    await server.start()
+    await server.set_serving(True)
+    samples = []
+    async with insecure_channel(server.address) as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        for index in range(5_000):
+            started = time.perf_counter_ns()
+            await stub.CheckOrder(request(index))
+            samples.append(time.perf_counter_ns() - started)
+    await server.stop(0)
+    return latency_summary(samples)
+
+
+def main() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    risk = engine()
+    requests = [request(i) for i in range(CHECKS)]
+    samples = []
+    for item in requests:
+        started = time.perf_counter_ns()
+        risk.check(item)
+        samples.append(time.perf_counter_ns() - started)
+    write_results(
+        "risk_check",
+        {
+            "in_process": latency_summary(samples),
+            "over_grpc": asyncio.run(over_grpc()),
+            "note": "gRPC: client and server in one process on loopback, without the bus "
+            "publish of the decision that the service adds",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
