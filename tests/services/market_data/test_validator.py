@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketdata_service.engine import BarValidator
+from marketdata_service.engine import BarValidator, quote_problem
 from trading.marketdata.v1 import marketdata_pb2
 from trading_platform.envelope import new_envelope
 
@@ -51,3 +51,11 @@ def test_a_stale_symbol_scores_zero() -> None:
     validator.validate(bar(1, 50.0, symbol="MSFT"))
     score = validator.quality("MSFT", 10 * MINUTE, stale=True)
     assert score is not None and score.stale and score.score == 0.0
+
+
+def test_crossed_and_invalid_quotes_are_rejected() -> None:
+    good = marketdata_pb2.Quote(symbol="AAPL", bid_price=99.99, ask_price=100.01, bid_size=1, ask_size=1)
+    assert quote_problem(good) is None
+    crossed = marketdata_pb2.Quote(symbol="AAPL", bid_price=100.02, ask_price=100.01, bid_size=1, ask_size=1)
+    assert quote_problem(crossed)[0] == "crossed_quote"  # type: ignore[index]
+    assert quote_problem(marketdata_pb2.Quote(symbol="AAPL"))[0] == "invalid_values"  # type: ignore[index]

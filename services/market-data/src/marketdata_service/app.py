@@ -21,11 +21,20 @@ from trading_platform.rpc import Servicer
 from trading_platform.service import ServiceParts
 
 from marketdata_service.config import MarketDataSettings
-from marketdata_service.engine import BarValidator
+from marketdata_service.engine import BarValidator, quote_problem
 
 log = get_logger("market-data")
 BARS = Counter("marketdata_bars_total", "bars received", ["outcome", "source"])
-PRODUCED = ["marketdata.bars.v1", "marketdata.bars.v1.dlq", "marketdata.quality.v1", "marketdata.sources.v1"]
+PRODUCED = [
+    "marketdata.bars.v1",
+    "marketdata.bars.v1.dlq",
+    "marketdata.quotes.v1",
+    "marketdata.quotes.v1.dlq",
+    "marketdata.trades.v1",
+    "marketdata.trades.v1.dlq",
+    "marketdata.quality.v1",
+    "marketdata.sources.v1",
+]
 STREAM, REST = marketdata_pb2.DATA_SOURCE_BROKER_STREAM, marketdata_pb2.DATA_SOURCE_BROKER_REST
 
 
@@ -39,6 +48,9 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             key, secret, url_override=broker.data_stream_url or broker.stream_url(f"/v2/{broker.feed}")
         )
         self.stream.subscribe_bars(self.on_stream_bar, *self.config.symbols)
+        self.stream.subscribe_quotes(self.on_quote, *self.config.symbols)
+        self.stream.subscribe_trades(self.on_trade, *self.config.symbols)
+        self.latest_quotes: dict[str, marketdata_pb2.Quote] = {}
         self.rest = StockHistoricalDataClient(key, secret, url_override=broker.base_url or None)
         self.validator = BarValidator(
             self.config.max_jump_sigmas, self.config.quality_window_bars, self.config.history_bars
@@ -109,6 +121,54 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             await self.publisher.publish("marketdata.bars.v1", bar, key=bar.symbol)
         await self.publish_quality(bar.symbol, stale=False)
 
+    async def on_quote(self, raw: Any) -> None:
+        quote = marketdata_pb2.Quote(
+            envelope=new_envelope("market-data", ts_event=int(raw.timestamp.timestamp() * 1e9)),
+            symbol=raw.symbol,
+            bid_price=float(raw.bid_price),
+            bid_size=float(raw.bid_size),
+            ask_price=float(raw.ask_price),
+            ask_size=float(raw.ask_size),
+            source=STREAM,
+            generated=True,
+        )
+        problem = quote_problem(quote)
+        if problem is not None:
+            await self.reject("marketdata.quotes.v1", quote, *problem)
+            return
+        self.latest_quotes[quote.symbol] = quote
+        await self.publisher.publish("marketdata.quotes.v1", quote, key=quote.symbol)
+
+    async def on_trade(self, raw: Any) -> None:
+        trade = marketdata_pb2.Trade(
+            envelope=new_envelope("market-data", ts_event=int(raw.timestamp.timestamp() * 1e9)),
+            symbol=raw.symbol,
+            price=float(raw.price),
+            size=float(raw.size),
+            trade_id=str(raw.id),
+            source=STREAM,
+            generated=True,
+        )
+        if not (trade.price > 0 and trade.size > 0):
+            await self.reject("marketdata.trades.v1", trade, "invalid_values", "trade price and size must be positive")
+            return
+        await self.publisher.publish("marketdata.trades.v1", trade, key=trade.symbol)
+
+    async def reject(self, topic: str, message: Any, reason_code: str, reason: str) -> None:
+        BARS.labels("rejected", "BROKER_STREAM").inc()
+        await self.publisher.publish_dead_letter(
+            common_pb2.DeadLetter(
+                envelope=new_envelope("market-data", cause=message),
+                source_topic=topic,
+                key=message.symbol.encode(),
+                value=message.SerializeToString(),
+                reason_code=reason_code,
+                reason=reason,
+                consumer_group="market-data",
+            ),
+            topic,
+        )
+
     async def publish_quality(self, symbol: str, stale: bool) -> None:
         score = self.validator.quality(symbol, time.time_ns(), stale)
         if score is not None:
@@ -155,7 +215,10 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         return history[-1]
 
     async def GetLatestQuote(self, request: Any, context: Any) -> marketdata_pb2.Quote:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "quotes are not subscribed yet; use GetLatestBar")
+        quote = self.latest_quotes.get(request.symbol)
+        if quote is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no quote for {request.symbol} yet")
+        return quote
 
     async def GetBars(self, request: Any, context: Any) -> marketdata_pb2.GetBarsResponse:
         bars = [

@@ -91,3 +91,12 @@ class BarValidator:
         )
         state.accepted, state.rejected, state.window_start = 0, Counter(), 0
         return score
+
+
+def quote_problem(quote: marketdata_pb2.Quote) -> tuple[str, str] | None:
+    """A crossed, empty or non-positive quote is rejected."""
+    if not (quote.bid_price > 0 and quote.ask_price > 0 and quote.bid_size >= 0 and quote.ask_size >= 0):
+        return "invalid_values", f"{quote.symbol}: quote prices must be positive"
+    if quote.bid_price > quote.ask_price:
+        return "crossed_quote", f"{quote.symbol}: bid {quote.bid_price} above ask {quote.ask_price}"
+    return None
