@@ -58,7 +58,8 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
         )
         stored = await self.redis.hgetall(STATE_KEY)
         if stored:  # a restarted gate keeps the state it had: a halt survives a crash
-            self.engine.set_state(int(stored[b"state"]), stored.get(b"reason", b"").decode())
+            reason = stored.get(b"reason", b"")
+            self.engine.set_state(int(stored[b"state"]), reason.decode() if isinstance(reason, bytes) else reason)
         await self.publisher.start()
         await self.consumer.start()
         self._task = asyncio.create_task(self.consumer.run())

@@ -90,6 +90,7 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             signal = engine.on_bar(bar)
         if signal is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not enough bars to compute features (21 needed)")
+            raise AssertionError("abort raises")
         signal.envelope.CopyFrom(new_envelope("signal"))
         return signal
 
