@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         lost_response_rate=args.fault_lost_response_rate,
     )
     app = create_app(exchange, ServerConfig(key_id, secret, args.rate_limit, args.speed, faults))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
 
 
 if __name__ == "__main__":

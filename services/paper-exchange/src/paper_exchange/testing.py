@@ -63,7 +63,7 @@ def start_exchange(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on")
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="paper-exchange", daemon=True)
     thread.start()
