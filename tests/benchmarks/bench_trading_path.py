@@ -18,7 +18,10 @@ from trading_platform.messaging import replay
 from tests.benchmarks.stats import latency_summary, write_results
 
 TRADING_SECONDS = 45
-SPEED = os.environ.get("BENCH_SPEED", "2")  # simulated minutes per second: 2 = what `make up` runs
+SPEED = os.environ.get("BENCH_SPEED", "2")
+FETCH_WAIT = os.environ.get(
+    "BENCH_FETCH_WAIT_MS", "5"
+)  # order-path consumers (signal, OMS, execution)  # simulated minutes per second: 2 = what `make up` runs
 
 
 async def collect(bootstrap: str) -> tuple[dict[str, int], dict[str, tuple[int, str]], dict[str, str]]:
@@ -67,8 +70,9 @@ def main() -> None:
             "signals": len(signals),
             "orders_at_broker": len(submissions),
             "paper_exchange_speed": SPEED,
+            "order_path_fetch_max_wait_ms": FETCH_WAIT,
             "note": f"{TRADING_SECONDS} s of trading; every service a separate process on 2 cores with the broker, "
-            "Redis, Vault and the paper exchange; fetch_max_wait_ms 5 per hop",
+            "Redis, Vault and the paper exchange",
         },
     )
 
