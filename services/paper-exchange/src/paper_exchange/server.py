@@ -50,6 +50,8 @@ class Faults:
     # Drop every stream connection now (one shot), or answer nothing after auth (half-open).
     drop_streams: bool = False
     half_open_streams: bool = False
+    # Refuse new stream connections (with drop_streams: the stream stays down until this is lifted).
+    refuse_streams: bool = False
     duplicate_trade_updates_rate: float = 0.0
     reorder_trade_updates_rate: float = 0.0
     # Trade updates of fills are held back this many seconds.
@@ -483,6 +485,9 @@ class _State:
         )
 
     async def serve_trade_stream(self, websocket: WebSocket) -> None:
+        if self.faults.refuse_streams:
+            await websocket.close(code=1013)
+            return
         await websocket.accept()
         try:
             message = json.loads(await _receive(websocket))

@@ -1,0 +1,140 @@
+"""The execution service against the real broker protocol (paper exchange) and the real Kafka-protocol broker:
+invariant 1 (no approval, no order), 2 (ambiguous submits resolved by client order id) and 5 (stream down, no order)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from execution_service.app import ExecutionApp
+from execution_service.config import ExecutionSettings
+from paper_exchange.testing import RunningExchange
+from trading.common.v1 import common_pb2
+from trading.execution.v1 import execution_pb2
+from trading.oms.v1 import oms_pb2
+from trading.risk.v1 import risk_pb2
+from trading_platform.decimals import to_proto
+from trading_platform.envelope import new_envelope
+from trading_platform.messaging import Publisher, ensure_topics, replay
+from trading_platform.settings import load_settings
+from trading_platform.testing.plugin import FAST_GROUP_OPTIONS
+
+pytestmark = pytest.mark.integration
+
+
+async def wait_until(condition: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def send(publisher: Publisher, cid: str, approve: bool) -> None:
+    if approve:
+        decision = risk_pb2.RiskDecision(
+            envelope=new_envelope("risk"), client_order_id=cid, approved=True, reason_code=risk_pb2.REASON_CODE_APPROVED
+        )
+        await publisher.publish("risk.decisions.v1", decision, key=cid)
+        decision_id = decision.envelope.message_id
+    else:
+        decision_id = "never-decided"
+    command = oms_pb2.OrderCommand(
+        envelope=new_envelope("order-management"),
+        submit_order=oms_pb2.SubmitOrder(
+            client_order_id=cid,
+            symbol="AAPL",
+            side=common_pb2.ORDER_SIDE_BUY,
+            quantity=to_proto("3"),
+            order_type=common_pb2.ORDER_TYPE_MARKET,
+            time_in_force=common_pb2.TIME_IN_FORCE_DAY,
+            lineage=oms_pb2.OrderLineage(risk_decision_id=decision_id),
+            arrival_price=to_proto("214"),
+        ),
+    )
+    await publisher.publish("oms.commands.v1", command, key=cid)
+
+
+async def reports(bootstrap: str, namespace: str) -> dict[str, list[tuple[int, str]]]:
+    found: dict[str, list[tuple[int, str]]] = {}
+    async for message in replay(bootstrap, "execution.reports.v1", namespace=namespace):
+        value: Any = message.value
+        found.setdefault(value.client_order_id, []).append((value.report_type, value.reason))
+    return found
+
+
+async def test_execution_holds_the_order_path_invariants(
+    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    settings = load_settings(
+        ExecutionSettings,
+        service_name="execution",
+        kafka={
+            "bootstrap_servers": kafka_bootstrap,
+            "namespace": topic_namespace,
+            **{k: v for k, v in FAST_GROUP_OPTIONS.items()},
+        },
+        broker={
+            "base_url": paper_exchange.url,
+            "api_key_id": paper_exchange.key_id,
+            "api_secret_key": paper_exchange.secret_key,
+        },
+        execution={"stream_wait_s": 0.5, "approval_wait_s": 1.0, "submit_timeout_s": 3.0},
+    )
+    await ensure_topics(
+        kafka_bootstrap, ["oms.commands.v1", "risk.decisions.v1", "execution.reports.v1"], namespace=topic_namespace
+    )
+    app = ExecutionApp(settings)
+    await app.start()
+    publisher = Publisher(kafka_bootstrap, "test", namespace=topic_namespace)
+    await publisher.start()
+    R = execution_pb2
+    try:
+        await wait_until(lambda: app.stream_up, 10, "the trade-update stream")
+        await send(publisher, "approved-1", approve=True)
+        await send(publisher, "unapproved-1", approve=False)
+
+        async def first_two_done() -> bool:
+            found = await reports(kafka_bootstrap, topic_namespace)
+            return (
+                R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("approved-1", [])] and "unapproved-1" in found
+            )
+
+        await wait_until(first_two_done, 20, "a fill for the approved order and a refusal for the other")
+        found = await reports(kafka_bootstrap, topic_namespace)
+        assert found["unapproved-1"] == [
+            (R.EXECUTION_REPORT_TYPE_REJECTED, "no approved risk decision names this order")
+        ]
+
+        # Invariant 5: with the trade-update stream down, nothing is submitted.
+        await asyncio.to_thread(paper_exchange.set_faults, refuse_streams=True, drop_streams=True)
+        await wait_until(lambda: not app.stream_up, 10, "execution to see the stream down")
+        await send(publisher, "while-down-1", approve=True)
+
+        async def refused() -> bool:
+            return "while-down-1" in await reports(kafka_bootstrap, topic_namespace)
+
+        await wait_until(refused, 20, "the refusal while the stream is down")
+        found = await reports(kafka_bootstrap, topic_namespace)
+        assert found["while-down-1"] == [(R.EXECUTION_REPORT_TYPE_REJECTED, "trade-update stream is down")]
+
+        # Invariant 2: the response is lost, the order is found by its client order id, and it is posted once.
+        await asyncio.to_thread(paper_exchange.set_faults, refuse_streams=False, lost_response_rate=1.0)
+        await wait_until(lambda: app.stream_up, 15, "the stream to come back")
+        await send(publisher, "lost-1", approve=True)
+
+        async def recovered() -> bool:
+            found = await reports(kafka_bootstrap, topic_namespace)
+            return R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("lost-1", [])]
+
+        await wait_until(recovered, 20, "the lost-response order to be reported filled")
+        submissions = (await asyncio.to_thread(paper_exchange.admin, "GET", "submissions"))["submissions"]
+        posted = [s["client_order_id"] for s in submissions]
+        assert posted.count("lost-1") == 1 and posted.count("approved-1") == 1
+        assert "unapproved-1" not in posted and "while-down-1" not in posted
+    finally:
+        await publisher.stop()
+        await app.stop()
