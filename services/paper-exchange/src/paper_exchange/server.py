@@ -524,6 +524,9 @@ class _State:
             self.trade_clients.discard(websocket)
 
     async def serve_data_stream(self, websocket: WebSocket, feed: str) -> None:
+        if self.faults.refuse_streams:
+            await websocket.close(code=1013)
+            return
         await websocket.accept()
         key = ""
         try:
