@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-import yaml
 
 
 def register(app: typer.Typer) -> None:
@@ -24,18 +23,21 @@ def backtest(
     from rich.progress import Progress
     from trading_agent.evaluation.report import write_report
     from trading_agent.evaluation.walkforward import EvaluationConfig, make_windows, run_walk_forward
+    from trading_datasets import DatasetError, close_panel
 
     if quick and config is not None:
         raise typer.BadParameter("use either --quick or --config, not both")
     try:
-        values = yaml.safe_load(config.read_text()) if config is not None else None
-        settings = EvaluationConfig.quick() if quick else EvaluationConfig.from_mapping(values or {})
-    except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
+        if quick:
+            settings = EvaluationConfig.quick()
+        elif config is not None:
+            settings = EvaluationConfig.from_file(config)
+        else:
+            settings = EvaluationConfig()
+        dates, _ = close_panel(list(settings.symbols), settings.source, settings.start, settings.end)
+        total = len(make_windows(dates, settings))
+    except (ValueError, TypeError, DatasetError) as error:
         raise typer.BadParameter(f"bad backtest config {config}: {error}") from error
-    from trading_datasets import close_panel
-
-    dates, _ = close_panel(list(settings.symbols), settings.source, settings.start, settings.end)
-    total = len(make_windows(dates, settings))
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("walk-forward windows", total=total)
         outcome = run_walk_forward(settings, progress=lambda window: progress.advance(task))

@@ -278,12 +278,19 @@ class Consumer:
         try:
             while not self._stopping.is_set():
                 batch = await self._consumer.getmany(timeout_ms=100, max_records=100)
-                for partition, records in batch.items():
-                    for record in records:
-                        if self._stopping.is_set():
-                            break  # drain: unhandled records stay uncommitted and are redelivered
-                        await self._handle(record)
-                        await self._consumer.commit({partition: record.offset + 1})
+                handled: dict[TopicPartition, int] = {}
+                try:
+                    for partition, records in batch.items():
+                        for record in records:
+                            if self._stopping.is_set():
+                                break  # drain: unhandled records stay uncommitted and are redelivered
+                            await self._handle(record)
+                            handled[partition] = record.offset + 1
+                finally:
+                    # One commit per fetched batch, of handled records only: a crash before it redelivers them,
+                    # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
+                    if handled:
+                        await self._consumer.commit(handled)
         finally:
             self._stopped.set()
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from trading_datasets import close_panel
 from trading_features import FEATURE_NAMES, WARMUP_BARS, compute_batch
 
@@ -52,6 +54,17 @@ class EvaluationConfig:
     # configurations tried by people before this run (earlier grids, discarded ideas): they count in the deflated Sharpe
     prior_configurations: int = 0
 
+    def __post_init__(self) -> None:
+        for key in ("train_years", "validate_years", "test_years", "bootstrap_resamples"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if not self.symbols or not self.ridge_penalties or not self.rebalance_days:
+            raise ValueError("symbols, ridge_penalties and rebalance_days must not be empty")
+        for key in ("commission_bps", "half_spread_bps", "slippage_bps"):
+            if not isinstance(getattr(self, key), int | float) or getattr(self, key) < 0:
+                raise ValueError(f"{key} must be a number >= 0, got {getattr(self, key)!r}")
+
     @property
     def costs(self) -> CostModel:
         return CostModel(self.commission_bps, self.half_spread_bps, self.slippage_bps)
@@ -66,8 +79,19 @@ class EvaluationConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown evaluation config key(s) {unknown}; known keys: {sorted(known)}")
-        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        converted: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**converted)
+
+    @classmethod
+    def from_file(cls, path: Path) -> EvaluationConfig:
+        """A YAML (or JSON) file of EvaluationConfig keys; omitted keys keep their defaults."""
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"cannot read the evaluation config {path}: {error}") from error
+        if not isinstance(values, dict):
+            raise ValueError(f"the evaluation config {path} must be a mapping of keys to values")
+        return cls.from_mapping(values)
 
     @classmethod
     def quick(cls) -> EvaluationConfig:
