@@ -52,6 +52,10 @@ def test_the_candidate_learns_from_its_train_window_only() -> None:
 def test_unknown_config_key_is_named() -> None:
     with pytest.raises(ValueError, match="trian_years"):
         EvaluationConfig.from_mapping({"trian_years": 3})
+    with pytest.raises(ValueError, match="test_years"):
+        EvaluationConfig.from_mapping({"test_years": 0})
+    with pytest.raises(ValueError, match="slippage_bps"):
+        EvaluationConfig.from_mapping({"slippage_bps": -1})
 
 
 def test_backtest_quick_twice_is_reproducible(tmp_path: Path) -> None:
@@ -80,3 +84,10 @@ def test_bad_config_file_stops_with_the_key(tmp_path: Path) -> None:
     config.write_text("symbols: [AAPL]\nmax_windowz: 2\n")
     result = CliRunner().invoke(cli(), ["backtest", "--config", str(config), "--out", str(tmp_path / "out")])
     assert result.exit_code != 0 and "max_windowz" in result.output
+
+
+def test_unknown_symbol_stops_with_its_name(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("symbols: [AAPL, NOTASYMBOL]\n")
+    result = CliRunner().invoke(cli(), ["backtest", "--config", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "NOTASYMBOL" in result.output and not (tmp_path / "out").exists()
