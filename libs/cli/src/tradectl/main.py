@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, dev, ops, stack, topics
+from tradectl import agent, audit, backtest, dev, ops, stack, topics
 
 app = typer.Typer(
     name="tradectl",
@@ -16,8 +16,9 @@ app = typer.Typer(
 stack.register(app)  # tradectl up, down, status
 app.add_typer(dev.app, name="dev")
 topics.register(app)  # tradectl topics, tradectl tail
-ops.register(app)  # tradectl status, orders, positions, risk ...
-agent.register(app)  # tradectl train, backtest, models ...
+ops.register(app)  # tradectl orders, positions, risk ...
+agent.register(app)  # tradectl train, models (issue 5: not built yet)
+backtest.register(app)  # tradectl backtest: walk-forward evaluation against baselines
 app.add_typer(audit.app, name="audit")
 
 if __name__ == "__main__":
