@@ -124,6 +124,94 @@ def kill(platform: Platform, name: str) -> None:
     wait_for(lambda: not platform.process(name).running(), 10, f"{name} to die")
 
 
+def test_manual_orders_go_through_risk_and_can_be_canceled(platform: Platform) -> None:
+    from trading.common.v1 import common_pb2
+    from trading.marketdata.v1 import marketdata_pb2, marketdata_pb2_grpc
+    from trading_platform.decimals import to_proto
+
+    market = platform.spec("market-data").address
+    wait_for(lambda: _has_bar(market), 60, "a bar for MSFT")
+    bar = asyncio.run(
+        rpc(
+            market,
+            lambda ch: marketdata_pb2_grpc.MarketDataServiceStub(ch).GetLatestBar(
+                marketdata_pb2.GetLatestRequest(symbol="MSFT")
+            ),
+        )
+    )
+    limit = (Decimal(repr(bar.close)) * Decimal("0.97")).quantize(Decimal("0.01"))  # inside the 5% collar, resting
+    oms = platform.spec("order-management").address
+    wait_for(lambda: oms_open_orders(platform) >= 0, 5, "order-management")
+
+    def submit(decision_id: str) -> oms_pb2.SubmitOrderResponse:
+        return asyncio.run(
+            rpc(
+                oms,
+                lambda ch: oms_pb2_grpc.OrderServiceStub(ch).SubmitOrder(
+                    oms_pb2.SubmitOrderRequest(
+                        symbol="MSFT",
+                        side=common_pb2.ORDER_SIDE_BUY,
+                        quantity=to_proto("5"),
+                        order_type=common_pb2.ORDER_TYPE_LIMIT,
+                        time_in_force=common_pb2.TIME_IN_FORCE_DAY,
+                        limit_price=to_proto(limit),
+                        decision_id=decision_id,
+                        strategy_id="manual",
+                    )
+                ),
+            )
+        )
+
+    wait_for(lambda: submit("probe").reason_code != "RECONCILIATION_BLOCKED" or False, 30, "reconciliation to pass")
+    placed = submit("desk-1")
+    assert placed.accepted and placed.reason_code == "APPROVED", placed
+    again = submit("desk-1")  # the same decision twice is one order
+    assert not again.accepted and again.reason_code == "DUPLICATE"
+    cid = placed.order.client_order_id
+    broker = Broker(platform)
+    wait_for(lambda: cid in broker.submissions(), 10, "the manual order at the broker")
+    canceled = asyncio.run(
+        rpc(
+            oms,
+            lambda ch: oms_pb2_grpc.OrderServiceStub(ch).CancelOrder(
+                oms_pb2.CancelOrderRequest(client_order_id=cid, reason="desk")
+            ),
+        )
+    )
+    assert canceled.accepted
+
+    def order_status() -> int:
+        return asyncio.run(
+            rpc(
+                oms, lambda ch: oms_pb2_grpc.OrderServiceStub(ch).GetOrder(oms_pb2.GetOrderRequest(client_order_id=cid))
+            )
+        ).status
+
+    wait_for(
+        lambda: order_status() in (oms_pb2.ORDER_STATUS_CANCELED, oms_pb2.ORDER_STATUS_FILLED),
+        15,
+        "the cancel to reach the book",
+    )
+
+
+def _has_bar(address: str) -> bool:
+    import grpc
+    from trading.marketdata.v1 import marketdata_pb2, marketdata_pb2_grpc
+
+    try:
+        asyncio.run(
+            rpc(
+                address,
+                lambda ch: marketdata_pb2_grpc.MarketDataServiceStub(ch).GetLatestBar(
+                    marketdata_pb2.GetLatestRequest(symbol="MSFT")
+                ),
+            )
+        )
+        return True
+    except grpc.aio.AioRpcError:
+        return False
+
+
 def test_trades_survives_crashes_halts_and_keeps_every_invariant(platform: Platform) -> None:
     broker = Broker(platform)
     wait_for(lambda: broker.filled_orders() >= 5, 90, "the platform to trade (5 filled broker orders)")
