@@ -186,3 +186,10 @@ def test_position_math_is_exact(fills: list[tuple[int, int, Decimal]]) -> None:
     # Realised + unrealised P&L equals the cash flows plus the position marked at the last price, to the cent.
     total = position.realized_pnl + (mark - position.average_entry_price) * position.quantity
     assert abs(total - (cash + position.quantity * mark)) < Decimal("0.01") * (1 + abs(position.quantity))
+
+
+def test_a_fill_of_nothing_moves_nothing() -> None:
+    # Found by the stateful test: a fill report with zero quantity divided 0 by 0 in the average price.
+    position = PositionState("X")
+    position.fill(common_pb2.ORDER_SIDE_BUY, Decimal(0), Decimal(100))
+    assert (position.quantity, position.average_entry_price) == (0, 0)

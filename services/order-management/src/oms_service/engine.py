@@ -105,6 +105,8 @@ class PositionState:
     market_price: Decimal = ZERO
 
     def fill(self, side: int, quantity: Decimal, price: Decimal) -> None:
+        if quantity <= 0:
+            return  # a report that fills nothing moves nothing (and must not divide by zero)
         signed = quantity if side == common_pb2.ORDER_SIDE_BUY else -quantity
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
             total = self.quantity + signed
