@@ -327,3 +327,30 @@ def test_one_trace_follows_a_bar_to_its_fill(platform: Platform) -> None:
     }
     complete = [trace for trace, spans in traces.items() if wanted <= spans]
     assert complete, "no trace runs from a bar through risk and execution to the fill"
+
+
+def test_operators_cli_reads_the_running_platform(platform: Platform) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def tradectl(*args: str) -> object:
+        result = subprocess.run(
+            [sys.executable, "-m", "tradectl.main", *args], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    status: Any = tradectl("status", "--run-dir", str(platform.run_dir), "--json")
+    assert {name: s["health"] for name, s in status["services"].items()} == {
+        s.name: "SERVING" for s in platform.services if s.name != "audit"
+    } | {"audit": status["services"]["audit"]["health"]}  # audit was stopped by the tamper test
+    assert status["paper_exchange"]["health"] == "SERVING"
+    assert status["endpoints"]["kafka_bootstrap"] == platform.stack.endpoints().kafka_bootstrap
+    oms = platform.spec("order-management").address
+    orders: Any = tradectl("orders", "--oms", oms, "--status", "filled", "--limit", "3", "--json")
+    assert orders and all(o["status"] == "ORDER_STATUS_FILLED" for o in orders)
+    positions: Any = tradectl("positions", "--oms", oms, "--json")
+    assert {p["symbol"] for p in positions["positions"]} >= set(oms_positions(platform))
+    state: Any = tradectl("risk", "status", "--risk", platform.spec("risk").address, "--json")
+    assert state["state"] == "TRADING_STATE_HALTED"

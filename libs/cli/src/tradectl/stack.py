@@ -90,6 +90,25 @@ class Platform:
         self.exchange_url = f"http://127.0.0.1:{exchange_port}"
 
     @classmethod
+    def from_run_dir(cls, run_dir: Path = DEFAULT_RUN_DIR) -> Platform:
+        """The platform a previous `up` started in run_dir (its ports), or the defaults."""
+        try:
+            recorded = json.loads((run_dir / "platform.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return cls(run_dir)
+        ports = recorded.get("ports", {})
+        services = tuple(
+            dataclasses.replace(
+                s,
+                grpc_port=ports.get(s.name, [s.grpc_port, s.metrics_port])[0],
+                metrics_port=ports.get(s.name, [s.grpc_port, s.metrics_port])[1],
+            )
+            for s in SERVICES
+        )
+        exchange_port = int(recorded.get("paper_exchange_url", "").rsplit(":", 1)[-1] or PAPER_EXCHANGE_PORT)
+        return cls(run_dir, services=services, exchange_port=exchange_port)
+
+    @classmethod
     def with_free_ports(cls, run_dir: Path, **kwargs: Any) -> Platform:
         from trading_platform.devstack import free_port
 
@@ -151,7 +170,11 @@ class Platform:
                 break
         (self.run_dir / "platform.json").write_text(
             json.dumps(
-                {"paper_exchange_url": self.exchange_url, "services": {s.name: s.address for s in self.services}},
+                {
+                    "paper_exchange_url": self.exchange_url,
+                    "services": {s.name: s.address for s in self.services},
+                    "ports": {s.name: [s.grpc_port, s.metrics_port] for s in self.services},
+                },
                 indent=2,
             )
             + "\n"
@@ -284,13 +307,13 @@ def up(
 
 def down(run_dir: Path = RUN_DIR) -> None:
     """Stop every service (draining), the paper exchange and the embedded stack."""
-    stopped = Platform(run_dir).down()
+    stopped = Platform.from_run_dir(run_dir).down()
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
 
 def status(run_dir: Path = RUN_DIR, as_json: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
     """Every service's address and health, the stack's endpoints and the paper exchange's URL."""
-    state = Platform(run_dir).status()
+    state = Platform.from_run_dir(run_dir).status()
     if as_json:
         print(json.dumps(state, indent=2))
         return
