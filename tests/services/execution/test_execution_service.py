@@ -135,6 +135,31 @@ async def test_execution_holds_the_order_path_invariants(
         posted = [s["client_order_id"] for s in submissions]
         assert posted.count("lost-1") == 1 and posted.count("approved-1") == 1
         assert "unapproved-1" not in posted and "while-down-1" not in posted
+        await app.stop()
+
+        # A fill that happened while execution was down is reported by the next instance (regression: the catch-up
+        # path once died on a logging call, so a filled order stayed ACCEPTED downstream forever).
+        await asyncio.to_thread(paper_exchange.set_faults, lost_response_rate=0.0)
+        from alpaca.trading.client import TradingClient
+        from alpaca.trading.requests import MarketOrderRequest
+
+        client = TradingClient(paper_exchange.key_id, paper_exchange.secret_key, url_override=paper_exchange.url)
+        await asyncio.to_thread(
+            client.submit_order,
+            MarketOrderRequest(
+                symbol="AAPL", qty=2, side="buy", time_in_force="day", client_order_id="filled-while-down"
+            ),
+        )
+        app = ExecutionApp(settings)
+        await app.start()
+
+        async def caught_up() -> bool:
+            found = await reports(kafka_bootstrap, topic_namespace)
+            return R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("filled-while-down", [])]
+
+        await wait_until(caught_up, 20, "the catch-up report of the fill nobody heard")
+        again = await reports(kafka_bootstrap, topic_namespace)
+        assert [t for t, _ in again["approved-1"]].count(R.EXECUTION_REPORT_TYPE_FILL) == 1  # nothing said twice
     finally:
         await publisher.stop()
         await app.stop()

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -39,6 +40,7 @@ from trading_platform.envelope import envelope_of, new_envelope
 from trading_platform.topics import DLQ_SUFFIX, SHADOW_PREFIX, Topic, lookup
 
 tracer = trace.get_tracer("trading_platform.messaging")
+log = structlog.get_logger("trading_platform.messaging")
 
 HEADER_MESSAGE_TYPE = "message_type"
 # Group timing. The broker waits up to rebalance_timeout_ms for members to (re)join, which is what a consumer's
@@ -396,6 +398,14 @@ class Consumer:
         )
         await self.publisher.publish_dead_letter(dead_letter, topic.name)
         self.dead_lettered += 1
+        log.warning(
+            "message dead-lettered",
+            topic=topic.name,
+            partition=dead_letter.source_partition,
+            offset=dead_letter.source_offset,
+            reason_code=reason_code,
+            reason=reason[:500],
+        )
 
 
 class _BadRecord(Exception):

@@ -168,7 +168,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         for order in sorted(orders, key=lambda o: o.created_at):
             update = self.engine.catch_up_update(order.model_dump(mode="json"))
             if update is not None:
-                log.info("catch-up report", client_order_id=order.client_order_id, event=update["event"])
+                log.info("catch-up report", client_order_id=order.client_order_id, trade_event=update["event"])
                 await self._report(update)
 
     # -- bus handlers ------------------------------------------------------------------------------------------
