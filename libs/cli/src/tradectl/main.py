@@ -17,7 +17,7 @@ stack.register(app)  # tradectl up, down, status
 app.add_typer(dev.app, name="dev")
 topics.register(app)  # tradectl topics, tradectl tail
 ops.register(app)  # tradectl orders, positions, risk ...
-agent.register(app)  # tradectl train, models (issue 5: not built yet)
+agent.register(app)  # tradectl models list|show|promote|rollback, tradectl train
 backtest.register(app)  # tradectl backtest: walk-forward evaluation against baselines
 app.add_typer(audit.app, name="audit")
 

@@ -67,6 +67,15 @@ TOPICS: dict[str, Topic] = {
         ),
         _t("signal.signals.v1", signal_pb2.SignalGenerated, "symbol", "live policy target positions"),
         _t("signal.shadow.v1", signal_pb2.SignalGenerated, "symbol", "shadow policy target positions, for comparison"),
+        _t("signal.models.v1", signal_pb2.ModelChanged, "model name", "policy loads, hot swaps and shadow changes",
+           partitions=1, retention_days=-1),
+        _t(
+            "signal.monitoring.v1",
+            signal_pb2.PredictionMonitorReport,
+            "model version",
+            "prediction monitoring: feature drift, action distribution, realised vs expected reward",
+            partitions=1,
+        ),
         _t(
             "oms.commands.v1",
             oms_pb2.OrderCommand,

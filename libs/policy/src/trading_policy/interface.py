@@ -14,8 +14,9 @@ class Policy(Protocol):
     model_version: str
     feature_names: tuple[str, ...]
 
-    def predict(self, features: np.ndarray) -> float:
-        """Target position of one symbol as a fraction of equity, in [-1, 1]."""
+    def predict(self, features: np.ndarray, position: float = 0.0) -> float:
+        """Target position of one symbol as a fraction of equity, in [-1, 1], given its features and the target
+        this policy last gave for the symbol (its current position, same units)."""
         ...
 
 
@@ -31,7 +32,7 @@ class BaselinePolicy:
         self.scale = scale
         self.model_version = f"baseline-1+features-{FEATURE_VERSION}"
 
-    def predict(self, features: np.ndarray) -> float:
+    def predict(self, features: np.ndarray, position: float = 0.0) -> float:
         momentum = features[FEATURE_NAMES.index("return_20")]
         gap = features[FEATURE_NAMES.index("ma_gap_20")]
         if not (math.isfinite(momentum) and math.isfinite(gap)) or momentum <= 0:

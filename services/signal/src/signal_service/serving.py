@@ -1,0 +1,132 @@
+"""Where policies run: a registered model on a Ray actor (onnxruntime inside; the serving image carries no training
+stack), or in process (the baseline, and a registered model when `SIGNAL__SERVING=local`).
+
+`ServedPolicy` is one loaded model version. `PolicySlots` holds the live and the optional shadow policy and swaps a
+slot atomically: the new version is loaded and answers a warm-up prediction before it replaces the old one, so a
+bar is always answered by exactly one version and none is dropped while a swap happens. The old actor is killed a
+grace period later, after any prediction still in flight on it has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from trading_features import FEATURE_NAMES
+from trading_platform.observability import get_logger
+from trading_policy import BaselinePolicy, ModelRegistry, ModelVersion
+from trading_policy.onnx_policy import OnnxPolicy
+
+log = get_logger("signal.serving")
+ACTOR_GRACE_S = 5.0
+
+
+class PolicyActor:
+    """Ray actor body: one OnnxPolicy per actor process."""
+
+    def __init__(self, path: str, name: str, version: str, manifest: dict[str, Any], max_weight: float) -> None:
+        from pathlib import Path
+
+        self.policy = OnnxPolicy(ModelVersion(name, version, Path(path), manifest), max_weight)
+
+    def predict(self, features: np.ndarray, position: float) -> float:
+        return self.policy.predict(features, position)
+
+
+@dataclass
+class ServedPolicy:
+    model_name: str
+    model_version: str
+    content_hash: str
+    manifest: dict[str, Any] | None  # None for the baseline
+    runner: Any  # an in-process policy, or a Ray actor handle
+    on_ray: bool
+    registry_version: str = ""  # the registry's version number, "" for the baseline
+
+    async def predict(self, features: np.ndarray, position: float) -> float:
+        if self.on_ray:
+            return float(await self.runner.predict.remote(features, position))
+        return float(self.runner.predict(features, position))
+
+    def close(self) -> None:
+        if self.on_ray:
+            import ray
+
+            with contextlib.suppress(Exception):
+                ray.kill(self.runner)
+
+
+def baseline(max_weight: float) -> ServedPolicy:
+    policy = BaselinePolicy(max_weight=max_weight)
+    return ServedPolicy(policy.model_name, policy.model_version, "", None, policy, on_ray=False)
+
+
+def init_ray(address: str | None) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address or None,
+            num_cpus=None if address else 2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+
+
+async def load(model: ModelVersion, max_weight: float, on_ray: bool) -> ServedPolicy:
+    """Load a registered version where it will run and check it answers before it is used."""
+    if on_ray:
+        import ray
+
+        actor_class = ray.remote(num_cpus=0)(PolicyActor)
+        runner = actor_class.remote(str(model.path), model.name, model.version, model.manifest, max_weight)
+    else:
+        runner = OnnxPolicy(model, max_weight)
+    served = ServedPolicy(model.name, model.label, model.content_hash, model.manifest, runner, on_ray, model.version)
+    await served.predict(np.zeros(len(FEATURE_NAMES)), 0.0)  # warm-up: a broken model fails here, not on a bar
+    return served
+
+
+class PolicySlots:
+    """The live policy and the optional shadow one, each swappable while bars flow."""
+
+    def __init__(self, live: ServedPolicy, shadow: ServedPolicy | None = None) -> None:
+        self.live = live
+        self.shadow = shadow
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def swap(self, role: str, new: ServedPolicy | None) -> ServedPolicy | None:
+        old = self.live if role == "live" else self.shadow
+        if role == "live":
+            assert new is not None, "the live slot is never empty"
+            self.live = new
+        else:
+            self.shadow = new
+        if old is not None:
+            self._retire(old)
+        return old
+
+    def _retire(self, old: ServedPolicy) -> None:
+        async def later() -> None:
+            await asyncio.sleep(ACTOR_GRACE_S)
+            old.close()
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def close(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        for served in (self.live, self.shadow):
+            if served is not None:
+                served.close()
+
+
+def wanted_versions(registry: ModelRegistry, name: str) -> dict[str, str | None]:
+    stages = registry.stages(name)
+    return {"live": stages.get("production"), "shadow": stages.get("shadow")}
