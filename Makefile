@@ -12,7 +12,7 @@ PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.t
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench lock clean
+.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench lock clean promote rollback
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Targets:\n"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,14 @@ down: ## Stop everything `make up` started
 
 status: install ## Show every endpoint and service health
 	$(VENV)/bin/tradectl status
+
+promote: install ## Blue-green: make COLOUR live for SERVICE after its checks (make promote SERVICE=signal COLOUR=green)
+	@test -n "$(SERVICE)" -a -n "$(COLOUR)" || { echo "usage: make promote SERVICE=<service> COLOUR=<blue|green>"; exit 2; }
+	$(VENV)/bin/tradectl deploy promote $(SERVICE) --to $(COLOUR) $(if $(ADDRESS),--address $(ADDRESS),)
+
+rollback: install ## Blue-green: make the previously live colour of SERVICE live again (make rollback SERVICE=signal)
+	@test -n "$(SERVICE)" || { echo "usage: make rollback SERVICE=<service>"; exit 2; }
+	$(VENV)/bin/tradectl deploy rollback $(SERVICE) $(if $(ADDRESS),--address $(ADDRESS),)
 
 test: install proto-check ## Run the whole test suite (unit, property, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)

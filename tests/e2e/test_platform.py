@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -23,18 +23,9 @@ from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.decimals import from_proto
 from trading_platform.messaging import replay
-from trading_platform.rpc import insecure_channel
+from trading_platform.testing.waiting import rpc, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +74,6 @@ class Broker:
 
     def positions(self) -> dict[str, Decimal]:
         return {p["symbol"]: Decimal(p["qty"]) for p in self.get("/v2/positions")}
-
-
-async def rpc(address: str, call: Callable[[Any], Any]) -> Any:
-    async with insecure_channel(address, default_timeout_s=5) as channel:
-        return await call(channel)
 
 
 def oms_positions(platform: Platform) -> dict[str, Decimal]:

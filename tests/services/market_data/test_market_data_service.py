@@ -4,7 +4,6 @@ REST polling takes over and says so, and the stream takes back over when it retu
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -14,21 +13,13 @@ from paper_exchange.testing import RunningExchange
 from trading.marketdata.v1 import marketdata_pb2 as M
 from trading_platform.messaging import replay
 from trading_platform.settings import load_settings
+from trading_platform.testing.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def topic(bootstrap: str, namespace: str, name: str) -> list[Any]:
     return [m.value async for m in replay(bootstrap, name, namespace=namespace)]
-
-
-async def eventually(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_stream_to_rest_failover_and_back(

@@ -5,7 +5,6 @@ shows in the signals' model version; a shadow version's signals go to signal.sha
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from trading_features import WARMUP_BARS
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import Publisher, replay
 from trading_platform.settings import load_settings
+from trading_platform.testing.waiting import eventually
 from trading_policy import ModelRegistry
 from trading_policy.testing import register_linear_policy
 
@@ -30,15 +30,6 @@ V2 = [-0.3, 0.2, 0.4, 0.1, 0.0, 0.5]
 
 async def topic(bootstrap: str, namespace: str, name: str) -> list[Any]:
     return [m.value async for m in replay(bootstrap, name, namespace=namespace)]
-
-
-async def eventually(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def bars(closes: np.ndarray, start: int, stop: int) -> list[M.Bar]:

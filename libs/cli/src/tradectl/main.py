@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, backtest, dev, ops, stack, topics
+from tradectl import agent, audit, backtest, deploy, dev, k8s, ops, stack, topics
 
 app = typer.Typer(
     name="tradectl",
@@ -20,6 +20,8 @@ ops.register(app)  # tradectl orders, positions, risk ...
 agent.register(app)  # tradectl models list|show|promote|rollback, tradectl train
 backtest.register(app)  # tradectl backtest: walk-forward evaluation against baselines
 app.add_typer(audit.app, name="audit")
+app.add_typer(deploy.app, name="deploy")  # tradectl deploy status|promote|rollback (blue-green)
+app.add_typer(k8s.app, name="k8s")  # tradectl k8s topics: Strimzi KafkaTopics from the topic registry
 
 if __name__ == "__main__":
     app()

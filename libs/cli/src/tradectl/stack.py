@@ -35,6 +35,12 @@ class ServiceSpec:
     metrics_port: int
     # Extra environment; values may use {paper_exchange_url}, {run_dir} and {<service>_address}.
     env: dict[str, str] = field(default_factory=dict)
+    # The service this process is an instance of, when the process name differs (a second blue-green colour).
+    service: str = ""
+
+    @property
+    def service_name(self) -> str:
+        return self.service or self.name
 
     @property
     def address(self) -> str:
@@ -79,6 +85,7 @@ class Platform:
         exchange_args: tuple[str, ...] = ("--speed", "2"),
         extra_env: dict[str, str] | None = None,
         service_env: dict[str, dict[str, str]] | None = None,
+        exchange_env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir.resolve()
         self.stack = DevStack(self.run_dir, stack_ports) if stack_ports else DevStack.from_run_dir(self.run_dir)
@@ -87,6 +94,7 @@ class Platform:
         self.exchange_args = exchange_args
         self.extra_env = extra_env or {}  # for every service
         self.per_service_env = service_env or {}  # by service name
+        self.exchange_env = exchange_env or {}
         self.exchange_url = f"http://127.0.0.1:{exchange_port}"
 
     @classmethod
@@ -109,10 +117,10 @@ class Platform:
         return cls(run_dir, services=services, exchange_port=exchange_port)
 
     @classmethod
-    def with_free_ports(cls, run_dir: Path, **kwargs: Any) -> Platform:
+    def with_free_ports(cls, run_dir: Path, services: tuple[ServiceSpec, ...] = SERVICES, **kwargs: Any) -> Platform:
         from trading_platform.devstack import free_port
 
-        services = tuple(dataclasses.replace(s, grpc_port=free_port(), metrics_port=free_port()) for s in SERVICES)
+        services = tuple(dataclasses.replace(s, grpc_port=free_port(), metrics_port=free_port()) for s in services)
         return cls(run_dir, StackPorts(free_port(), free_port(), free_port()), free_port(), services, **kwargs)
 
     def spec(self, name: str) -> ServiceSpec:
@@ -125,17 +133,17 @@ class Platform:
         values = {
             "paper_exchange_url": self.exchange_url,
             "run_dir": str(self.run_dir),
-            **{f"{s.module.removesuffix('_service')}_address": s.address for s in self.services},
+            **{f"{s.module.removesuffix('_service')}_address": s.address for s in self.services if not s.service},
         }
         values["risk_address"] = self.spec("risk").address
         values["execution_address"] = self.spec("execution").address
         return {
-            "TRADING_SERVICE_NAME": spec.name,
+            "TRADING_SERVICE_NAME": spec.service_name,
             "TRADING_KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
             "TRADING_REDIS__URL": endpoints.redis_url,
             "TRADING_VAULT__ADDR": endpoints.vault_addr,
             "TRADING_VAULT__AUTH_METHOD": "approle",
-            "TRADING_VAULT__APPROLE_FILE": str(Path(endpoints.approle_dir) / f"{spec.name}.json"),
+            "TRADING_VAULT__APPROLE_FILE": str(Path(endpoints.approle_dir) / f"{spec.service_name}.json"),
             "TRADING_GRPC__PORT": str(spec.grpc_port),
             "TRADING_TELEMETRY__METRICS_PORT": str(spec.metrics_port),
             "TRADING_TELEMETRY__SPANS_FILE": str(self.run_dir / "spans.jsonl"),
@@ -218,6 +226,7 @@ class Platform:
             env={
                 "PAPER_EXCHANGE_API_KEY_ID": data["api_key_id"],
                 "PAPER_EXCHANGE_API_SECRET_KEY": data["api_secret_key"],
+                **self.exchange_env,
             },
         )
         deadline = time.monotonic() + timeout_s

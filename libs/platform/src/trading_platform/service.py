@@ -4,6 +4,7 @@ A service supplies a `build(settings)` coroutine returning its `ServiceParts`: t
 (consumers, publishers, background tasks; each with async start() and stop()) and the gRPC servicers. On SIGTERM or
 SIGINT the runner turns health to NOT_SERVING, stops the components in reverse order (consumers drain and commit),
 stops gRPC with a grace period and flushes telemetry. A bad configuration exits with code 2 and names the key.
+With `DEPLOYMENT__BLUE_GREEN`, the role follows the live colour in Redis (trading_platform.deployment).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from trading_platform.deployment import DeploymentControl, RoleWatcher
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
 from trading_platform.rpc import AuthHook, RpcServer, Servicer, allow_all
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
@@ -36,6 +39,8 @@ class ServiceParts:
     auth: AuthHook = allow_all
     # Extra facts for the "service ready" log line (e.g. the consumer groups it joined).
     ready_info: dict[str, object] = field(default_factory=dict)
+    # Holds the one broker connection (market-data, execution): in blue-green, live only while holding the lease.
+    broker_connection: bool = False
 
 
 async def run(
@@ -43,17 +48,58 @@ async def run(
     build: Callable[[ServiceSettings], Awaitable[ServiceParts]],
     stop_event: asyncio.Event | None = None,
 ) -> None:
-    log = get_logger(settings.service_name)
+    """Run until SIGTERM/SIGINT (or stop_event). In blue-green mode, follow the live colour: each time this colour's
+    role changes, stop everything and start again in the new role."""
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if not settings.deployment.blue_green:
+        await _run_once(settings, build, stop)
+        return
+    control = DeploymentControl.from_url(settings.redis.url, settings.service_name, settings.kafka.namespace)
+    colour = settings.deployment.colour
+    try:
+        while not stop.is_set():
+            role = await control.role_of(colour)
+            deployment = settings.deployment.model_copy(update={"role": role})
+            current = settings.model_copy(update={"deployment": deployment})
+            await _run_once(current, build, stop, control)
+    finally:
+        await control.close()
+
+
+async def _run_once(
+    settings: ServiceSettings,
+    build: Callable[[ServiceSettings], Awaitable[ServiceParts]],
+    stop: asyncio.Event,
+    control: DeploymentControl | None = None,
+) -> None:
+    log = get_logger(settings.service_name)
+    deployment = settings.deployment
+    role_changed = asyncio.Event()
+    watcher = None
+    watch_task: asyncio.Task[None] | None = None
+    if control is not None:
+
+        async def changed(role: str) -> None:
+            log.info("live colour moved: restarting in the new role", colour=deployment.colour, role=role)
+            role_changed.set()
+
+        watcher = RoleWatcher(control, deployment.colour, changed)
+        watch_task = asyncio.create_task(watcher.run(deployment.role))
     parts = await build(settings)
     server = RpcServer(parts.servicers, settings.grpc.host, settings.grpc.port, parts.auth)
     await server.start()
     started: list[Component] = []
+    until = asyncio.create_task(_first_of(stop, role_changed))
     try:
+        if control is not None and watcher is not None and parts.broker_connection and deployment.role == "live":
+            log.info("waiting for the broker-connection lease", colour=deployment.colour)
+            if not await _lease(control, deployment.colour, until):
+                return
+            watcher.holds_lease = True
         for component in parts.components:
             await component.start()
             started.append(component)
@@ -61,22 +107,52 @@ async def run(
         log.info(
             "service ready",
             grpc_address=server.address,
-            colour=settings.deployment.colour,
-            role=settings.deployment.role,
+            colour=deployment.colour,
+            role=deployment.role,
             metrics_port=settings.telemetry.metrics_port or None,
             **parts.ready_info,
         )
-        await stop.wait()
+        if control is not None and watcher is not None:
+            watcher.since, watcher.ready = time.time(), True
+            await control.report(deployment.colour, deployment.role, watcher.since, True)
+        await until
         log.info("service stopping")
     finally:
+        until.cancel()
+        if watch_task is not None:
+            watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch_task
         await server.set_serving(False)
         for component in reversed(started):
             try:
                 await component.stop()
             except Exception as error:  # keep stopping the others
                 log.error("component failed to stop", component=type(component).__name__, error=str(error))
+        if control is not None and watcher is not None and watcher.holds_lease:
+            await control.release_lease(deployment.colour)
+            log.info("broker-connection lease released", colour=deployment.colour)
         await server.stop(settings.grpc.grace_s)
         log.info("service stopped")
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _lease(control: DeploymentControl, colour: str, until: asyncio.Task[None]) -> bool:
+    """Acquire the lease unless the service is asked to stop (or its role moves) first."""
+    acquire = asyncio.create_task(control.acquire_lease(colour))
+    done, _ = await asyncio.wait([acquire, until], return_when=asyncio.FIRST_COMPLETED)
+    if acquire in done:
+        return acquire.result()
+    acquire.cancel()
+    return False
 
 
 def main(settings_cls: type[S], build: Callable[[S], Awaitable[ServiceParts]]) -> None:

@@ -76,6 +76,9 @@ class DeploymentSettings(Section):
     # live: consume in the live group, publish to live topics, talk to the broker.
     # shadow: shadow group, shadow.<topic> outputs, never submits to the broker (blue-green idle colour).
     role: Literal["live", "shadow"] = "live"
+    # blue_green: the role is not fixed here but read from Redis (deploy:<service>:live names the live colour) and
+    # followed at run time: `tradectl deploy promote` flips it (trading_platform.deployment).
+    blue_green: bool = False
 
     @property
     def shadow(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
+from trading.deploy.v1 import deploy_pb2
 from trading.execution.v1 import execution_pb2
 from trading.marketdata.v1 import marketdata_pb2
 from trading.oms.v1 import oms_pb2
@@ -42,7 +43,9 @@ class Topic:
 def _t(
     name: str, message_type: type[Message], key: str, description: str, partitions: int = 3, retention_days: int = 7
 ) -> Topic:
-    return Topic(name, message_type, partitions, retention_days * DAY_MS, key, description)
+    return Topic(
+        name, message_type, partitions, retention_days * DAY_MS if retention_days >= 0 else -1, key, description
+    )
 
 
 # -1 retention = keep forever: the order flow is the system of record (OMS state is a fold of oms.events.v1).
@@ -65,10 +68,24 @@ TOPICS: dict[str, Topic] = {
             "failover between data sources",
             partitions=1,
         ),
+        _t(
+            "platform.deployments.v1",
+            deploy_pb2.DeploymentChanged,
+            "service",
+            "blue-green promotions and rollbacks",
+            partitions=1,
+            retention_days=-1,
+        ),
         _t("signal.signals.v1", signal_pb2.SignalGenerated, "symbol", "live policy target positions"),
         _t("signal.shadow.v1", signal_pb2.SignalGenerated, "symbol", "shadow policy target positions, for comparison"),
-        _t("signal.models.v1", signal_pb2.ModelChanged, "model name", "policy loads, hot swaps and shadow changes",
-           partitions=1, retention_days=-1),
+        _t(
+            "signal.models.v1",
+            signal_pb2.ModelChanged,
+            "model name",
+            "policy loads, hot swaps and shadow changes",
+            partitions=1,
+            retention_days=-1,
+        ),
         _t(
             "signal.monitoring.v1",
             signal_pb2.PredictionMonitorReport,

@@ -69,10 +69,15 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             kafka.bootstrap_servers, PRODUCED, namespace=kafka.namespace, shadow=self.settings.deployment.shadow
         )
         await self.publisher.start()
+        if self.settings.deployment.shadow:
+            # The idle blue-green colour holds no broker connection (there is one per account): it waits, ready.
+            log.info("shadow colour: not connecting to the broker's data stream")
+            return
         self.tasks = [asyncio.create_task(self.stream._run_forever()), asyncio.create_task(self.watchdog())]
 
     async def stop(self) -> None:
-        await self.stream.stop_ws()
+        if self.tasks:
+            await self.stream.stop_ws()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -240,4 +245,5 @@ async def build(settings: MarketDataSettings) -> ServiceParts:
                 "trading.marketdata.v1.MarketDataService",
             )
         ],
+        broker_connection=True,
     )

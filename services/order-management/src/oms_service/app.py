@@ -230,6 +230,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             limit_price=order.limit_price,
             reference_price=to_proto(price),
             strategy_id=lineage.strategy_id,
+            dry_run=self.shadow,  # the shadow colour must not count towards live duplicate and throttle checks
         )
         try:
             decision = await self.risk.CheckOrder(request)

@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         latency_ms=args.fault_latency_ms,
         lost_response_rate=args.fault_lost_response_rate,
     )
-    app = create_app(exchange, ServerConfig(key_id, secret, args.rate_limit, args.speed, faults))
+    # PAPER_EXCHANGE_EXTRA_KEYS="id:secret,id:secret": more key pairs for the same account (one per blue-green colour).
+    extra = dict(
+        pair.split(":", 1) for pair in os.environ.get("PAPER_EXCHANGE_EXTRA_KEYS", "").split(",") if ":" in pair
+    )
+    app = create_app(exchange, ServerConfig(key_id, secret, args.rate_limit, args.speed, faults, extra_keys=extra))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
 
 

@@ -65,6 +65,8 @@ class ServerConfig:
     rate_limit_per_minute: int = 200
     speed: float = 0.0  # simulated minutes per wall second; 0 = manual (advance through /admin/advance)
     faults: Faults = field(default_factory=Faults)
+    # More key pairs for the same account (e.g. one per blue-green colour, so the record shows who submitted).
+    extra_keys: dict[str, str] = field(default_factory=dict)
 
 
 class RateLimiter:
@@ -109,7 +111,7 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
             return await call_next(request)
         key = request.headers.get("APCA-API-KEY-ID", "")
         secret = request.headers.get("APCA-API-SECRET-KEY", "")
-        if not (hmac.compare_digest(key, config.api_key_id) and hmac.compare_digest(secret, config.api_secret_key)):
+        if not state.authorized(key, secret):
             return error(401 if not key else 403, 40110000, "request is not authorized")
         faults = state.faults
         if faults.latency_ms or faults.latency_jitter_ms:
@@ -186,7 +188,12 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
         payload = await request.json()
         order = exchange.submit(payload)
         state.submissions.append(
-            {"client_order_id": order.client_order_id, "order_id": order.id, "received_ns": received_ns}
+            {
+                "client_order_id": order.client_order_id,
+                "order_id": order.id,
+                "received_ns": received_ns,
+                "key_id": request.headers.get("APCA-API-KEY-ID", ""),
+            }
         )
         if state.faults.lost_response_rate and state.rng.random() < state.faults.lost_response_rate:
             state.lost_responses.append(order.client_order_id)
@@ -334,6 +341,7 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
         """Every accepted order submission, in order: how tests prove no client order id was posted twice."""
         return {
             "submissions": state.submissions,
+            "trade_stream_logins": state.trade_stream_logins,
             "lost_responses": state.lost_responses,
             "fills": [
                 {**asdict(f), "qty": str(f.qty), "price": str(f.price), "base_price": str(f.base_price)}
@@ -361,6 +369,7 @@ class _State:
         self.rng = random.Random(config.faults.seed)
         self.limiter = RateLimiter(config.rate_limit_per_minute)
         self.submissions: list[dict[str, Any]] = []
+        self.trade_stream_logins: list[dict[str, Any]] = []
         self.lost_responses: list[str] = []
         self.trade_clients: set[WebSocket] = set()
         self.data_clients: dict[WebSocket, dict[str, set[str]]] = {}
@@ -480,9 +489,8 @@ class _State:
         self.data_keys.clear()
 
     def authorized(self, key: str, secret: str) -> bool:
-        return hmac.compare_digest(key, self.config.api_key_id) and hmac.compare_digest(
-            secret, self.config.api_secret_key
-        )
+        pairs = [(self.config.api_key_id, self.config.api_secret_key), *self.config.extra_keys.items()]
+        return any(hmac.compare_digest(key, k) and hmac.compare_digest(secret, s) for k, s in pairs)
 
     async def serve_trade_stream(self, websocket: WebSocket) -> None:
         if self.faults.refuse_streams:
@@ -502,6 +510,7 @@ class _State:
                 )
                 await websocket.close()
                 return
+            self.trade_stream_logins.append({"key_id": data.get("key_id", ""), "at_ns": time.time_ns()})
             await websocket.send_bytes(
                 json.dumps(
                     {"stream": "authorization", "data": {"action": "authenticate", "status": "authorized"}}

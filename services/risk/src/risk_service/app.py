@@ -100,6 +100,8 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
             side=request.side,
             quantity=request.quantity,
         )
+        if request.dry_run:  # a shadow colour's question: answered, recorded nowhere
+            return decision
         # The decision is on the bus (acked) before the caller hears it: execution checks approvals against it.
         await self.publisher.publish("risk.decisions.v1", decision, key=request.client_order_id)
         for previous, state, reason in self.engine.state_changes:

@@ -177,9 +177,10 @@ class RiskEngine:
         breach = self._loss_limits()
         if breach is not None and not reduces:
             return breach
-        self.seen_client_order_ids.add(request.client_order_id)
-        self.recent_orders.append(now)
-        self.orders_today += 1
+        if not request.dry_run:
+            self.seen_client_order_ids.add(request.client_order_id)
+            self.recent_orders.append(now)
+            self.orders_today += 1
         return Verdict(True, R.REASON_CODE_APPROVED, "approved")
 
     def limits_proto(self) -> risk_pb2.RiskLimits:

@@ -74,7 +74,7 @@ ALERT_SEVERITY_WARNING: AlertSeverity
 ALERT_SEVERITY_CRITICAL: AlertSeverity
 
 class CheckOrderRequest(_message.Message):
-    __slots__ = ("envelope", "client_order_id", "symbol", "side", "quantity", "order_type", "limit_price", "reference_price", "strategy_id")
+    __slots__ = ("envelope", "client_order_id", "symbol", "side", "quantity", "order_type", "limit_price", "reference_price", "strategy_id", "dry_run")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class CheckOrderRequest(_message.Message):
     LIMIT_PRICE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     envelope: _common_pb2.Envelope
     client_order_id: str
     symbol: str
@@ -93,7 +94,8 @@ class CheckOrderRequest(_message.Message):
     limit_price: _common_pb2.Decimal
     reference_price: _common_pb2.Decimal
     strategy_id: str
-    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., reference_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., strategy_id: _Optional[str] = ...) -> None: ...
+    dry_run: bool
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., reference_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., strategy_id: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class RiskDecision(_message.Message):
     __slots__ = ("envelope", "client_order_id", "approved", "reason_code", "reason", "trading_state", "limits_version", "symbol", "side", "quantity")

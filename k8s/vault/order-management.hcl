@@ -1,0 +1,4 @@
+# order-management: no broker keys. It may read only its own folder (empty today; for secrets it may need later).
+path "secret/data/trading/order-management" {
+  capabilities = ["read"]
+}

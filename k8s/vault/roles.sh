@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Vault's Kubernetes auth for the trading platform: one policy and one role per service, each bound to that
+# service's ServiceAccount (<release>-<service>, the charts' default) in the trading namespace. Run once per cluster
+# with VAULT_ADDR and an admin VAULT_TOKEN set:  RELEASE=trading ./k8s/vault/roles.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+RELEASE="${RELEASE:-trading}"
+NAMESPACE="${NAMESPACE:-trading}"
+
+vault auth list -format=json | grep -q '"kubernetes/"' || vault auth enable kubernetes
+# Vault runs in the cluster: it validates tokens with its own service account (TokenReview).
+vault write auth/kubernetes/config kubernetes_host="https://kubernetes.default.svc:443"
+vault secrets list -format=json | grep -q '"secret/"' || vault secrets enable -path=secret kv-v2
+
+for service in market-data signal order-management risk execution audit paper-exchange; do
+  vault policy write "$service" "$service.hcl"
+  vault write "auth/kubernetes/role/$service" \
+    bound_service_account_names="$RELEASE-$service" \
+    bound_service_account_namespaces="$NAMESPACE" \
+    policies="$service" \
+    ttl=1h
+done

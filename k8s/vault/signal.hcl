@@ -1,0 +1,4 @@
+# signal: no broker keys. It may read only its own folder (empty today; for secrets it may need later).
+path "secret/data/trading/signal" {
+  capabilities = ["read"]
+}
