@@ -8,7 +8,6 @@ about a second, `models promote --stage shadow` starts a shadow policy beside it
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -154,10 +153,8 @@ def clear_shadow(name: str = typer.Argument(..., help="model name"), registry: P
 
 
 def register(app: typer.Typer) -> None:
-    """Add `models` (and `train`, when the training stack is installed) to the root app."""
-    app.add_typer(models, name="models")
-    # the training stack is an extra (`tradectl[agent]`)
-    if importlib.util.find_spec("trading_agent") and importlib.util.find_spec("tradectl.train"):
-        from tradectl.train import train
+    """Add `models` and `train` to the root app."""
+    from tradectl import train
 
-        app.command("train")(train)
+    app.add_typer(models, name="models")
+    train.register(app)
