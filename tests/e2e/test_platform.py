@@ -291,6 +291,7 @@ def test_order_lineage_is_complete(platform: Platform) -> None:
     for order in response.orders:
         lineage = order.lineage
         assert lineage.signal_id and lineage.model_version and lineage.feature_hash and lineage.risk_decision_id
+        assert lineage.model_version.startswith("trend-ppo@1+")  # the bundled RL policy, served on Ray
         assert lineage.broker_order_id and order.fill_ids
 
 
@@ -340,3 +341,40 @@ def test_operators_cli_reads_the_running_platform(platform: Platform) -> None:
     assert {p["symbol"] for p in positions["positions"]} >= set(oms_positions(platform))
     state: Any = tradectl("risk", "status", "--risk", platform.spec("risk").address, "--json")
     assert state["state"] == "TRADING_STATE_HALTED"
+
+
+def test_rl_policy_versions_swap_without_a_gap_and_a_shadow_publishes(platform: Platform) -> None:
+    """The running signal service serves the registry of the run: promoting version 2 swaps the live policy between
+    two bars (no bar without its signal), and a shadow version's signals appear on signal.shadow.v1."""
+    from trading_policy import ModelRegistry
+    from trading_policy.testing import register_linear_policy
+
+    registry = ModelRegistry(platform.run_dir / "models")
+    assert registry.get("trend-ppo").version == "1"
+    bootstrap = platform.stack.endpoints().kafka_bootstrap
+
+    async def topic(name: str) -> list[Any]:
+        return [m.value async for m in replay(bootstrap, name)]
+
+    def versions() -> set[str]:
+        return {s.model_version.split("+")[0] for s in asyncio.run(topic("signal.signals.v1"))}
+
+    wait_for(lambda: "trend-ppo@1" in versions(), 30, "signals of the bundled policy")
+    register_linear_policy(registry, "trend-ppo", [0.2, 0.1, 0.3, 0.4, -0.1, 0.5], promote="production")
+    register_linear_policy(registry, "trend-ppo", [0.1] * 6, promote="shadow")
+    wait_for(lambda: "trend-ppo@2" in versions(), 60, "signals of version 2 after the promotion")
+    wait_for(lambda: bool(asyncio.run(topic("signal.shadow.v1"))), 30, "shadow signals")
+    assert {s.model_version.split("+")[0] for s in asyncio.run(topic("signal.shadow.v1"))} == {"trend-ppo@3"}
+
+    bars, signals = asyncio.run(topic("marketdata.bars.v1")), asyncio.run(topic("signal.signals.v1"))
+    answered = {s.bar_id for s in signals}
+    for symbol in {b.symbol for b in bars}:
+        ids = [b.envelope.message_id for b in bars if b.symbol == symbol]
+        last = max(i for i, bar_id in enumerate(ids) if bar_id in answered)
+        missing = [bar_id for bar_id in ids[20 : last + 1] if bar_id not in answered]
+        assert not missing, f"{symbol}: {len(missing)} bars without a signal"
+    changes = asyncio.run(topic("signal.models.v1"))
+    assert [(c.role, c.model_version.split("+")[0]) for c in changes][-2:] in (
+        [("live", "trend-ppo@2"), ("shadow", "trend-ppo@3")],
+        [("shadow", "trend-ppo@3"), ("live", "trend-ppo@2")],
+    )

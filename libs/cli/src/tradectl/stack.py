@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         9103,
         {"TRADING_OMS__RISK_ADDRESS": "{risk_address}", "TRADING_OMS__EXECUTION_ADDRESS": "{execution_address}"},
     ),
-    ServiceSpec("signal", "signal_service", 50052, 9102),
+    ServiceSpec("signal", "signal_service", 50052, 9102, {"TRADING_SIGNAL__MODEL_REGISTRY": "{run_dir}/models"}),
     ServiceSpec("market-data", "marketdata_service", 50051, 9101, BROKER_ENV),
 )
 PAPER_EXCHANGE_PORT = 18700
@@ -163,6 +164,7 @@ class Platform:
             console.print(f"paper exchange: {self.exchange_url}")
         else:
             console.print("[yellow]paper exchange: not installed; skipped[/yellow]")
+        self.seed_model_registry()
         states: dict[str, str] = {}
         for spec in self.services:
             if not spec.built():
@@ -188,6 +190,19 @@ class Platform:
             + "\n"
         )
         return states
+
+    def seed_model_registry(self) -> None:
+        """Copy the bundled RL policy into the run's model registry the first time (then the registry is the run's:
+        `tradectl train` adds versions to it, `tradectl models promote` hot-swaps them)."""
+        if importlib.util.find_spec("signal_service") is None:
+            return
+        from signal_service import BUNDLED_REGISTRY
+
+        registry = self.run_dir / "models"
+        for model in BUNDLED_REGISTRY.iterdir():
+            if model.is_dir() and not (registry / model.name).exists():
+                shutil.copytree(model, registry / model.name)
+                console.print(f"model registry: {model.name} (bundled) in {registry}")
 
     def start_service(self, name: str, endpoints: Endpoints | None = None, timeout_s: float = 60.0) -> str:
         spec = self.spec(name)

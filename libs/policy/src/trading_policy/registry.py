@@ -71,6 +71,7 @@ def _write_json(path: Path, value: Any) -> None:
     with os.fdopen(handle, "w") as out:
         json.dump(value, out, indent=2, sort_keys=True)
         out.write("\n")
+    os.chmod(temporary, 0o644)  # mkstemp makes it private; registry files are read by the serving account
     os.replace(temporary, path)
 
 
@@ -110,6 +111,7 @@ class ModelRegistry:
         existing = self.versions(name)
         version = str(int(existing[-1].version) + 1 if existing else 1)
         staging = Path(tempfile.mkdtemp(dir=self.root / name, prefix=".staging-"))
+        staging.chmod(0o755)
         shutil.copyfile(onnx_path, staging / POLICY_FILE)
         for extra in extra_files:
             shutil.copyfile(extra, staging / Path(extra).name)
