@@ -9,6 +9,7 @@ the broker; a 422 duplicate means it landed. Invariant 5: no submit while the tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from decimal import Decimal
 from typing import Any
@@ -97,6 +98,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         )
         self.engine = ExecutionEngine()
         self.approved: dict[str, str] = {}  # client order id -> risk decision id
+        self.approval_waiters: dict[str, asyncio.Event] = {}
         self.limiter = AsyncLimiter(settings.execution.requests_per_minute, 60)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: list[asyncio.Task[Any]] = []
@@ -176,6 +178,9 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         decision: Any = message.value
         if decision.approved:
             self.approved[decision.client_order_id] = decision.envelope.message_id
+            waiter = self.approval_waiters.pop(decision.client_order_id, None)
+            if waiter is not None:
+                waiter.set()
 
     async def on_command(self, message: ConsumedMessage) -> None:
         command: Any = message.value
@@ -192,9 +197,11 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
         cid = order.client_order_id
         decision_id = order.lineage.risk_decision_id
-        deadline = time.monotonic() + self.settings.execution.approval_wait_s
-        while self.approved.get(cid) != decision_id and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
+        if decision_id and self.approved.get(cid) != decision_id:  # the decision may still be on its way: wake on it
+            waiter = self.approval_waiters.setdefault(cid, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), self.settings.execution.approval_wait_s)
+            self.approval_waiters.pop(cid, None)
         if not decision_id or self.approved.get(cid) != decision_id:
             SUBMITS.labels("refused_no_approval").inc()
             await self._reject(order, command, "no approved risk decision names this order")
