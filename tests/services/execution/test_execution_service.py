@@ -82,7 +82,7 @@ async def test_execution_holds_the_order_path_invariants(
             "api_key_id": paper_exchange.key_id,
             "api_secret_key": paper_exchange.secret_key,
         },
-        execution={"stream_wait_s": 0.5, "approval_wait_s": 1.0, "submit_timeout_s": 3.0},
+        execution={"stream_wait_s": 0.5, "approval_wait_s": 1.0, "submit_timeout_s": 3.0, "listen_confirm_s": 1.0},
     )
     await ensure_topics(
         kafka_bootstrap, ["oms.commands.v1", "risk.decisions.v1", "execution.reports.v1"], namespace=topic_namespace
@@ -121,6 +121,21 @@ async def test_execution_holds_the_order_path_invariants(
         found = await reports(kafka_bootstrap, topic_namespace)
         assert found["while-down-1"] == [(R.EXECUTION_REPORT_TYPE_REJECTED, "trade-update stream is down")]
 
+        # A half-open stream (authenticated, the subscription never confirmed) counts as down: nothing is submitted,
+        # and the connection is dropped and made again until the broker confirms.
+        await asyncio.to_thread(paper_exchange.set_faults, refuse_streams=False, half_open_streams=True)
+        await asyncio.sleep(2.0)  # it reconnects, into a half-open connection
+        assert not app.stream_up
+        await send(publisher, "half-open-1", approve=True)
+
+        async def refused_half_open() -> bool:
+            return "half-open-1" in await reports(kafka_bootstrap, topic_namespace)
+
+        await wait_until(refused_half_open, 20, "the refusal while the stream is half-open")
+        found = await reports(kafka_bootstrap, topic_namespace)
+        assert found["half-open-1"] == [(R.EXECUTION_REPORT_TYPE_REJECTED, "trade-update stream is down")]
+        await asyncio.to_thread(paper_exchange.set_faults, half_open_streams=False)
+
         # Invariant 2: the response is lost, the order is found by its client order id, and it is posted once.
         await asyncio.to_thread(paper_exchange.set_faults, refuse_streams=False, lost_response_rate=1.0)
         await wait_until(lambda: app.stream_up, 15, "the stream to come back")
@@ -134,7 +149,7 @@ async def test_execution_holds_the_order_path_invariants(
         submissions = (await asyncio.to_thread(paper_exchange.admin, "GET", "submissions"))["submissions"]
         posted = [s["client_order_id"] for s in submissions]
         assert posted.count("lost-1") == 1 and posted.count("approved-1") == 1
-        assert "unapproved-1" not in posted and "while-down-1" not in posted
+        assert "unapproved-1" not in posted and "while-down-1" not in posted and "half-open-1" not in posted
         await app.stop()
 
         # A fill that happened while execution was down is reported by the next instance (regression: the catch-up

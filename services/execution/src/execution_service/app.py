@@ -61,6 +61,26 @@ TIF = {
 }
 
 
+class ConfirmedTradingStream(TradingStream):
+    """TradingStream that notes the broker's "listening" confirmation of the trade_updates subscription. A connection
+    that authenticates but never confirms is half-open: no trade update would ever arrive on it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.confirmed = False
+        self.connected_at = time.monotonic()
+
+    async def _start_ws(self) -> None:
+        self.confirmed = False
+        self.connected_at = time.monotonic()
+        await super()._start_ws()
+
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        if msg.get("stream") == "listening" and "trade_updates" in msg.get("data", {}).get("streams", []):
+            self.confirmed = True
+        await super()._dispatch(msg)
+
+
 class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     def __init__(self, settings: ExecutionSettings) -> None:
         self.settings = settings
@@ -69,7 +89,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.client = TradingClient(key, secret, paper=broker.paper, url_override=broker.base_url or None)
         self.client._retry = 0  # we decide about retries: an ambiguous submit is looked up, never re-posted
         stream_url = broker.trading_stream_url or broker.stream_url("/stream")
-        self.stream = TradingStream(key, secret, paper=broker.paper, raw_data=True, url_override=stream_url)
+        self.stream = ConfirmedTradingStream(key, secret, paper=broker.paper, raw_data=True, url_override=stream_url)
         self.stream.subscribe_trade_updates(self.on_trade_update)
         kafka = settings.kafka
         self.shadow = settings.deployment.shadow
@@ -139,7 +159,15 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     async def watch_stream(self) -> None:
         """Publish BrokerConnectionChanged when the trade-update stream goes up or down; catch up after a gap."""
         while True:
-            up = bool(self.stream._running and self.stream._ws is not None)
+            connected = bool(self.stream._running and self.stream._ws is not None)
+            up = connected and self.stream.confirmed
+            unconfirmed_s = time.monotonic() - self.stream.connected_at
+            if connected and not self.stream.confirmed and unconfirmed_s > self.settings.execution.listen_confirm_s:
+                # Half-open: authenticated, never confirmed. Close it; the stream's own loop reconnects.
+                log.warning("trade-update stream half-open: no listening confirmation, reconnecting")
+                self.stream.connected_at = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await self.stream._ws.close()
             if up != self.stream_up:
                 self.stream_up = up
                 await self.publisher.publish(
@@ -148,7 +176,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                         envelope=new_envelope("execution"),
                         trading_connected=True,
                         trade_updates_connected=up,
-                        reason="trade-update stream " + ("connected" if up else "lost"),
+                        reason="trade-update stream " + ("connected" if up else "half-open" if connected else "lost"),
                     ),
                     key="_broker",
                 )

@@ -11,6 +11,9 @@ class ExecutionConfig(Section):
     approval_wait_s: float = Field(2.0, gt=0, description="how long a command waits to see its risk approval")
     stream_wait_s: float = Field(5.0, gt=0, description="how long a submit waits for the trade-update stream")
     submit_timeout_s: float = Field(5.0, gt=0)
+    listen_confirm_s: float = Field(
+        3.0, gt=0, description="a trade-update stream not confirmed 'listening' this long after connecting is half-open"
+    )
 
 
 class ExecutionSettings(ServiceSettings):
