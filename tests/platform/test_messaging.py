@@ -284,3 +284,38 @@ async def test_shadow_publisher_writes_to_shadow_topics(kafka_bootstrap: str, to
     assert shadow[0].value == signal_message
     live = [m async for m in replay(kafka_bootstrap, "signal.signals.v1", namespace=topic_namespace)]
     assert live == []
+
+
+async def test_concurrent_partitions_keep_each_key_in_order_and_do_not_wait_for_each_other(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    symbols = [f"S{i}" for i in range(12)]  # spread over the topic's 3 partitions
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        for step in range(5):
+            for symbol in symbols:
+                await publisher.publish("marketdata.bars.v1", bar(symbol, close=100.0 + step), key=symbol)
+    handled: list[tuple[str, float, int]] = []
+    in_flight = [0, 0]  # now, most at once
+
+    async def handler(message: ConsumedMessage) -> None:
+        value = message.value
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0.01)  # a handler that waits (an RPC, an acked publish)
+        in_flight[0] -= 1
+        handled.append((value.symbol, value.close, message.partition))  # type: ignore[attr-defined]
+
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}fan",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        group_options=FAST_GROUP_OPTIONS,
+        concurrent_partitions=True,
+    )
+    await consume_until(consumer, lambda: len(handled) >= 60)
+    for symbol in symbols:  # each key in its order
+        assert [close for s, close, _ in handled if s == symbol] == [100.0 + step for step in range(5)]
+    assert in_flight[1] > 1  # partitions were handled at the same time (sequential handling never exceeds 1)

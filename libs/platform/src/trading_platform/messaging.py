@@ -246,7 +246,11 @@ class Consumer:
         retry_initial_s: float = 0.05,
         auto_offset_reset: str = "earliest",
         group_options: dict[str, int] | None = None,
+        concurrent_partitions: bool = False,
     ) -> None:
+        # concurrent_partitions: the partitions of a fetched batch are handled concurrently, each in its own order
+        # (records of one key stay in order). Only for handlers whose state is per key (e.g. per symbol).
+        self.concurrent_partitions = concurrent_partitions
         self.names = TopicNames(namespace, shadow)
         self.topics = [lookup(t).name for t in topics]
         self.group_id = group_id + ("-shadow" if shadow else "")
@@ -282,12 +286,11 @@ class Consumer:
                 batch = await self._consumer.getmany(timeout_ms=100, max_records=100)
                 handled: dict[TopicPartition, int] = {}
                 try:
-                    for partition, records in batch.items():
-                        for record in records:
-                            if self._stopping.is_set():
-                                break  # drain: unhandled records stay uncommitted and are redelivered
-                            await self._handle(record)
-                            handled[partition] = record.offset + 1
+                    if self.concurrent_partitions and len(batch) > 1:
+                        await asyncio.gather(*(self._drain(p, records, handled) for p, records in batch.items()))
+                    else:
+                        for partition, records in batch.items():
+                            await self._drain(partition, records, handled)
                 finally:
                     # One commit per fetched batch, of handled records only: a crash before it redelivers them,
                     # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
@@ -295,6 +298,15 @@ class Consumer:
                         await self._consumer.commit(handled)
         finally:
             self._stopped.set()
+
+    async def _drain(
+        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], handled: dict[TopicPartition, int]
+    ) -> None:
+        for record in records:
+            if self._stopping.is_set():
+                break  # drain: unhandled records stay uncommitted and are redelivered
+            await self._handle(record)
+            handled[partition] = record.offset + 1
 
     async def run_forever(self) -> None:
         await self.start()
