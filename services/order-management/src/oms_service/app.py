@@ -78,13 +78,14 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         await ensure_topics(kafka.bootstrap_servers, PRODUCED + CONSUMED, namespace=kafka.namespace, shadow=self.shadow)
         await self.publisher.start()
         started = time.monotonic()
-        prefix = "shadow." if self.shadow else ""
-        async for message in replay(kafka.bootstrap_servers, prefix + "oms.events.v1", namespace=kafka.namespace):
+        # Both colours start from the book of record (the live log): a shadow colour then follows the live inputs and
+        # writes its own decisions to shadow topics, so its book stays the one it would keep if it were live.
+        async for message in replay(kafka.bootstrap_servers, "oms.events.v1", namespace=kafka.namespace):
             self.book.apply(message.value)  # type: ignore[arg-type]
         # SUBMITTED and its command are published together (one ack wait on the order path): a command on the bus
         # is what proves an order was sent, so it is read back too.
         commanded: set[str] = set()
-        async for message in replay(kafka.bootstrap_servers, prefix + "oms.commands.v1", namespace=kafka.namespace):
+        async for message in replay(kafka.bootstrap_servers, "oms.commands.v1", namespace=kafka.namespace):
             command: Any = message.value
             if command.WhichOneof("command") == "submit_order":
                 commanded.add(command.submit_order.client_order_id)
@@ -96,7 +97,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             orders=len(self.book.orders),
             seconds=round(time.monotonic() - started, 3),
         )
-        await self.resume_unfinished(commanded)
+        if not self.shadow:  # recovering live orders is the live colour's job
+            await self.resume_unfinished(commanded)
         await self.reconcile()
         await self.consumer.start()
         self.tasks = [asyncio.create_task(self.consumer.run()), asyncio.create_task(self.reconcile_periodically())]
