@@ -58,25 +58,78 @@ def test_unknown_config_key_is_named() -> None:
         EvaluationConfig.from_mapping({"slippage_bps": -1})
 
 
-def test_backtest_quick_twice_is_reproducible(tmp_path: Path) -> None:
-    runner = CliRunner()
-    for run in ("a", "b"):
-        result = runner.invoke(cli(), ["backtest", "--quick", "--out", str(tmp_path / run), "--json"])
-        assert result.exit_code == 0, result.output
+BASELINES = {"buy_and_hold", "equal_weight_monthly", "momentum_12_1", "ma_crossover_50_200", "signal_baseline_policy"}
+CI_KEYS = {"difference", "lower", "upper", "confidence", "resamples", "mean_block"}
+
+
+@pytest.mark.slow
+def test_backtest_quick_twice_is_reproducible(ray_session, tmp_path: Path) -> None:
+    """Quick mode end to end with the RL agent trained in each window (one Ray session): every figure, the agent's
+    included, is the same on a second run from the same seed; only the wall-clock timings differ."""
+    result = CliRunner().invoke(cli(), ["backtest", "--quick", "--out", str(tmp_path / "a"), "--json"])
+    assert result.exit_code == 0, result.output
     first = json.loads((tmp_path / "a" / "report.json").read_text())
-    assert first == json.loads((tmp_path / "b" / "report.json").read_text())
-    assert set(first["strategies"]) == {
-        "ridge_features", "buy_and_hold", "equal_weight_monthly", "momentum_12_1", "ma_crossover_50_200",
-        "signal_baseline_policy",
-    }  # fmt: skip
-    assert first["configurations_tried"] == len(EvaluationConfig.quick().grid)
+    # the second run skips the plots (seconds): report.json is what must reproduce
+    again = walkforward.report_figures(walkforward.run_walk_forward(EvaluationConfig.quick()))
+    second = json.loads(json.dumps(again, sort_keys=True))
+    headline = json.loads(result.stdout)
+    assert headline["sharpe"]["rl_agent"] == first["strategies"]["rl_agent"]["out_of_sample"]["sharpe"]
+    assert headline["deflated_sharpe_by_candidate"] == first["deflated_sharpe"]["by_candidate"]
+    assert set(first.pop("timings_s")) == {"total_s", "agent_training_s"}
+    second.pop("timings_s")
+    assert first == second
+    assert set(first["strategies"]) == {"ridge_features", "rl_agent", *BASELINES}
+    assert first["candidates"] == ["ridge_features", "rl_agent"]
+    quick = EvaluationConfig.quick()
+    assert first["configurations_tried"] == len(quick.grid) + 1  # the agent is one more configuration tried
     assert 0.0 <= first["deflated_sharpe"]["value"] <= 1.0
-    assert first["agent"] == walkforward.agent_status()  # says whether the RL agent was evaluated, never silent
+    assert set(first["deflated_sharpe"]["by_candidate"]) == {"ridge_features", "rl_agent"}
+    assert 0.0 <= first["deflated_sharpe"]["by_candidate"]["rl_agent"] <= 1.0
+    assert first["agent"] == walkforward.agent_status(quick)  # says whether the RL agent was evaluated, never silent
+    assert first["agent"].startswith("evaluated as rl_agent") and "train window" in first["agent"]
     days = {s["out_of_sample"]["days"] for s in first["strategies"].values()}
     assert len(days) == 1  # every strategy on the same days
+
+    # the agent gets every figure the others get: metrics, per-window metrics, CIs against every other strategy
+    agent = first["strategies"]["rl_agent"]
+    assert set(agent["out_of_sample"]) == set(first["strategies"]["buy_and_hold"]["out_of_sample"])
+    assert len(agent["windows"]) == 2
+    assert set(first["sharpe_difference_vs_rl_agent"]) == {"ridge_features", *BASELINES}
+    assert all(set(ci) == CI_KEYS for ci in first["sharpe_difference_vs_rl_agent"].values())
+    assert set(first["sharpe_difference_vs_candidate"]) == {"rl_agent", *BASELINES}
+    for ci in first["sharpe_difference_vs_rl_agent"].values():
+        assert ci["lower"] <= ci["upper"]
+    assert [a["seed"] for a in first["agent_windows"]] == [quick.seed, quick.seed + 1]
+    assert first["seeds"]["rl_agent"] == [quick.seed, quick.seed + 1]
+    budget = first["agent_budget"]
+    assert budget["iterations"] == 1 and budget["env_steps_per_window"] == 500 and budget["algorithm"] == "PPO"
+    for window in first["agent_windows"]:
+        assert window["iterations"] == 1 and window["timesteps"] >= 500
+        assert {"sharpe", "steps", "per_symbol"} <= set(window["validate_env"])
+        assert window["validate_backtest"]["days"] == 252
+
     page = (tmp_path / "a" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4 and "Configurations tried" in page
+    # equity, drawdowns, rolling Sharpe of every strategy; weights of each candidate (ridge_features, rl_agent)
+    assert page.count("data:image/png;base64,") == 5 and "Configurations tried" in page
+    assert "<h3>rl_agent</h3><img" in page and "rl_agent per window" in page
+    assert "Sharpe(rl_agent) - Sharpe(vs)" in page
     assert 'src="http' not in page and "<link" not in page  # self-contained: nothing fetched
+
+
+def test_no_agent_leaves_it_out_and_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli(), ["backtest", "--quick", "--no-agent", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "report.json").read_text())
+    assert "rl_agent" not in figures["strategies"] and figures["candidates"] == ["ridge_features"]
+    assert figures["configurations_tried"] == len(EvaluationConfig.quick().grid)
+    assert figures["agent"].startswith("not evaluated") and "--no-agent" in figures["agent"]
+    assert "agent_windows" not in figures and "sharpe_difference_vs_rl_agent" not in figures
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
+
+
+def test_backtest_help_names_the_agent_options() -> None:
+    result = CliRunner().invoke(cli(), ["backtest", "--help"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0 and "--no-agent" in result.output and "--quick" in result.output
 
 
 def test_bad_config_file_stops_with_the_key(tmp_path: Path) -> None:

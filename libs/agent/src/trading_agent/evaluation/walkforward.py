@@ -6,13 +6,17 @@ Candidates:
 - `ridge_features`: a learned (not RL) policy: ridge regression of the next day's log return on the standardised
   trading_features of each symbol, fitted on the train window, its hyper-parameters (penalty, rebalance period)
   chosen on the validate window by net Sharpe; holds symbols with a positive forecast, weights in proportion.
-- the RL agent: evaluated only when trading_agent exposes a training API (`trading_agent.training`); until then the
-  report says so instead of showing a number.
+- `rl_agent`: the RL agent (trading_agent.training, RLlib PPO on the single-asset env by default), trained from
+  scratch on each train window only with a fixed budget (libs/agent/configs/walkforward.yaml, or `agent_config`),
+  seeded with `seed + window index`; the validate window only gives its reported validation figures (and its Sharpe
+  counts in the deflated Sharpe's spread of configurations); traded on the test window like every other strategy.
+  `agent: false` (tradectl backtest --no-agent) leaves it out and the report says so.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,9 @@ from trading_agent.evaluation import metrics
 from trading_agent.evaluation.backtest import BacktestResult, CostModel, Strategy, baselines, run_backtest
 
 CANDIDATE = "ridge_features"
+AGENT = "rl_agent"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+"""evaluation/configs: default.yaml (the default study) and agent_quick.yaml (the agent's budget in quick mode)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,12 @@ class EvaluationConfig:
     seed: int = 7
     # configurations tried by people before this run (earlier grids, discarded ideas): they count in the deflated Sharpe
     prior_configurations: int = 0
+    # the RL agent: trained per window with the TrainConfig YAML `agent_config` (None: libs/agent/configs/
+    # walkforward.yaml; a relative path is looked up from the working directory, then in evaluation/configs);
+    # `agent_iterations` overrides its iterations
+    agent: bool = True
+    agent_config: str | None = None
+    agent_iterations: int | None = None
 
     def __post_init__(self) -> None:
         for key in ("train_years", "validate_years", "test_years", "bootstrap_resamples"):
@@ -64,6 +77,16 @@ class EvaluationConfig:
         for key in ("commission_bps", "half_spread_bps", "slippage_bps"):
             if not isinstance(getattr(self, key), int | float) or getattr(self, key) < 0:
                 raise ValueError(f"{key} must be a number >= 0, got {getattr(self, key)!r}")
+        if not isinstance(self.agent, bool):
+            raise ValueError(f"agent must be true or false, got {self.agent!r}")
+        if self.agent_iterations is not None and (
+            not isinstance(self.agent_iterations, int)
+            or isinstance(self.agent_iterations, bool)
+            or self.agent_iterations < 1
+        ):
+            raise ValueError(f"agent_iterations must be a positive integer, got {self.agent_iterations!r}")
+        if self.agent_config is not None and not isinstance(self.agent_config, str):
+            raise ValueError(f"agent_config must be a path (string), got {self.agent_config!r}")
 
     @property
     def costs(self) -> CostModel:
@@ -93,9 +116,23 @@ class EvaluationConfig:
             raise ValueError(f"the evaluation config {path} must be a mapping of keys to values")
         return cls.from_mapping(values)
 
+    @property
+    def agent_config_path(self) -> Path:
+        """The agent's TrainConfig YAML (raises ValueError when a given path does not exist)."""
+        if self.agent_config is None:
+            from trading_agent.training.walkforward_agent import WALKFORWARD_CONFIG
+
+            return WALKFORWARD_CONFIG
+        given = Path(self.agent_config).expanduser()
+        for path in (given, CONFIG_DIR / given):
+            if path.is_file():
+                return path.resolve()
+        raise ValueError(f"agent_config {self.agent_config!r}: no such file (nor in {CONFIG_DIR})")
+
     @classmethod
     def quick(cls) -> EvaluationConfig:
-        """A few symbols, two short windows, a small grid: for tests and a first look (seconds, not minutes)."""
+        """A few symbols, two short windows, a small grid, the agent on a token budget (agent_quick.yaml): for tests
+        and a first look (seconds, not minutes, once Ray is up)."""
         return cls(
             name="quick",
             symbols=("AAPL", "JNJ", "KO", "XOM"),
@@ -105,6 +142,7 @@ class EvaluationConfig:
             ridge_penalties=(1.0, 1000.0),
             rebalance_days=(5,),
             bootstrap_resamples=200,
+            agent_config="agent_quick.yaml",
         )
 
 
@@ -197,10 +235,84 @@ def ridge_strategy(model: RidgeModel, rebalance_days: int) -> Strategy:
     return strategy
 
 
-def agent_status() -> str:
+def agent_train_config(config: EvaluationConfig) -> Any:
+    """The agent's per-window TrainConfig: the YAML budget, with this study's costs (every strategy pays the same),
+    long only (the backtest is), `agent_iterations` if given. The seed is set per window (`seed + window index`)."""
+    from trading_agent.training.config import TrainConfig
+
+    train_config = TrainConfig.from_file(config.agent_config_path)
+    if train_config.env != "single":
+        raise ValueError(f"the walk-forward trades a single-asset policy per symbol; {config.agent_config_path} "
+                         f"has env: {train_config.env}")  # fmt: skip
+    changes: dict[str, Any] = {
+        "costs": {
+            "commission_bps": config.commission_bps,
+            "half_spread_bps": config.half_spread_bps,
+            "slippage_bps": config.slippage_bps,
+        },
+        "long_only": True,
+    }
+    if config.agent_iterations is not None:
+        changes["iterations"] = config.agent_iterations
+        changes["checkpoint_every"] = config.agent_iterations
+    return train_config.replace(**changes)
+
+
+def agent_budget(config: EvaluationConfig) -> dict[str, Any]:
+    """What the agent is trained with in every window (report.json "agent_budget")."""
+    train_config = agent_train_config(config)
+    hyperparameters = dict(train_config.hyperparameters)
+    batch = int(hyperparameters.get("train_batch_size_per_learner", 4000))
+    return {
+        "config_file": str(config.agent_config_path),
+        "algorithm": train_config.algorithm,
+        "env": train_config.env,
+        "iterations": train_config.iterations,
+        "env_steps_per_iteration": batch,
+        "env_steps_per_window": train_config.iterations * batch,
+        "episode_length": train_config.episode_length,
+        "hyperparameters": hyperparameters,
+        "seeds": f"{config.seed} + window index",
+        "long_only": True,
+        "sleeve_per_symbol": "1/N",
+    }
+
+
+def agent_status(config: EvaluationConfig | None = None) -> str:
+    """One sentence on whether and how the RL agent was evaluated (report.json "agent", the HTML note box)."""
+    config = config if config is not None else EvaluationConfig()
     if importlib.util.find_spec("trading_agent.training") is None:
-        return "not evaluated: trading_agent has no training API yet (issue 5); no RL figure is reported"
-    return "trading_agent.training exists but is not wired into the walk-forward yet; no RL figure is reported"
+        return "not evaluated: trading_agent has no training API (trading_agent.training); no RL figure is reported"
+    if not config.agent:
+        return "not evaluated in this run (agent: false / tradectl backtest --no-agent); no RL figure is reported"
+    budget = agent_budget(config)
+    hidden = budget["hyperparameters"].get("model", {}).get("fcnet_hiddens", "default")
+    return (
+        f"evaluated as {AGENT}: RLlib {budget['algorithm']} on the single-asset env, network {hidden}, trained from "
+        f"scratch in every window on the train window's closes only, {budget['iterations']} iteration(s) x "
+        f"{budget['env_steps_per_iteration']:,} env steps = {budget['env_steps_per_window']:,} steps per window "
+        f"(seed {config.seed} + window index); the validate window only gives its reported validation figures; "
+        f"traded long only on each test window (a 1/N sleeve per symbol) with the same costs as every strategy"
+    )
+
+
+def train_agent_for_window(
+    closes: np.ndarray,
+    window: Window,
+    train_config: Any,
+    seed: int,
+    progress: Callable[[Any], None] | None = None,
+) -> Any:
+    """Train the RL agent on `closes[window.train]` and validate it on `closes[window.validate]`: copies of those
+    rows are all training sees (never a test-window close). Returns the AgentStrategy (`.info`: validation,
+    iterations, timesteps, seed)."""
+    from trading_agent.training import walkforward_agent
+
+    train_closes = np.array(closes[window.train[0] : window.train[1]], copy=True)
+    validate_closes = np.array(closes[window.validate[0] : window.validate[1]], copy=True)
+    return walkforward_agent.agent_strategy_for_window(
+        train_closes, validate_closes, train_config.replace(seed=seed), progress=progress
+    )
 
 
 @dataclass
@@ -211,6 +323,12 @@ class WalkForwardResult:
     results: dict[str, list[BacktestResult]] = field(default_factory=dict)
     chosen: list[dict[str, Any]] = field(default_factory=list)
     trial_sharpes: list[list[float]] = field(default_factory=list)  # per window: per-period validate Sharpe per config
+    agent_windows: list[dict[str, Any]] = field(default_factory=list)  # per window: the agent's training and validation
+    timings: dict[str, Any] = field(default_factory=dict)  # wall-clock seconds (the only figures a rerun changes)
+
+    @property
+    def candidates(self) -> list[str]:
+        return [name for name in (CANDIDATE, AGENT) if name in self.results]
 
     def stitched(self, strategy: str) -> BacktestResult:
         parts = self.results[strategy]
@@ -223,42 +341,118 @@ class WalkForwardResult:
         )
 
 
-def run_walk_forward(config: EvaluationConfig, progress: Callable[[Window], None] | None = None) -> WalkForwardResult:
+def run_walk_forward(
+    config: EvaluationConfig,
+    progress: Callable[[Window], None] | None = None,
+    status: Callable[[Window, str], None] | None = None,
+) -> WalkForwardResult:
+    """Every window: fit and choose the ridge candidate, train the RL agent (config.agent), backtest every strategy
+    on the test window. `progress(window)` after each window; `status(window, what)` while it runs ("fitting ...",
+    "training rl_agent ...", "backtesting ..."). With the agent, Ray is started once (2 CPUs) unless it is up, and
+    shut down at the end only if this call started it."""
     dates, closes = close_panel(list(config.symbols), config.source, config.start, config.end)
     windows = make_windows(dates, config)
     outcome = WalkForwardResult(config, dates, windows)
-    costs = config.costs
-    for window in windows:
-        train_closes = closes[window.train[0] : window.train[1]]
-        best: tuple[float, float, int] | None = None
-        tried = []
-        outcome.trial_sharpes.append([])
-        for penalty, days in config.grid:
-            model = fit_ridge(train_closes, penalty)
-            validation = run_backtest(dates, closes, ridge_strategy(model, days), *window.validate, costs)
-            score = metrics.sharpe(validation.returns)
-            tried.append({"penalty": penalty, "rebalance_days": days, "validate_sharpe": score})
-            outcome.trial_sharpes[-1].append(metrics.sharpe_per_period(validation.returns))
-            if best is None or score > best[0]:
-                best = (score, penalty, days)
-        assert best is not None
-        _, penalty, days = best
-        model = fit_ridge(train_closes, penalty)
-        outcome.chosen.append(
-            {
-                "window": window.index,
-                "penalty": penalty,
-                "rebalance_days": days,
-                "coefficients": dict(zip(FEATURE_NAMES, model.coefficients.round(8).tolist(), strict=True)),
-                "grid": tried,
-            }
-        )
-        strategies = {CANDIDATE: ridge_strategy(model, days), **baselines()}
-        for name, strategy in strategies.items():
-            outcome.results.setdefault(name, []).append(run_backtest(dates, closes, strategy, *window.test, costs))
-        if progress is not None:
-            progress(window)
+    train_config = agent_train_config(config) if config.agent else None
+    started = time.monotonic()
+    started_ray = False
+    if train_config is not None:
+        from trading_agent.training.trainer import ensure_ray
+
+        started_ray = ensure_ray(train_config)
+    try:
+        for window in windows:
+            _run_window(outcome, closes, window, train_config, status)
+            if progress is not None:
+                progress(window)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    outcome.timings["total_s"] = round(time.monotonic() - started, 1)
     return outcome
+
+
+def _run_window(
+    outcome: WalkForwardResult,
+    closes: np.ndarray,
+    window: Window,
+    train_config: Any,
+    status: Callable[[Window, str], None] | None,
+) -> None:
+    config, dates, costs = outcome.config, outcome.dates, outcome.config.costs
+
+    def say(what: str) -> None:
+        if status is not None:
+            status(window, what)
+
+    say(f"fitting {CANDIDATE} ({len(config.grid)} configurations)")
+    train_closes = closes[window.train[0] : window.train[1]]
+    best: tuple[float, float, int] | None = None
+    tried = []
+    outcome.trial_sharpes.append([])
+    for penalty, days in config.grid:
+        model = fit_ridge(train_closes, penalty)
+        validation = run_backtest(dates, closes, ridge_strategy(model, days), *window.validate, costs)
+        score = metrics.sharpe(validation.returns)
+        tried.append({"penalty": penalty, "rebalance_days": days, "validate_sharpe": score})
+        outcome.trial_sharpes[-1].append(metrics.sharpe_per_period(validation.returns))
+        if best is None or score > best[0]:
+            best = (score, penalty, days)
+    assert best is not None
+    _, penalty, days = best
+    model = fit_ridge(train_closes, penalty)
+    outcome.chosen.append(
+        {
+            "window": window.index,
+            "penalty": penalty,
+            "rebalance_days": days,
+            "coefficients": dict(zip(FEATURE_NAMES, model.coefficients.round(8).tolist(), strict=True)),
+            "grid": tried,
+        }
+    )
+    strategies: dict[str, Strategy] = {CANDIDATE: ridge_strategy(model, days)}
+    if train_config is not None:
+        strategies[AGENT] = _train_agent(outcome, closes, window, train_config, say)
+    strategies.update(baselines())
+    say("backtesting the test window")
+    for name, strategy in strategies.items():
+        outcome.results.setdefault(name, []).append(run_backtest(dates, closes, strategy, *window.test, costs))
+
+
+def _train_agent(
+    outcome: WalkForwardResult, closes: np.ndarray, window: Window, train_config: Any, say: Callable[[str], None]
+) -> Strategy:
+    config = outcome.config
+    seed = config.seed + window.index
+    label = f"training {AGENT} ({train_config.algorithm}, seed {seed})"
+    say(f"{label}: iteration 0/{train_config.iterations}")
+
+    def on_iteration(event: Any) -> None:
+        say(f"{label}: iteration {event.iteration}/{event.iterations}, {event.timesteps:,} steps")
+
+    started = time.monotonic()
+    agent = train_agent_for_window(closes, window, train_config, seed, on_iteration)
+    outcome.timings.setdefault("agent_training_s", []).append(round(time.monotonic() - started, 1))
+    say(f"validating {AGENT}")
+    # the validate window under the backtest's own accounting (portfolio of 1/N sleeves, same costs): its Sharpe is
+    # one more configuration in the deflated Sharpe's spread; the env's figures come with the training
+    validation = run_backtest(outcome.dates, closes, agent, *window.validate, config.costs)
+    outcome.trial_sharpes[-1].append(metrics.sharpe_per_period(validation.returns))
+    info = agent.info
+    outcome.agent_windows.append(
+        {
+            "window": window.index,
+            "seed": seed,
+            "algorithm": info["algorithm"],
+            "iterations": info["iterations"],
+            "timesteps": info["timesteps"],
+            "validate_backtest": metrics.summary(validation.returns, validation.turnover, validation.costs),
+            "validate_env": info["validation"],
+        }
+    )
+    return agent
 
 
 def report_figures(outcome: WalkForwardResult) -> dict[str, Any]:
@@ -271,33 +465,55 @@ def report_figures(outcome: WalkForwardResult) -> dict[str, Any]:
             "out_of_sample": metrics.summary(stitched.returns, stitched.turnover, stitched.costs),
             "windows": [metrics.summary(p.returns, p.turnover, p.costs) for p in outcome.results[name]],
         }
-    candidate = outcome.stitched(CANDIDATE).returns
-    comparisons = {
-        name: metrics.as_dict(
-            metrics.sharpe_difference_interval(
-                candidate,
-                outcome.stitched(name).returns,
-                resamples=config.bootstrap_resamples,
-                mean_block=config.bootstrap_mean_block,
-                seed=config.seed,
+
+    def differences(candidate: str) -> dict[str, Any]:
+        returns = outcome.stitched(candidate).returns
+        return {
+            name: metrics.as_dict(
+                metrics.sharpe_difference_interval(
+                    returns,
+                    outcome.stitched(name).returns,
+                    resamples=config.bootstrap_resamples,
+                    mean_block=config.bootstrap_mean_block,
+                    seed=config.seed,
+                )
             )
-        )
-        for name in outcome.results
-        if name != CANDIDATE
-    }
-    trials = len(config.grid) + config.prior_configurations
+            for name in outcome.results
+            if name != candidate
+        }
+
+    agent = AGENT in outcome.results
+    per_window = len(config.grid) + (1 if agent else 0)
+    trials = per_window + config.prior_configurations
     # the spread of Sharpe between the configurations tried on the same data (averaged over windows), not between
     # market regimes: that is the dispersion the luck of picking the best configuration comes from
-    variance = float(np.mean([np.var(s, ddof=1) for s in outcome.trial_sharpes])) if len(config.grid) > 1 else None
+    variance = float(np.mean([np.var(s, ddof=1) for s in outcome.trial_sharpes])) if per_window > 1 else None
+    deflated = {
+        name: metrics.deflated_sharpe_ratio(outcome.stitched(name).returns, trials, variance)
+        for name in outcome.candidates
+    }
+    models = {CANDIDATE: "ridge-features-1", "signal_baseline_policy": _baseline_version()}
+    extra: dict[str, Any] = {}
+    if agent:
+        budget = agent_budget(config)
+        models[AGENT] = (
+            f"{budget['algorithm']} trained per window ({budget['env_steps_per_window']:,} steps, seed "
+            f"{config.seed} + window), exported to ONNX"
+        )
+        extra = {
+            "agent_budget": budget,
+            "agent_windows": outcome.agent_windows,
+            "sharpe_difference_vs_rl_agent": differences(AGENT),
+        }
     return {
         "name": config.name,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.__dict__.items()},
-        "seeds": {"bootstrap": config.seed},
+        "seeds": {"bootstrap": config.seed, **({AGENT: [a["seed"] for a in outcome.agent_windows]} if agent else {})},
         "generated_from": {
             "data": f"{config.source} adjusted closes via trading_datasets",
             "first_day": str(outcome.dates[0]),
             "last_day": str(outcome.dates[-1]),
-            "models": {CANDIDATE: "ridge-features-1", "signal_baseline_policy": _baseline_version()},
+            "models": models,
         },
         "cost_model_bps": {
             "commission": config.commission_bps,
@@ -306,16 +522,20 @@ def report_figures(outcome: WalkForwardResult) -> dict[str, Any]:
         },
         "windows": [w.describe(outcome.dates) for w in outcome.windows],
         "candidate": CANDIDATE,
+        "candidates": outcome.candidates,
         "candidate_choices": outcome.chosen,
         "configurations_tried": trials,
         "deflated_sharpe": {
-            "value": metrics.deflated_sharpe_ratio(candidate, trials, variance),
+            "value": deflated[CANDIDATE],
+            "by_candidate": deflated,
             "trials": trials,
             "trial_sharpe_variance_per_period": variance,
         },
-        "agent": agent_status(),
+        "agent": agent_status(config),
         "strategies": strategies,
-        "sharpe_difference_vs_candidate": comparisons,
+        "sharpe_difference_vs_candidate": differences(CANDIDATE),
+        **extra,
+        "timings_s": outcome.timings,
     }
 
 

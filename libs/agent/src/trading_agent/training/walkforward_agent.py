@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import onnxruntime as ort
 from trading_features import WARMUP_BARS, compute_batch
 
 from trading_agent.training.config import CONFIG_DIR, TrainConfig
-from trading_agent.training.trainer import market_from_closes, train
+from trading_agent.training.trainer import TrainingProgress, market_from_closes, train
 
 WALKFORWARD_CONFIG = CONFIG_DIR / "walkforward.yaml"
 
@@ -55,19 +56,23 @@ def walkforward_config() -> TrainConfig:
 
 
 def agent_strategy_for_window(
-    train_closes: np.ndarray, validate_closes: np.ndarray, config: TrainConfig | None = None
+    train_closes: np.ndarray,
+    validate_closes: np.ndarray,
+    config: TrainConfig | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
 ) -> AgentStrategy:
     """Train the agent on `train_closes` (days, symbols) only, report it on `validate_closes` (the days right after),
     and return the trained policy as a Strategy for `run_backtest`. `strategy.info["validation"]` holds the
     validation figures, `strategy.info["iterations"]`, `["timesteps"]` the budget used. Reuses a running Ray
-    session (start one before a loop of windows: each `ray.init` costs seconds)."""
+    session (start one before a loop of windows: each `ray.init` costs seconds). `progress` gets every finished
+    training iteration (what `train` reports)."""
     config = config if config is not None else walkforward_config()
     market = market_from_closes(train_closes, validate_closes)
     episode_length = min(config.episode_length, market.train_end - WARMUP_BARS - 1)
     workdir = Path(tempfile.mkdtemp(prefix="walkforward-agent-"))
     try:
         run = config.replace(checkpoint_dir=str(workdir), episode_length=episode_length)
-        result = train(run, market=market)
+        result = train(run, progress=progress, market=market)
         kept = workdir / "policy.onnx"
         shutil.copyfile(result.onnx_path, kept)
         strategy = AgentStrategy(
@@ -77,6 +82,7 @@ def agent_strategy_for_window(
             validation=result.validation,
             iterations=result.iterations,
             timesteps=result.timesteps,
+            train_seconds=result.elapsed_s,
             algorithm=config.algorithm,
             seed=config.seed,
         )
