@@ -78,7 +78,13 @@ def list_models(
         return
     table = Table("model", "version", "stage", "algorithm", "train window", "validation")
     for row in rows:
-        figures = ", ".join(f"{k} {v:.3g}" for k, v in row["metrics"].items() if isinstance(v, int | float))
+        shown = [k for k in ("sharpe", "total_return", "buy_and_hold_total_return") if k in row["metrics"]]
+        shown += [k for k, v in row["metrics"].items() if k not in shown and isinstance(v, int | float)]
+        figures = ", ".join(
+            f"{k.replace('_total_return', '')} {row['metrics'][k]:+.3g}"
+            for k in shown
+            if isinstance(row["metrics"][k], int | float)
+        )
         table.add_row(
             row["name"],
             row["version"],
