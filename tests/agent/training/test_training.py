@@ -15,18 +15,6 @@ from trading_agent.training.export import PARITY_ATOL, policy_from_checkpoint, s
 from trading_features import FEATURE_NAMES, FEATURE_VERSION, compute_batch
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    if started:
-        ray.shutdown()
-
-
 def smoke(tmp_path: Path, file: str = "smoke.yaml", **changes) -> TrainConfig:
     return TrainConfig.from_file(CONFIG_DIR / file).replace(checkpoint_dir=str(tmp_path / "checkpoints"), **changes)
 

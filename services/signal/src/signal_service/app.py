@@ -18,6 +18,7 @@ import numpy as np
 from prometheus_client import Histogram
 from trading.marketdata.v1 import marketdata_pb2
 from trading.signal.v1 import signal_pb2, signal_pb2_grpc
+from trading_features import FEATURE_NAMES
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import ConsumedMessage, Consumer, Publisher, ensure_topics
 from trading_platform.observability import get_logger
@@ -122,6 +123,8 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
                     log.error("model version not loaded; still serving the current one", role=role, error=str(error))
                     continue
                 old = self.slots.swap(role, new)
+                if old is not None:  # its monitoring window ends with it
+                    self.monitors.pop(old.model_version, None)
                 await self.announce(role, old, new, "promoted" if new else "shadow cleared")
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             model_name=live.model_name,
             model_version=live.model_version,
             content_hash=live.content_hash,
-            feature_names=list(serving.FEATURE_NAMES),
+            feature_names=list(FEATURE_NAMES),
             shadow_model_version=shadow.model_version if shadow else "",
             loaded_at=self.loaded_at,
         )

@@ -1,5 +1,5 @@
-"""One Ray session for every test here that trains the RL agent inside the walk-forward (`ray.init` costs seconds);
-run_walk_forward reuses it and leaves it up. Started lazily by the first test that asks for it."""
+"""One Ray session for every agent test that trains (RLlib training, the walk-forward with the agent): `ray.init`
+costs seconds. run_walk_forward and train() reuse it. Started lazily by the first test that asks for it."""
 
 from __future__ import annotations
 
