@@ -125,8 +125,10 @@ async def _run_once(
                 await watch_task
         await server.set_serving(False)
         for component in reversed(started):
-            try:
-                await component.stop()
+            try:  # bounded: a stop that hangs must not keep a blue-green colour from handing over
+                await asyncio.wait_for(component.stop(), timeout=max(settings.grpc.grace_s, 1.0) * 2)
+            except TimeoutError:
+                log.error("component did not stop in time; abandoned", component=type(component).__name__)
             except Exception as error:  # keep stopping the others
                 log.error("component failed to stop", component=type(component).__name__, error=str(error))
         if control is not None and watcher is not None and watcher.holds_lease:

@@ -145,13 +145,17 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             self.tasks += [asyncio.create_task(self.stream._run_forever()), asyncio.create_task(self.watch_stream())]
 
     async def stop(self) -> None:
-        await self.commands.stop()
-        await self.decisions.stop()
+        # The broker connection goes first: without the trade-update stream nothing more is submitted (fail
+        # closed), and in blue-green the next colour is waiting for this colour to let go of it.
         if not self.shadow:
             await self.stream.stop_ws()
+        await self.commands.stop()
+        await self.decisions.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.stream.close()
         await self.commands.close()
         await self.decisions.close()
         await self.publisher.stop()
