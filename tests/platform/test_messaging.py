@@ -319,3 +319,55 @@ async def test_concurrent_partitions_keep_each_key_in_order_and_do_not_wait_for_
     for symbol in symbols:  # each key in its order
         assert [close for s, close, _ in handled if s == symbol] == [100.0 + step for step in range(5)]
     assert in_flight[1] > 1  # partitions were handled at the same time (sequential handling never exceeds 1)
+
+
+async def test_doorbell_consumer_sleeps_until_rung_and_drains_what_arrives_while_it_works(
+    kafka_bootstrap: str, redis_url: str, topic_namespace: str
+) -> None:
+    """Doorbell mode: while idle the partitions are paused (nothing is fetched, however long we wait, because the idle
+    poll is an hour); a ring after a publish wakes the consumer; records published while it works are handled in the
+    same hot spell, each key in order."""
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    handled: list[tuple[str, float]] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        await asyncio.sleep(0.03)  # slower than the hot window: later records arrive while this one is handled
+        handled.append((message.value.symbol, message.value.close))  # type: ignore[attr-defined]
+
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}bell",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        group_options={**FAST_GROUP_OPTIONS, "fetch_max_wait_ms": 1},
+        doorbell_url=redis_url,
+        idle_poll_ms=3_600_000,
+        hot_window_ms=10,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(20):  # joined the group and asleep: the first wake-up found nothing
+            while not consumer._consumer.assignment() or not consumer._consumer.paused():
+                await asyncio.sleep(0.02)
+        async with Publisher(kafka_bootstrap, "silent", namespace=topic_namespace) as silent:
+            await silent.publish("marketdata.bars.v1", bar("AAPL", 1.0), key="AAPL")  # no doorbell: no ring
+        await asyncio.sleep(1.5)
+        assert handled == []  # asleep: a record without a ring waits for the (hour-long) idle poll
+        async with Publisher(kafka_bootstrap, "ringer", namespace=topic_namespace, doorbell_url=redis_url) as ringer:
+            for step in range(2, 6):
+                for symbol in ("AAPL", "MSFT", "IBM"):
+                    await ringer.publish("marketdata.bars.v1", bar(symbol, float(step)), key=symbol)
+            assert ringer.doorbell is not None and ringer.doorbell.rings == 12
+        async with asyncio.timeout(20):
+            while len(handled) < 13:
+                await asyncio.sleep(0.02)
+    finally:
+        await consumer.stop()
+        await task
+        await consumer.close()
+    assert [close for symbol, close in handled if symbol == "AAPL"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    for symbol in ("MSFT", "IBM"):
+        assert [close for s, close in handled if s == symbol] == [2.0, 3.0, 4.0, 5.0]

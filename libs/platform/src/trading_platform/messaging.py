@@ -10,6 +10,16 @@
 - No idempotent producer and no transactions: the Tansu broker does not support them (DESIGN.md section 5), and the
   application is idempotent by message id instead.
 
+Wake-ups (the doorbell). A Kafka broker answers a long-polling fetch as soon as data arrives, so a consumer's hop
+costs about a network round trip. The embedded broker (Tansu) does not: it answers an empty fetch only when
+fetch_max_wait_ms has passed, so a hop costs about half the poll interval, and a short interval costs a lot of CPU
+(one consumer polling every millisecond: ~40% of a core here, broker and client together). With `doorbell_url` set
+(a Redis URL; `kafka.doorbell` in the settings), a publisher rings `doorbell:<topic>` over Redis pub/sub once the
+broker has acknowledged a record, and a consumer keeps its partitions paused while idle: it fetches when rung, stays
+hot (polling every fetch_max_wait_ms) for hot_window_ms after the last record, and polls once every idle_poll_ms in
+case a ring was lost. The data still comes only from Kafka, with the same offsets, commits and ordering; the ring is
+a hint that carries nothing. Off for a real Kafka cluster, which needs none of it.
+
 Two name transformations apply to every topic: a `namespace` prefix (test isolation: each test gets its own topics)
 and shadow mode (the idle blue-green colour publishes to `shadow.<topic>` and consumes in `<group>-shadow`).
 """
@@ -156,6 +166,59 @@ def _headers_for(message: Message, message_type: str) -> list[tuple[str, bytes]]
     return headers
 
 
+DOORBELL_PREFIX = "doorbell:"
+
+
+class Doorbell:
+    """Redis pub/sub wake-ups for consumers of a broker whose fetches do not wake on new data (see the module doc)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._redis: Redis = Redis.from_url(redis_url)
+        self._pending: set[asyncio.Task[int]] = set()
+        self.rings = 0
+
+    @staticmethod
+    def channel(physical_topic: str) -> str:
+        return DOORBELL_PREFIX + physical_topic
+
+    def ring(self, physical_topic: str) -> None:
+        """Tell the topic's consumers there is something to fetch; never waits, never fails the publish."""
+        task = asyncio.ensure_future(self._redis.publish(self.channel(physical_topic), b""))
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+        self.rings += 1
+
+    def _done(self, task: asyncio.Task[int]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # consumers still poll every idle_poll_ms
+            log.debug("doorbell ring failed", error=str(task.exception()))
+
+    async def listen(self, physical_topics: Iterable[str], rung: asyncio.Event) -> None:
+        """Set `rung` on every ring for these topics until cancelled; resubscribes after a lost connection."""
+        channels = [self.channel(t) for t in physical_topics]
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(*channels)
+                rung.set()  # whatever was rung while we were not listening: look once
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        rung.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Redis away: the consumer falls back to its idle poll meanwhile
+                log.warning("doorbell subscription lost; retrying", error=str(error))
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def aclose(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._redis.aclose()
+
+
 class Publisher:
     """Publishes registry-typed messages; `async with Publisher(...) as publisher:` or start()/stop()."""
 
@@ -167,9 +230,11 @@ class Publisher:
         namespace: str = "",
         shadow: bool = False,
         linger_ms: int = 0,
+        doorbell_url: str | None = None,
     ) -> None:
         self.producer_name = producer_name
         self.names = TopicNames(namespace, shadow)
+        self.doorbell = Doorbell(doorbell_url) if doorbell_url else None
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=producer_name,
@@ -189,6 +254,8 @@ class Publisher:
             await self._producer.flush()
             await self._producer.stop()
             self._started = False
+        if self.doorbell is not None:
+            await self.doorbell.aclose()
 
     async def __aenter__(self) -> Publisher:
         await self.start()
@@ -209,12 +276,15 @@ class Publisher:
             span.set_attribute("messaging.system", "kafka")
             span.set_attribute("messaging.destination.name", physical)
             span.set_attribute("messaging.message.id", envelope_of(message).message_id)
-            metadata = await self._producer.send_and_wait(
+            delivery = await self._producer.send(
                 physical,
                 message.SerializeToString(),
                 key=key.encode(),
                 headers=_headers_for(message, registered.type_name),
             )
+            if self.doorbell is not None:  # rung as the record leaves: the consumer stays hot until it is there
+                self.doorbell.ring(physical)
+            metadata = await delivery
         return metadata.partition, metadata.offset
 
     async def publish_dead_letter(self, dead_letter: common_pb2.DeadLetter, source_topic: str) -> None:
@@ -247,6 +317,9 @@ class Consumer:
         auto_offset_reset: str = "earliest",
         group_options: dict[str, int] | None = None,
         concurrent_partitions: bool = False,
+        doorbell_url: str | None = None,
+        idle_poll_ms: int = 100,
+        hot_window_ms: int = 20,
     ) -> None:
         # concurrent_partitions: the partitions of a fetched batch are handled concurrently, each in its own order
         # (records of one key stay in order). Only for handlers whose state is per key (e.g. per symbol).
@@ -260,6 +333,12 @@ class Consumer:
         self.retry_initial_s = retry_initial_s
         self._owns_publisher = publisher is None
         self.publisher = publisher or Publisher(bootstrap_servers, f"{group_id}-dlq", namespace=namespace)
+        # Doorbell mode (module doc): partitions stay paused while idle; a ring, or idle_poll_ms, wakes them.
+        self.doorbell = Doorbell(doorbell_url) if doorbell_url else None
+        self.idle_poll_s = idle_poll_ms / 1000
+        self.hot_window_s = hot_window_ms / 1000
+        self._rung = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
         self._consumer = AIOKafkaConsumer(
             *[self.names.physical_input(t) for t in self.topics],
             bootstrap_servers=bootstrap_servers,
@@ -278,12 +357,41 @@ class Consumer:
     async def start(self) -> None:
         await self.publisher.start()
         await self._consumer.start()
+        if self.doorbell is not None:
+            inputs = [self.names.physical_input(t) for t in self.topics]
+            self._listener = asyncio.create_task(self.doorbell.listen(inputs, self._rung))
+
+    async def _sleep_until_rung(self) -> None:
+        """Doorbell mode, idle: no fetches until a ring (or idle_poll_s, in case a ring was lost)."""
+        assigned = self._consumer.assignment()
+        if assigned:
+            self._consumer.pause(*assigned)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        rung = asyncio.ensure_future(self._rung.wait())
+        try:
+            await asyncio.wait({stopping, rung}, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            rung.cancel()
+        self._rung.clear()
+        assigned = self._consumer.assignment()
+        if assigned:
+            self._consumer.resume(*assigned)
 
     async def run(self) -> None:
         """Consume until stop(). Call start() first (or use run_forever())."""
+        hot_until = 0.0
         try:
             while not self._stopping.is_set():
-                batch = await self._consumer.getmany(timeout_ms=100, max_records=100)
+                timeout_ms = 100
+                if self.doorbell is not None:
+                    if time.monotonic() >= hot_until:
+                        await self._sleep_until_rung()
+                        hot_until = time.monotonic() + self.hot_window_s
+                        if self._stopping.is_set():
+                            break
+                    timeout_ms = max(1, int((hot_until - time.monotonic()) * 1000))
+                batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=100)
                 handled: dict[TopicPartition, int] = {}
                 try:
                     if self.concurrent_partitions and len(batch) > 1:
@@ -296,6 +404,8 @@ class Consumer:
                     # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
                     if handled:
                         await self._consumer.commit(handled)
+                    if batch:  # hot from the end of the work: records may have arrived meanwhile
+                        hot_until = time.monotonic() + self.hot_window_s
         finally:
             self._stopped.set()
 
@@ -321,6 +431,11 @@ class Consumer:
         await self._stopped.wait()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        if self.doorbell is not None:
+            await self.doorbell.aclose()
         await self._consumer.stop()
         if self._owns_publisher:
             await self.publisher.stop()

@@ -32,6 +32,13 @@ class KafkaSettings(Section):
     heartbeat_interval_ms: int = Field(500, ge=50)
     rebalance_timeout_ms: int = Field(2000, ge=500)
     fetch_max_wait_ms: int = Field(5, ge=1, description="bounds a hop's latency; the broker answers empty fetches late")
+    doorbell: bool = Field(
+        False,
+        description="wake order-path consumers over Redis pub/sub when a record is published (for a broker whose "
+        "fetch does not wake on new data, like the embedded one); off for a real Kafka cluster",
+    )
+    idle_poll_ms: int = Field(100, ge=1, description="doorbell mode: an idle consumer still fetches this often")
+    hot_window_ms: int = Field(20, ge=1, description="doorbell mode: keep polling this long after the last record")
 
     def group_options(self) -> dict[str, int]:
         return {
@@ -114,6 +121,20 @@ class ServiceSettings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     grpc: GrpcSettings = GrpcSettings()
     deployment: DeploymentSettings = DeploymentSettings()
+
+    def wakeups(self) -> dict[str, Any]:
+        """Consumer keyword arguments for doorbell mode (trading_platform.messaging), or none when it is off."""
+        if not self.kafka.doorbell:
+            return {}
+        return {
+            "doorbell_url": self.redis.url,
+            "idle_poll_ms": self.kafka.idle_poll_ms,
+            "hot_window_ms": self.kafka.hot_window_ms,
+        }
+
+    def doorbell_url(self) -> str | None:
+        """For a Publisher: where to ring, or None when doorbell mode is off."""
+        return self.redis.url if self.kafka.doorbell else None
 
 
 class ConfigError(SystemExit):

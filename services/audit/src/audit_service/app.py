@@ -69,8 +69,8 @@ class AuditApp(audit_pb2_grpc.AuditServiceServicer):
             namespace=kafka.namespace,
             group_options={
                 **kafka.group_options(),
-                "fetch_max_wait_ms": max(kafka.fetch_max_wait_ms, 100),
-            },  # off the order path
+                "fetch_max_wait_ms": max(kafka.fetch_max_wait_ms, 250),
+            },  # off the order path: few, large fetches
             shadow=settings.deployment.shadow,
         )
         self.task: asyncio.Task[None] | None = None

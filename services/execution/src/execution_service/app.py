@@ -22,6 +22,7 @@ from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2, execution_pb2_grpc
@@ -37,6 +38,7 @@ from execution_service.config import ExecutionSettings
 from execution_service.engine import ExecutionEngine, InFlight
 
 log = get_logger("execution")
+tracer = trace.get_tracer("execution")
 SUBMITS = Counter("execution_submits_total", "order submissions", ["outcome"])
 SUBMIT_TO_FILL = Histogram(
     "execution_submit_to_fill_seconds",
@@ -93,7 +95,13 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.stream.subscribe_trade_updates(self.on_trade_update)
         kafka = settings.kafka
         self.shadow = settings.deployment.shadow
-        self.publisher = Publisher(kafka.bootstrap_servers, "execution", namespace=kafka.namespace, shadow=self.shadow)
+        self.publisher = Publisher(
+            kafka.bootstrap_servers,
+            "execution",
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+            doorbell_url=settings.doorbell_url(),
+        )
         options = kafka.group_options()
         self.commands = Consumer(
             kafka.bootstrap_servers,
@@ -104,6 +112,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             namespace=kafka.namespace,
             shadow=self.shadow,
             group_options=options,
+            **settings.wakeups(),
         )
         # Approvals: every instance reads all decisions (its own group per process start), from the end.
         self.decisions = Consumer(
@@ -115,6 +124,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             namespace=kafka.namespace,
             group_options=options,
             auto_offset_reset="earliest",
+            **settings.wakeups(),
         )
         self.engine = ExecutionEngine()
         self.approved: dict[str, str] = {}  # client order id -> risk decision id
@@ -261,9 +271,11 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         )
         async with self.limiter:
             try:
-                await asyncio.wait_for(
-                    asyncio.to_thread(self.client.submit_order, request), self.settings.execution.submit_timeout_s
-                )
+                with tracer.start_as_current_span("broker submit") as span:
+                    span.set_attribute("client_order_id", cid)
+                    await asyncio.wait_for(
+                        asyncio.to_thread(self.client.submit_order, request), self.settings.execution.submit_timeout_s
+                    )
                 SUBMITS.labels("accepted").inc()
             except APIError as error:
                 if error.status_code == 422 and "unique" in str(error):

@@ -57,7 +57,11 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         )
         kafka = settings.kafka
         self.publisher = Publisher(
-            kafka.bootstrap_servers, "market-data", namespace=kafka.namespace, shadow=settings.deployment.shadow
+            kafka.bootstrap_servers,
+            "market-data",
+            namespace=kafka.namespace,
+            shadow=settings.deployment.shadow,
+            doorbell_url=settings.doorbell_url(),
         )
         self.source = STREAM
         self.last_stream_bar = time.monotonic()

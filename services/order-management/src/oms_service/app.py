@@ -50,7 +50,11 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.book = OrderBook()
         self.idempotency = MemoryIdempotencyStore()
         self.publisher = Publisher(
-            kafka.bootstrap_servers, "order-management", namespace=kafka.namespace, shadow=self.shadow
+            kafka.bootstrap_servers,
+            "order-management",
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+            doorbell_url=settings.doorbell_url(),
         )
         self.consumer = Consumer(
             kafka.bootstrap_servers,
@@ -62,6 +66,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             namespace=kafka.namespace,
             shadow=self.shadow,
             group_options=kafka.group_options(),
+            **settings.wakeups(),
         )
         self.risk_channel = insecure_channel(self.config.risk_address, self.config.risk_timeout_s)
         self.execution_channel = insecure_channel(self.config.execution_address, 5.0)

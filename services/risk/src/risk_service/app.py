@@ -33,7 +33,13 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
         self.engine = RiskEngine(settings.risk, LiveClock())
         kafka = settings.kafka
         shadow = settings.deployment.shadow
-        self.publisher = Publisher(kafka.bootstrap_servers, "risk", namespace=kafka.namespace, shadow=shadow)
+        self.publisher = Publisher(
+            kafka.bootstrap_servers,
+            "risk",
+            namespace=kafka.namespace,
+            shadow=shadow,
+            doorbell_url=settings.doorbell_url(),
+        )
         self.consumer = Consumer(
             kafka.bootstrap_servers,
             "risk",
@@ -42,8 +48,13 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
             publisher=self.publisher,
             namespace=kafka.namespace,
             shadow=shadow,
-            group_options={**kafka.group_options(), "fetch_max_wait_ms": max(kafka.fetch_max_wait_ms, 20)},
+            # Prices and positions: polled every 20 ms at least, unless rung (doorbell mode).
+            group_options={
+                **kafka.group_options(),
+                "fetch_max_wait_ms": kafka.fetch_max_wait_ms if kafka.doorbell else max(kafka.fetch_max_wait_ms, 20),
+            },
             auto_offset_reset="latest",
+            **settings.wakeups(),
         )
         self.redis = aioredis.from_url(settings.redis.url)
         self._task: asyncio.Task[None] | None = None

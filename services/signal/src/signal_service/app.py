@@ -51,7 +51,11 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
         self.monitors: dict[str, PredictionMonitor] = {}
         kafka = settings.kafka
         self.publisher = Publisher(
-            kafka.bootstrap_servers, "signal", namespace=kafka.namespace, shadow=settings.deployment.shadow
+            kafka.bootstrap_servers,
+            "signal",
+            namespace=kafka.namespace,
+            shadow=settings.deployment.shadow,
+            doorbell_url=settings.doorbell_url(),
         )
         self.consumer = Consumer(
             kafka.bootstrap_servers,
@@ -63,6 +67,7 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             shadow=settings.deployment.shadow,
             group_options=kafka.group_options(),
             concurrent_partitions=True,  # state is per symbol: symbols in other partitions need not wait
+            **settings.wakeups(),
         )
         self.loaded_at = time.time_ns()
         self.tasks: list[asyncio.Task[None]] = []
