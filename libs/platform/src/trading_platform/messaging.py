@@ -12,13 +12,15 @@
 
 Wake-ups (the doorbell). A Kafka broker answers a long-polling fetch as soon as data arrives, so a consumer's hop
 costs about a network round trip. The embedded broker (Tansu) does not: it answers an empty fetch only when
-fetch_max_wait_ms has passed, so a hop costs about half the poll interval, and a short interval costs a lot of CPU
-(one consumer polling every millisecond: ~40% of a core here, broker and client together). With `doorbell_url` set
-(a Redis URL; `kafka.doorbell` in the settings), a publisher rings `doorbell:<topic>` over Redis pub/sub once the
-broker has acknowledged a record, and a consumer keeps its partitions paused while idle: it fetches when rung, stays
-hot (polling every fetch_max_wait_ms) for hot_window_ms after the last record, and polls once every idle_poll_ms in
-case a ring was lost. The data still comes only from Kafka, with the same offsets, commits and ordering; the ring is
-a hint that carries nothing. Off for a real Kafka cluster, which needs none of it.
+fetch_max_wait_ms has passed, and it spends CPU for as long as a fetch waits. A hop then costs about half the poll
+interval, and a short interval costs a lot of CPU (one consumer polling every millisecond: ~40% of a core here,
+broker and client together). With `doorbell_url` set (a Redis URL; `kafka.doorbell` in the settings), a publisher
+rings `doorbell:<topic>` over Redis pub/sub as it sends a record, and a consumer keeps its partitions paused while
+idle: a ring wakes it, it polls every fetch_max_wait_ms until hot_window_ms have passed since its last record (long
+enough for the record to land), and it looks once every idle_poll_ms in case a ring was lost. A consumer off the
+order path (audit) sleeps the same way without a doorbell: it wakes every idle_poll_ms and drains what came
+meanwhile. The data still comes only from Kafka, with the same offsets, commits and ordering; a ring is a hint that
+carries nothing. Off for a real Kafka cluster, which needs none of it.
 
 Two name transformations apply to every topic: a `namespace` prefix (test isolation: each test gets its own topics)
 and shadow mode (the idle blue-green colour publishes to `shadow.<topic>` and consumes in `<group>-shadow`).
@@ -167,6 +169,7 @@ def _headers_for(message: Message, message_type: str) -> list[tuple[str, bytes]]
 
 
 DOORBELL_PREFIX = "doorbell:"
+IDLE_LOOK_S = 0.005  # how long an idle poll looks for records before the consumer sleeps again
 
 
 class Doorbell:
@@ -318,7 +321,7 @@ class Consumer:
         group_options: dict[str, int] | None = None,
         concurrent_partitions: bool = False,
         doorbell_url: str | None = None,
-        idle_poll_ms: int = 100,
+        idle_poll_ms: int | None = None,
         hot_window_ms: int = 20,
     ) -> None:
         # concurrent_partitions: the partitions of a fetched batch are handled concurrently, each in its own order
@@ -333,9 +336,12 @@ class Consumer:
         self.retry_initial_s = retry_initial_s
         self._owns_publisher = publisher is None
         self.publisher = publisher or Publisher(bootstrap_servers, f"{group_id}-dlq", namespace=namespace)
-        # Doorbell mode (module doc): partitions stay paused while idle; a ring, or idle_poll_ms, wakes them.
+        # Sleeping between spells (module doc): with a doorbell, or with idle_poll_ms alone (a consumer off the
+        # order path, such as audit, that reads in batches), the partitions stay paused while idle and nothing is
+        # fetched until a ring or idle_poll_ms wakes them. Without either, the consumer polls all the time.
         self.doorbell = Doorbell(doorbell_url) if doorbell_url else None
-        self.idle_poll_s = idle_poll_ms / 1000
+        self.sleeps = self.doorbell is not None or idle_poll_ms is not None
+        self.idle_poll_s = (idle_poll_ms if idle_poll_ms is not None else 100) / 1000
         self.hot_window_s = hot_window_ms / 1000
         self._rung = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -361,8 +367,8 @@ class Consumer:
             inputs = [self.names.physical_input(t) for t in self.topics]
             self._listener = asyncio.create_task(self.doorbell.listen(inputs, self._rung))
 
-    async def _sleep_until_rung(self) -> None:
-        """Doorbell mode, idle: no fetches until a ring (or idle_poll_s, in case a ring was lost)."""
+    async def _sleep_until_rung(self) -> bool:
+        """Idle: no fetches until a ring (or idle_poll_s, in case a ring was lost). True when rung."""
         assigned = self._consumer.assignment()
         if assigned:
             self._consumer.pause(*assigned)
@@ -373,10 +379,12 @@ class Consumer:
         finally:
             stopping.cancel()
             rung.cancel()
+        woken = self._rung.is_set()
         self._rung.clear()
         assigned = self._consumer.assignment()
         if assigned:
             self._consumer.resume(*assigned)
+        return woken
 
     async def run(self) -> None:
         """Consume until stop(). Call start() first (or use run_forever())."""
@@ -384,10 +392,11 @@ class Consumer:
         try:
             while not self._stopping.is_set():
                 timeout_ms = 100
-                if self.doorbell is not None:
+                if self.sleeps:
                     if time.monotonic() >= hot_until:
-                        await self._sleep_until_rung()
-                        hot_until = time.monotonic() + self.hot_window_s
+                        # Rung: hot for a spell. The idle poll: one fetch's worth, then asleep again if empty.
+                        spell = self.hot_window_s if await self._sleep_until_rung() else IDLE_LOOK_S
+                        hot_until = time.monotonic() + spell
                         if self._stopping.is_set():
                             break
                     timeout_ms = max(1, int((hot_until - time.monotonic()) * 1000))

@@ -37,7 +37,7 @@ class KafkaSettings(Section):
         description="wake order-path consumers over Redis pub/sub when a record is published (for a broker whose "
         "fetch does not wake on new data, like the embedded one); off for a real Kafka cluster",
     )
-    idle_poll_ms: int = Field(100, ge=1, description="doorbell mode: an idle consumer still fetches this often")
+    idle_poll_ms: int = Field(250, ge=1, description="doorbell mode: an idle consumer still looks this often")
     hot_window_ms: int = Field(20, ge=1, description="doorbell mode: keep polling this long after the last record")
 
     def group_options(self) -> dict[str, int]:

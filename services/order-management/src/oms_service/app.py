@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +43,39 @@ PRODUCED = ["oms.commands.v1", "oms.events.v1", "oms.positions.v1", "oms.reconci
 CONSUMED = ["signal.signals.v1", "execution.reports.v1"]
 
 
+class BookLocks:
+    """The order book is changed one symbol at a time: orders for different symbols go through risk and onto the bus
+    side by side, while everything about one symbol (its signals, its orders' reports, manual orders) stays in
+    sequence. Reconciliation compares the whole book with the broker, so it waits for all of them and holds off new
+    ones until it is done."""
+
+    def __init__(self) -> None:
+        self._symbols: dict[str, asyncio.Lock] = {}
+        self._gate = asyncio.Lock()  # held by reconciliation
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @asynccontextmanager
+    async def symbol(self, symbol: str) -> AsyncIterator[None]:
+        async with self._gate:  # not while reconciliation runs
+            self._active += 1
+            self._idle.clear()
+        try:
+            async with self._symbols.setdefault(symbol, asyncio.Lock()):
+                yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def whole_book(self) -> AsyncIterator[None]:
+        async with self._gate:
+            await self._idle.wait()
+            yield
+
+
 class OmsApp(oms_pb2_grpc.OrderServiceServicer):
     def __init__(self, settings: OmsSettings) -> None:
         self.settings = settings
@@ -66,6 +101,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             namespace=kafka.namespace,
             shadow=self.shadow,
             group_options=kafka.group_options(),
+            concurrent_partitions=True,  # symbols side by side; BookLocks keeps each symbol in sequence
             **settings.wakeups(),
         )
         self.risk_channel = insecure_channel(self.config.risk_address, self.config.risk_timeout_s)
@@ -74,7 +110,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.execution = execution_pb2_grpc.ExecutionServiceStub(self.execution_channel)
         self.equity = self.config.fallback_equity
         self.trading_blocked = True  # until the first reconciliation passes
-        self.lock = asyncio.Lock()
+        self.locks = BookLocks()
         self.tasks: list[asyncio.Task[Any]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -168,18 +204,20 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         while True:
             # Blocked means no new orders: look again soon rather than wait a whole interval.
             await asyncio.sleep(1.0 if self.trading_blocked else self.config.reconcile_interval_s)
-            async with self.lock:
+            async with self.locks.whole_book():
                 await self.reconcile()
 
     # -- the bus -----------------------------------------------------------------------------------------------
     async def on_message(self, message: ConsumedMessage) -> None:
         value: Any = message.value
-        async with self.lock:
-            if message.topic == "signal.signals.v1":
+        if message.topic == "signal.signals.v1":
+            async with self.locks.symbol(value.symbol):
                 # The signal's reference price (the bar close it saw) marks the position: no need to read every bar.
                 self.book.mark(value.symbol, from_proto(value.reference_price) or Decimal(0))
                 await self.on_signal(value)
-            else:
+        else:
+            order = self.book.orders.get(value.client_order_id)
+            async with self.locks.symbol(order.symbol if order is not None else value.symbol):
                 await self.on_report(value)
 
     async def on_signal(self, signal: Any) -> None:
@@ -341,7 +379,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         decision_id = request.decision_id or new_message_id()
         strategy = request.strategy_id or "manual"
         cid = derive_client_order_id(strategy, decision_id, request.symbol)
-        async with self.lock:
+        async with self.locks.symbol(request.symbol):
             if cid in self.book.orders:
                 return oms_pb2.SubmitOrderResponse(
                     order=self.book.orders[cid],
@@ -383,7 +421,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         )
 
     async def CancelOrder(self, request: oms_pb2.CancelOrderRequest, context: Any) -> oms_pb2.CancelOrderResponse:
-        async with self.lock:
+        known = self.book.orders.get(request.client_order_id)
+        async with self.locks.symbol(known.symbol if known is not None else request.client_order_id):
             order = self.book.orders.get(request.client_order_id)
             if order is None or order.status not in OPEN:
                 return oms_pb2.CancelOrderResponse(accepted=False, reason="no open order with that id")
