@@ -6,8 +6,9 @@ The figures come with a breakdown of each path into its stages, read from the sp
 follows a bar to its fill), and with the CPU each process used, so a slow figure says where its time went.
 
 Knobs: BENCH_SECONDS (of trading, 60), BENCH_SPEED, BENCH_POLICY (rl as make up | baseline: the trend rule),
-BENCH_SIGNAL_SERVING (ray as make up | local), BENCH_DOORBELL (1 as make up | 0: consumers poll every
-BENCH_FETCH_WAIT_MS), BENCH_FETCH_WAIT_MS (1 as make up), BENCH_RUN_DIR (keep logs and spans there).
+BENCH_SIGNAL_SERVING (ray as make up | local), BENCH_DOORBELL (0 as make up: consumers poll every
+BENCH_FETCH_WAIT_MS | 1: they sleep until rung), BENCH_FETCH_WAIT_MS (5 as make up), BENCH_RUN_DIR (keep logs and
+spans there).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from tests.benchmarks.stats import latency_summary, write_results
 
 TRADING_SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
 SPEED = os.environ.get("BENCH_SPEED", "2")  # simulated minutes per second: 2 = what `make up` runs
-FETCH_WAIT = os.environ.get("BENCH_FETCH_WAIT_MS", "1")
-DOORBELL = os.environ.get("BENCH_DOORBELL", "1") == "1"
+FETCH_WAIT = os.environ.get("BENCH_FETCH_WAIT_MS", "5")
+DOORBELL = os.environ.get("BENCH_DOORBELL", "0") == "1"
 SERVING = os.environ.get("BENCH_SIGNAL_SERVING", "ray")  # where the RL policy runs: ray (as make up) or local
 POLICY = os.environ.get("BENCH_POLICY", "rl")  # rl: the bundled RL policy (as make up); baseline: the trend rule
 
@@ -154,7 +155,7 @@ def main() -> None:
         if s["client_order_id"] in order_signal and order_signal[s["client_order_id"]] in signals
     ]
     cpu = {name: round(100 * (after[name] - before.get(name, 0.0)) / elapsed, 1) for name in sorted(after)}
-    default = (SERVING, POLICY, FETCH_WAIT, DOORBELL) == ("ray", "rl", "1", True)
+    default = (SERVING, POLICY, FETCH_WAIT, DOORBELL) == ("ray", "rl", "5", False)
     variant = "" if default else f"_{POLICY}_{SERVING}_{'doorbell' if DOORBELL else 'poll'}{FETCH_WAIT}"
     write_results(
         "trading_path" + variant,

@@ -142,10 +142,6 @@ class Platform:
             "TRADING_SERVICE_NAME": spec.service_name,
             "TRADING_KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
             "TRADING_REDIS__URL": endpoints.redis_url,
-            # The embedded broker does not wake a waiting fetch when data arrives: consumers on the order path sleep
-            # until a publisher rings them over Redis, then poll every millisecond while records flow.
-            "TRADING_KAFKA__DOORBELL": "true",
-            "TRADING_KAFKA__FETCH_MAX_WAIT_MS": "1",
             "TRADING_VAULT__ADDR": endpoints.vault_addr,
             "TRADING_VAULT__AUTH_METHOD": "approle",
             "TRADING_VAULT__APPROLE_FILE": str(Path(endpoints.approle_dir) / f"{spec.service_name}.json"),

@@ -33,7 +33,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -269,26 +269,44 @@ class Publisher:
 
     async def publish(self, topic: str, message: Message, key: str) -> tuple[int, int]:
         """Publish and wait for the ack; returns (partition, offset)."""
+        metadata = await (await self.send(topic, message, key, span_until_ack=True))
+        return metadata.partition, metadata.offset
+
+    async def send(
+        self, topic: str, message: Message, key: str, *, span_until_ack: bool = False
+    ) -> asyncio.Future[Any]:
+        """Hand a message to the producer and return its ack as a future, without waiting for it (it waits only
+        when the producer's buffer is full). Records of one key keep their order. For a source whose messages do
+        not depend on each other's acks (market data): the caller must watch the future, since a failure is only
+        reported there."""
         registered = lookup(topic)
         if not isinstance(message, registered.message_type):
             raise MessageTypeError(f"{topic} carries {registered.type_name}, not {message.DESCRIPTOR.full_name}")
         if not envelope_of(message).message_id:
             raise ValueError(f"{message.DESCRIPTOR.full_name} has no envelope.message_id: use new_envelope()")
         physical = self.names.physical(topic)
-        with tracer.start_as_current_span(f"publish {registered.name}", kind=SpanKind.PRODUCER) as span:
+        span = tracer.start_span(f"publish {registered.name}", kind=SpanKind.PRODUCER)
+        # The consumer's span is this span's child (trace context in the headers); the span ends at the ack when
+        # the caller waits for it, else when the record is handed to the producer.
+        with trace.use_span(span, end_on_exit=not span_until_ack):
             span.set_attribute("messaging.system", "kafka")
             span.set_attribute("messaging.destination.name", physical)
             span.set_attribute("messaging.message.id", envelope_of(message).message_id)
-            delivery = await self._producer.send(
-                physical,
-                message.SerializeToString(),
-                key=key.encode(),
-                headers=_headers_for(message, registered.type_name),
-            )
+            try:
+                delivery = await self._producer.send(
+                    physical,
+                    message.SerializeToString(),
+                    key=key.encode(),
+                    headers=_headers_for(message, registered.type_name),
+                )
+            except BaseException:
+                span.end()
+                raise
             if self.doorbell is not None:  # rung as the record leaves: the consumer stays hot until it is there
                 self.doorbell.ring(physical)
-            metadata = await delivery
-        return metadata.partition, metadata.offset
+        if span_until_ack:
+            delivery.add_done_callback(lambda _: span.end())
+        return delivery
 
     async def publish_dead_letter(self, dead_letter: common_pb2.DeadLetter, source_topic: str) -> None:
         """Dead letters keep the source's key; they go to the live `<topic>.dlq` even from a shadow colour."""
@@ -345,6 +363,7 @@ class Consumer:
         self.hot_window_s = hot_window_ms / 1000
         self._rung = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._commit: asyncio.Future[None] | None = None
         self._consumer = AIOKafkaConsumer(
             *[self.names.physical_input(t) for t in self.topics],
             bootstrap_servers=bootstrap_servers,
@@ -409,14 +428,25 @@ class Consumer:
                         for partition, records in batch.items():
                             await self._drain(partition, records, handled)
                 finally:
-                    # One commit per fetched batch, of handled records only: a crash before it redelivers them,
-                    # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
+                    # One commit per fetched batch, of handled records only: a crash before it lands redelivers
+                    # them, and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
+                    # The commit goes on while the next batch is fetched; commits stay in order.
                     if handled:
-                        await self._consumer.commit(handled)
+                        self._commit = asyncio.ensure_future(self._commit_after(self._commit, handled))
                     if batch:  # hot from the end of the work: records may have arrived meanwhile
                         hot_until = time.monotonic() + self.hot_window_s
         finally:
+            if self._commit is not None:
+                await asyncio.gather(self._commit, return_exceptions=True)
             self._stopped.set()
+
+    async def _commit_after(self, previous: asyncio.Future[None] | None, offsets: dict[TopicPartition, int]) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await self._consumer.commit(offsets)
+        except Exception as error:  # e.g. a rebalance took the partition: its new owner redelivers, idempotently
+            log.warning("offset commit failed; the records will be redelivered", error=str(error))
 
     async def _drain(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], handled: dict[TopicPartition, int]
@@ -651,23 +681,27 @@ async def replay(
                 raise TimeoutError(f"replay of {physical} did not reach the end offsets {ends} in {timeout_s} s")
             batch = await consumer.getmany(*remaining.keys(), timeout_ms=200)
             for tp, records in batch.items():
+                if tp not in remaining:
+                    continue
+                # Every record of what was fetched, even past the end offset: the embedded broker reports the end
+                # of a partition as the last record batch's base offset + 1, so the last records of a batch of
+                # several (a producer that pipelines) lie past it. They come in the same fetch as the batch start.
                 for record in records:
-                    if tp in remaining and record.offset < remaining[tp]:
-                        try:
-                            value = _decode(registered, record.value)
-                        except _BadRecord:
-                            continue
-                        key = record.key.decode(errors="replace") if record.key is not None else None
-                        yield ConsumedMessage(
-                            registered.name,
-                            record.partition,
-                            record.offset,
-                            key,
-                            value,
-                            dict(record.headers or ()),
-                            record.timestamp,
-                        )
-                    if tp in remaining and record.offset + 1 >= remaining[tp]:
-                        del remaining[tp]
+                    try:
+                        value = _decode(registered, record.value)
+                    except _BadRecord:
+                        continue
+                    key = record.key.decode(errors="replace") if record.key is not None else None
+                    yield ConsumedMessage(
+                        registered.name,
+                        record.partition,
+                        record.offset,
+                        key,
+                        value,
+                        dict(record.headers or ()),
+                        record.timestamp,
+                    )
+                if records and records[-1].offset + 1 >= remaining[tp]:
+                    del remaining[tp]
     finally:
         await consumer.stop()

@@ -35,6 +35,50 @@ class PolicyActor:
     def predict(self, features: np.ndarray, position: float) -> float:
         return self.policy.predict(features, position)
 
+    def predict_many(self, features: np.ndarray, positions: list[float]) -> list[float]:
+        """One call for the bars of several symbols: each answered exactly as `predict` would answer it alone."""
+        return [self.policy.predict(row, position) for row, position in zip(features, positions, strict=True)]
+
+
+class ActorBatcher:
+    """Predictions asked for in the same event-loop turn (the symbols of one burst, handled side by side) go to the
+    actor as one call: one round trip to Ray instead of one per symbol, while the actor answers each as alone."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+        self._waiting: list[tuple[np.ndarray, float, asyncio.Future[float]]] = []
+        self._calls: set[asyncio.Future[None]] = set()
+
+    async def predict(self, features: np.ndarray, position: float) -> float:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[float] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send)  # after everything already runnable has had its turn to join
+        self._waiting.append((np.asarray(features, dtype=np.float64), position, answer))
+        return await answer
+
+    def _send(self) -> None:
+        batch, self._waiting = self._waiting, []
+        call = asyncio.ensure_future(self._call(batch))
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+
+    async def _call(self, batch: list[tuple[np.ndarray, float, asyncio.Future[float]]]) -> None:
+        try:
+            if len(batch) == 1:
+                values = [await self.actor.predict.remote(batch[0][0], batch[0][1])]
+            else:
+                features = np.stack([features for features, _, _ in batch])
+                values = await self.actor.predict_many.remote(features, [position for _, position, _ in batch])
+        except Exception as error:  # every caller hears it
+            for _, _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+            return
+        for (_, _, answer), value in zip(batch, values, strict=True):
+            if not answer.done():
+                answer.set_result(float(value))
+
 
 @dataclass
 class ServedPolicy:
@@ -46,9 +90,13 @@ class ServedPolicy:
     on_ray: bool
     registry_version: str = ""  # the registry's version number, "" for the baseline
 
+    batcher: ActorBatcher | None = None
+
     async def predict(self, features: np.ndarray, position: float) -> float:
         if self.on_ray:
-            return float(await self.runner.predict.remote(features, position))
+            if self.batcher is None:
+                self.batcher = ActorBatcher(self.runner)
+            return await self.batcher.predict(features, position)
         return float(self.runner.predict(features, position))
 
     def close(self) -> None:
