@@ -11,16 +11,16 @@
   application is idempotent by message id instead.
 
 Wake-ups (the doorbell). A Kafka broker answers a long-polling fetch as soon as data arrives, so a consumer's hop
-costs about a network round trip. The embedded broker (Tansu) does not: it answers an empty fetch only when
-fetch_max_wait_ms has passed, and it spends CPU for as long as a fetch waits. A hop then costs about half the poll
-interval, and a short interval costs a lot of CPU (one consumer polling every millisecond: ~40% of a core here,
-broker and client together). With `doorbell_url` set (a Redis URL; `kafka.doorbell` in the settings), a publisher
-rings `doorbell:<topic>` over Redis pub/sub as it sends a record, and a consumer keeps its partitions paused while
-idle: a ring wakes it, it polls every fetch_max_wait_ms until hot_window_ms have passed since its last record (long
-enough for the record to land), and it looks once every idle_poll_ms in case a ring was lost. A consumer off the
-order path (audit) sleeps the same way without a doorbell: it wakes every idle_poll_ms and drains what came
-meanwhile. The data still comes only from Kafka, with the same offsets, commits and ordering; a ring is a hint that
-carries nothing. Off for a real Kafka cluster, which needs none of it.
+costs about a network round trip. The embedded broker (Tansu) does not answer a waiting fetch as soon as data
+arrives, and it spends CPU for as long as a fetch waits: a hop grows with fetch_max_wait_ms, and a short wait costs
+a lot of CPU (a consumer polling every millisecond: ~30% of a core here, broker and client together; see
+tests/benchmarks/bench_broker_wakeups.py). With `doorbell_url` set (a Redis URL; `kafka.doorbell` in the settings),
+a publisher rings `doorbell:<topic>` over Redis pub/sub as it sends a record, and a consumer keeps its partitions
+paused while idle: a ring wakes it, it polls every fetch_max_wait_ms until hot_window_ms have passed since its last
+record (long enough for the record to land), and it looks once every idle_poll_ms in case a ring was lost. A
+consumer off the order path (audit) sleeps the same way without a doorbell: it wakes every idle_poll_ms and drains
+what came meanwhile. The data still comes only from Kafka, with the same offsets, commits and ordering; a ring is a
+hint that carries nothing. Off by default and for a real Kafka cluster, which needs none of it.
 
 Two name transformations apply to every topic: a `namespace` prefix (test isolation: each test gets its own topics)
 and shadow mode (the idle blue-green colour publishes to `shadow.<topic>` and consumes in `<group>-shadow`).
@@ -57,8 +57,8 @@ log = structlog.get_logger("trading_platform.messaging")
 HEADER_MESSAGE_TYPE = "message_type"
 # Group timing. The broker waits up to rebalance_timeout_ms for members to (re)join, which is what a consumer's
 # start-up costs; a crashed member's partitions move after session_timeout_ms. Tune per deployment via settings.
-# fetch_max_wait_ms bounds latency: the embedded broker answers an empty fetch only after this wait instead of
-# waking the fetch when data arrives, so a small value is what makes a bar -> signal hop take milliseconds.
+# fetch_max_wait_ms bounds latency: the embedded broker does not wake a waiting fetch as soon as data arrives, so a
+# small value is what makes a bar -> signal hop take milliseconds (see the module doc on wake-ups).
 DEFAULT_GROUP_OPTIONS = {
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 500,
