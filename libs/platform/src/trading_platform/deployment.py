@@ -22,6 +22,7 @@ when it stops: the old colour lets go before the new one connects, so two colour
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -129,12 +130,20 @@ class RoleWatcher:
         self.holds_lease = False
         self.since = time.time()
         self.ready = False  # set once the service runs in its role (components started, gRPC serving)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish after the Redis command in flight, if any: cancelling one half-way can wedge the shared client."""
+        self._stopping.set()
 
     async def run(self, initial: Role) -> None:
         self.role = initial
         beat = time.monotonic()
         while True:
-            await asyncio.sleep(POLL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), POLL_S)
+            if self._stopping.is_set():
+                return
             role = await self.control.role_of(self.colour)
             if role != self.role:
                 self.role = role

@@ -363,7 +363,6 @@ class Consumer:
         self.hot_window_s = hot_window_ms / 1000
         self._rung = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
-        self._commit: asyncio.Future[None] | None = None
         self._consumer = AIOKafkaConsumer(
             *[self.names.physical_input(t) for t in self.topics],
             bootstrap_servers=bootstrap_servers,
@@ -428,25 +427,14 @@ class Consumer:
                         for partition, records in batch.items():
                             await self._drain(partition, records, handled)
                 finally:
-                    # One commit per fetched batch, of handled records only: a crash before it lands redelivers
-                    # them, and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
-                    # The commit goes on while the next batch is fetched; commits stay in order.
+                    # One commit per fetched batch, of handled records only: a crash before it redelivers them,
+                    # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
                     if handled:
-                        self._commit = asyncio.ensure_future(self._commit_after(self._commit, handled))
+                        await self._consumer.commit(handled)
                     if batch:  # hot from the end of the work: records may have arrived meanwhile
                         hot_until = time.monotonic() + self.hot_window_s
         finally:
-            if self._commit is not None:
-                await asyncio.gather(self._commit, return_exceptions=True)
             self._stopped.set()
-
-    async def _commit_after(self, previous: asyncio.Future[None] | None, offsets: dict[TopicPartition, int]) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
-        try:
-            await self._consumer.commit(offsets)
-        except Exception as error:  # e.g. a rebalance took the partition: its new owner redelivers, idempotently
-            log.warning("offset commit failed; the records will be redelivered", error=str(error))
 
     async def _drain(
         self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], handled: dict[TopicPartition, int]

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from trading_platform.deployment import DeploymentControl, RoleWatcher
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
@@ -55,6 +55,8 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # `kill -USR1 <pid>`: where is every task waiting?
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     if not settings.deployment.blue_green:
         await _run_once(settings, build, stop)
         return
@@ -68,6 +70,27 @@ async def run(
             await _run_once(current, build, stop, control)
     finally:
         await control.close()
+
+
+async def _bounded(step: Awaitable[object], timeout_s: float, log: Any, what: str) -> None:
+    """Run a stop step for at most timeout_s; one that hangs is cancelled, logged and left behind."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        log.error("did not stop in time; abandoned", step=what, timeout_s=timeout_s)
+    elif not task.cancelled() and task.exception() is not None:  # keep stopping the others
+        log.error("failed to stop", step=what, error=str(task.exception()))
+
+
+def _dump_tasks() -> None:
+    """Print every asyncio task's stack to stderr (the service log): for a service that does not stop or answer."""
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+        for frame in task.get_stack():
+            code = frame.f_code
+            print(f"    {code.co_filename}:{frame.f_lineno} in {code.co_name}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 async def _run_once(
@@ -118,21 +141,17 @@ async def _run_once(
         await until
         log.info("service stopping")
     finally:
+        # Every step is bounded and never waits for a cancellation to finish: a step that hangs must not keep a
+        # blue-green colour from handing over (it is logged, with `kill -USR1 <pid>` to see where it hangs).
         until.cancel()
-        if watch_task is not None:
-            watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch_task
-        await server.set_serving(False)
+        if watcher is not None and watch_task is not None:
+            watcher.stop()
+            await _bounded(watch_task, 2.0, log, "role watcher")
+        await _bounded(server.set_serving(False), 2.0, log, "health status")
         for component in reversed(started):
-            try:  # bounded: a stop that hangs must not keep a blue-green colour from handing over
-                await asyncio.wait_for(component.stop(), timeout=max(settings.grpc.grace_s, 1.0) * 2)
-            except TimeoutError:
-                log.error("component did not stop in time; abandoned", component=type(component).__name__)
-            except Exception as error:  # keep stopping the others
-                log.error("component failed to stop", component=type(component).__name__, error=str(error))
+            await _bounded(component.stop(), max(settings.grpc.grace_s, 1.0) * 2, log, type(component).__name__)
         if control is not None and watcher is not None and watcher.holds_lease:
-            await control.release_lease(deployment.colour)
+            await _bounded(control.release_lease(deployment.colour), 2.0, log, "lease release")
             log.info("broker-connection lease released", colour=deployment.colour)
         await server.stop(settings.grpc.grace_s)
         log.info("service stopped")

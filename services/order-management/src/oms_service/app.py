@@ -101,7 +101,6 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             namespace=kafka.namespace,
             shadow=self.shadow,
             group_options=kafka.group_options(),
-            concurrent_partitions=True,  # symbols side by side; BookLocks keeps each symbol in sequence
             **settings.wakeups(),
         )
         self.risk_channel = insecure_channel(self.config.risk_address, self.config.risk_timeout_s)
