@@ -120,7 +120,7 @@ def cpu_seconds() -> dict[str, float]:
 
 
 def main() -> None:
-    keep = os.environ.get("BENCH_RUN_DIR")  # keep the run directory (logs, spans.jsonl) for a closer look
+    keep = os.environ.get("BENCH_RUN_DIR") or None  # keep the run directory (logs, spans.jsonl) for a closer look
     with tempfile.TemporaryDirectory() if keep is None else contextlib.nullcontext(keep) as run_dir:
         wake = {"TRADING_KAFKA__FETCH_MAX_WAIT_MS": FETCH_WAIT, "TRADING_KAFKA__DOORBELL": str(DOORBELL).lower()}
         platform = Platform.with_free_ports(
