@@ -72,15 +72,19 @@ async def run(
         await control.close()
 
 
-async def _bounded(step: Awaitable[object], timeout_s: float, log: Any, what: str) -> None:
-    """Run a stop step for at most timeout_s; one that hangs is cancelled, logged and left behind."""
+async def _bounded(step: Awaitable[object], timeout_s: float, log: Any, what: str) -> bool:
+    """Run a stop step for at most timeout_s; one that hangs is cancelled, logged and left behind. True if it
+    completed without an error."""
     task = asyncio.ensure_future(step)
     done, _ = await asyncio.wait({task}, timeout=timeout_s)
     if not done:
         task.cancel()
         log.error("did not stop in time; abandoned", step=what, timeout_s=timeout_s)
-    elif not task.cancelled() and task.exception() is not None:  # keep stopping the others
+        return False
+    if not task.cancelled() and task.exception() is not None:  # keep stopping the others
         log.error("failed to stop", step=what, error=str(task.exception()))
+        return False
+    return True
 
 
 def _dump_tasks() -> None:
@@ -151,8 +155,8 @@ async def _run_once(
         for component in reversed(started):
             await _bounded(component.stop(), max(settings.grpc.grace_s, 1.0) * 2, log, type(component).__name__)
         if control is not None and watcher is not None and watcher.holds_lease:
-            await _bounded(control.release_lease(deployment.colour), 2.0, log, "lease release")
-            log.info("broker-connection lease released", colour=deployment.colour)
+            if await _bounded(control.release_lease(deployment.colour), 2.0, log, "lease release"):
+                log.info("broker-connection lease released", colour=deployment.colour)
         await server.stop(settings.grpc.grace_s)
         log.info("service stopped")
 
