@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+import httpx
 import msgpack
 import websockets
 from alpaca.trading.client import TradingClient
@@ -43,9 +44,11 @@ async def order_round_trips(url: str, ws_url: str, key: str, secret: str) -> dic
 
         listener = asyncio.create_task(listen())
         submitted: dict[str, int] = {}
+        submitted_wall: dict[str, int] = {}  # the exchange stamps arrival on the same (wall) clock
         http_latency = []
         for i in range(ORDERS):
             cid = f"bench-{i}"
+            submitted_wall[cid] = time.time_ns()
             submitted[cid] = time.perf_counter_ns()
             await asyncio.to_thread(
                 client.submit_order,
@@ -61,8 +64,18 @@ async def order_round_trips(url: str, ws_url: str, key: str, secret: str) -> dic
             while cid not in filled_at:
                 await asyncio.sleep(0)
         listener.cancel()
+    async with httpx.AsyncClient() as admin:
+        arrivals = (await admin.get(f"{url}/admin/submissions", timeout=30)).json()["submissions"]
     return {
         "submit_http_round_trip": latency_summary(http_latency),
+        # what the trading-path benchmark's last stage is: the client's call until the exchange's handler runs
+        "submit_to_exchange_handler": latency_summary(
+            [
+                a["received_ns"] - submitted_wall[a["client_order_id"]]
+                for a in arrivals
+                if a["client_order_id"] in submitted_wall
+            ]
+        ),
         "submit_to_accepted_on_stream": latency_summary([accepted_at[c] - submitted[c] for c in submitted]),
         "submit_to_filled_on_stream": latency_summary([filled_at[c] - submitted[c] for c in submitted]),
     }

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from trading.common.v1 import common_pb2
@@ -23,6 +25,7 @@ from trading_platform.messaging import (
     PermanentError,
     Publisher,
     RedisIdempotencyStore,
+    _Lanes,
     ensure_topics,
     replay,
 )
@@ -286,7 +289,7 @@ async def test_shadow_publisher_writes_to_shadow_topics(kafka_bootstrap: str, to
     assert live == []
 
 
-async def test_concurrent_partitions_keep_each_key_in_order_and_do_not_wait_for_each_other(
+async def test_concurrent_keys_keep_each_key_in_order_and_do_not_wait_for_each_other(
     kafka_bootstrap: str, topic_namespace: str
 ) -> None:
     await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
@@ -313,12 +316,63 @@ async def test_concurrent_partitions_keep_each_key_in_order_and_do_not_wait_for_
         handler,
         namespace=topic_namespace,
         group_options=FAST_GROUP_OPTIONS,
-        concurrent_partitions=True,
+        concurrent_keys=True,
     )
     await consume_until(consumer, lambda: len(handled) >= 60)
     for symbol in symbols:  # each key in its order
         assert [close for s, close, _ in handled if s == symbol] == [100.0 + step for step in range(5)]
-    assert in_flight[1] > 1  # partitions were handled at the same time (sequential handling never exceeds 1)
+    # Keys were handled at the same time, more of them than there are partitions (sequential handling never exceeds
+    # 1, and one lane per partition never exceeds 3).
+    assert in_flight[1] > 3
+
+
+async def test_lanes_commit_only_up_to_the_first_unhandled_record_and_a_slow_key_holds_up_only_itself() -> None:
+    """Key lanes (Consumer(concurrent_keys=True)): a slow record holds up its own key, not the others, nor records
+    fetched later; a partition commits only the run of handled records from its oldest outstanding one, so a stop
+    redelivers everything after a gap."""
+    p0, p1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    release = {key: asyncio.Event() for key in (b"A", b"B", b"C")}
+    handled: list[tuple[int, int]] = []
+    stopping = False
+
+    async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+        await release[record.key].wait()  # type: ignore[index]
+        handled.append((record.partition, record.offset))
+
+    def rec(partition: TopicPartition, offset: int, key: bytes) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord(partition.topic, partition.partition, offset, 0, 0, key, b"", None, 0, 0, [])
+
+    lanes = _Lanes(handle, lambda: stopping, max_in_flight=100)
+    lanes.add({p0: [rec(p0, 10, b"A"), rec(p0, 11, b"B"), rec(p0, 12, b"A")], p1: [rec(p1, 5, b"C")]})
+    lanes.add({p0: [rec(p0, 13, b"B")], p1: [rec(p1, 6, b"C")]})  # a later fetch, while the first is in flight
+    assert lanes.in_flight == 6
+    release[b"A"].set()
+    release[b"C"].set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sorted(handled) == [(0, 10), (0, 12), (1, 5), (1, 6)]  # B is slow; A and C went on, later fetch too
+    assert lanes.committable() == {p0: 11, p1: 7}  # 11 (B) is outstanding: 12 is handled but not committed yet
+    stopping = True  # stop while B waits: B finishes 11, then its lane stops before 13
+    release[b"B"].set()
+    await lanes.drain()
+    assert (0, 13) not in handled
+    assert lanes.committable() == {p0: 13}  # 11 and 12 now; 13 stays for redelivery
+    assert lanes.in_flight == 1
+
+
+async def test_a_failing_lane_stops_the_consumer_loop_and_commits_nothing_after_it() -> None:
+    p0 = TopicPartition("t", 0)
+
+    async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.offset == 1:
+            raise ConnectionError("idempotency store down")
+
+    lanes = _Lanes(handle, lambda: False, max_in_flight=10)
+    lanes.add({p0: [ConsumerRecord("t", 0, o, 0, 0, b"K", b"", None, 0, 0, []) for o in range(3)]})
+    await lanes.drain()
+    with pytest.raises(ConnectionError, match="idempotency store down"):
+        lanes.raise_failure()
+    assert lanes.committable() == {p0: 1}
 
 
 async def test_doorbell_consumer_sleeps_until_rung_and_drains_what_arrives_while_it_works(

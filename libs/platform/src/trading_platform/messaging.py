@@ -29,14 +29,15 @@ and shadow mode (the idle blue-green colour publishes to `shadow.<topic>` and co
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
@@ -337,14 +338,18 @@ class Consumer:
         retry_initial_s: float = 0.05,
         auto_offset_reset: str = "earliest",
         group_options: dict[str, int] | None = None,
-        concurrent_partitions: bool = False,
+        concurrent_keys: bool = False,
+        max_in_flight: int = 100,
         doorbell_url: str | None = None,
         idle_poll_ms: int | None = None,
         hot_window_ms: int = 20,
     ) -> None:
-        # concurrent_partitions: the partitions of a fetched batch are handled concurrently, each in its own order
-        # (records of one key stay in order). Only for handlers whose state is per key (e.g. per symbol).
-        self.concurrent_partitions = concurrent_partitions
+        # concurrent_keys: the records of a fetched batch are handled in lanes, one per partition and key, side by
+        # side; each lane in its order (records of one key stay in order, as Kafka orders them). Only for handlers
+        # whose state is per key or guarded per key (a signal per symbol, an order per client order id): a burst of
+        # four symbols' records then costs one handler's time, not four. Fetching goes on while lanes work, up to
+        # max_in_flight records outstanding.
+        self.lanes = _Lanes(self._handle, self._should_stop, max_in_flight) if concurrent_keys else None
         self.names = TopicNames(namespace, shadow)
         self.topics = [lookup(t).name for t in topics]
         self.group_id = group_id + ("-shadow" if shadow else "")
@@ -364,7 +369,6 @@ class Consumer:
         self._rung = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._consumer = AIOKafkaConsumer(
-            *[self.names.physical_input(t) for t in self.topics],
             bootstrap_servers=bootstrap_servers,
             group_id=self.group_id,
             enable_auto_commit=False,
@@ -380,6 +384,10 @@ class Consumer:
 
     async def start(self) -> None:
         await self.publisher.start()
+        # With lanes, a partition taken away in a rebalance is first settled: its lanes finish, its handled
+        # records are committed, so the next owner starts where this one stopped.
+        listener = _SettleOnRevoke(self.lanes, self._consumer) if self.lanes is not None else None
+        self._consumer.subscribe([self.names.physical_input(t) for t in self.topics], listener=listener)
         await self._consumer.start()
         if self.doorbell is not None:
             inputs = [self.names.physical_input(t) for t in self.topics]
@@ -404,28 +412,38 @@ class Consumer:
             self._consumer.resume(*assigned)
         return woken
 
+    async def _fetch_timeout_ms(self, hot_until: float, busy: bool) -> tuple[int, float]:
+        """How long the next fetch may wait, sleeping first if the consumer sleeps and is idle (module doc)."""
+        if not self.sleeps:
+            return (10 if busy else 100), hot_until
+        if busy:
+            hot_until = max(hot_until, time.monotonic() + self.hot_window_s)
+        elif time.monotonic() >= hot_until:
+            # Rung: hot for a spell. The idle poll: one fetch's worth, then asleep again if empty.
+            spell = self.hot_window_s if await self._sleep_until_rung() else IDLE_LOOK_S
+            hot_until = time.monotonic() + spell
+        return max(1, int((hot_until - time.monotonic()) * 1000)), hot_until
+
     async def run(self) -> None:
         """Consume until stop(). Call start() first (or use run_forever())."""
-        hot_until = 0.0
         try:
+            if self.lanes is not None:
+                await self._run_lanes(self.lanes)
+                return
+            hot_until = 0.0
             while not self._stopping.is_set():
-                timeout_ms = 100
-                if self.sleeps:
-                    if time.monotonic() >= hot_until:
-                        # Rung: hot for a spell. The idle poll: one fetch's worth, then asleep again if empty.
-                        spell = self.hot_window_s if await self._sleep_until_rung() else IDLE_LOOK_S
-                        hot_until = time.monotonic() + spell
-                        if self._stopping.is_set():
-                            break
-                    timeout_ms = max(1, int((hot_until - time.monotonic()) * 1000))
+                timeout_ms, hot_until = await self._fetch_timeout_ms(hot_until, busy=False)
+                if self._stopping.is_set():
+                    break
                 batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=100)
                 handled: dict[TopicPartition, int] = {}
                 try:
-                    if self.concurrent_partitions and len(batch) > 1:
-                        await asyncio.gather(*(self._drain(p, records, handled) for p, records in batch.items()))
-                    else:
-                        for partition, records in batch.items():
-                            await self._drain(partition, records, handled)
+                    for partition, records in batch.items():
+                        for record in records:
+                            if self._stopping.is_set():
+                                break  # drain: unhandled records stay uncommitted and are redelivered
+                            await self._handle(record)
+                            handled[partition] = record.offset + 1
                 finally:
                     # One commit per fetched batch, of handled records only: a crash before it redelivers them,
                     # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
@@ -436,14 +454,30 @@ class Consumer:
         finally:
             self._stopped.set()
 
-    async def _drain(
-        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], handled: dict[TopicPartition, int]
-    ) -> None:
-        for record in records:
-            if self._stopping.is_set():
-                break  # drain: unhandled records stay uncommitted and are redelivered
-            await self._handle(record)
-            handled[partition] = record.offset + 1
+    async def _run_lanes(self, lanes: _Lanes) -> None:
+        """concurrent_keys: fetching goes on while lanes work, so a slow record (a broker call) holds up only its
+        own key; at most max_in_flight records are outstanding. Each partition commits the run of handled records
+        from its oldest outstanding one, so a crash redelivers everything not yet handled (DESIGN.md invariant 3)."""
+        hot_until = 0.0
+        try:
+            while not self._stopping.is_set():
+                lanes.raise_failure()
+                await lanes.wait_for_room()
+                timeout_ms, hot_until = await self._fetch_timeout_ms(hot_until, busy=lanes.in_flight > 0)
+                if self._stopping.is_set():
+                    break
+                batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=lanes.room())
+                lanes.add(batch)
+                commits = lanes.committable()
+                if commits:
+                    await self._consumer.commit(commits)
+        finally:
+            await lanes.drain()  # each lane finishes its current record; the rest stay uncommitted
+            commits = lanes.committable()
+            if commits:
+                with contextlib.suppress(Exception):  # a failed last commit only means redelivery
+                    await self._consumer.commit(commits)
+        lanes.raise_failure()
 
     async def run_forever(self) -> None:
         await self.start()
@@ -451,6 +485,9 @@ class Consumer:
             await self.run()
         finally:
             await self.close()
+
+    def _should_stop(self) -> bool:
+        return self._stopping.is_set()
 
     async def stop(self) -> None:
         """Finish the in-flight message, commit it, and return once the loop has ended."""
@@ -560,6 +597,115 @@ class Consumer:
             reason_code=reason_code,
             reason=reason[:500],
         )
+
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class _Lanes:
+    """A consumer's key lanes (Consumer(concurrent_keys=True)): each record goes to the lane of its partition and key
+    as it is fetched; a lane handles its records one by one, in offset order, while other lanes and the next fetch go
+    on. A partition's commit point advances over the run of handled records from its oldest outstanding one."""
+
+    def __init__(
+        self, handle: Callable[[Record], Awaitable[None]], should_stop: Callable[[], bool], max_in_flight: int
+    ) -> None:
+        self._handle = handle
+        self._should_stop = should_stop
+        self.max_in_flight = max_in_flight
+        self._queues: dict[tuple[TopicPartition, bytes | None], collections.deque[Record]] = {}
+        self._tasks: dict[tuple[TopicPartition, bytes | None], asyncio.Task[None]] = {}
+        self._outstanding: dict[TopicPartition, collections.deque[int]] = {}  # offsets, in fetch order
+        self._done: dict[TopicPartition, set[int]] = {}
+        self.in_flight = 0
+        self._progress = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    def room(self) -> int:
+        return max(1, self.max_in_flight - self.in_flight)
+
+    async def wait_for_room(self) -> None:
+        while self.in_flight >= self.max_in_flight and self._failure is None:
+            self._progress.clear()
+            await self._progress.wait()
+
+    def add(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        for partition, records in batch.items():
+            for record in records:
+                lane = (partition, record.key)
+                self._queues.setdefault(lane, collections.deque()).append(record)
+                self._outstanding.setdefault(partition, collections.deque()).append(record.offset)
+                self.in_flight += 1
+                if lane not in self._tasks:
+                    self._tasks[lane] = asyncio.create_task(self._run(lane))
+
+    async def _run(self, lane: tuple[TopicPartition, bytes | None]) -> None:
+        queue = self._queues[lane]
+        try:
+            while queue and not self._should_stop() and self._failure is None:
+                record = queue[0]
+                await self._handle(record)
+                queue.popleft()
+                self._done.setdefault(lane[0], set()).add(record.offset)
+                self.in_flight -= 1
+                self._progress.set()
+        except BaseException as error:  # the consumer's loop raises it: nothing after it in this lane is committed
+            self._failure = self._failure or error
+            self._progress.set()
+        finally:
+            del self._tasks[lane]
+            if not queue:
+                del self._queues[lane]
+
+    def committable(self) -> dict[TopicPartition, int]:
+        commits: dict[TopicPartition, int] = {}
+        for partition, outstanding in self._outstanding.items():
+            done = self._done.get(partition, set())
+            while outstanding and outstanding[0] in done:
+                offset = outstanding.popleft()
+                done.discard(offset)
+                commits[partition] = offset + 1
+        return commits
+
+    async def settle(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Wait until the lanes of these partitions are done, then forget them; returns their commit points."""
+        while busy := [task for lane, task in self._tasks.items() if lane[0] in partitions]:
+            await asyncio.gather(*busy, return_exceptions=True)
+        commits = {p: offset for p, offset in self.committable().items() if p in partitions}
+        for partition in partitions:
+            left = self._outstanding.pop(partition, collections.deque())
+            self.in_flight -= len(left)  # unhandled (stopping): the next owner is given them again
+            self._done.pop(partition, None)
+        for lane in [lane for lane in self._queues if lane[0] in partitions]:
+            del self._queues[lane]
+        self._progress.set()
+        return commits
+
+    async def drain(self) -> None:
+        """Wait for every lane to stop (after its current record when stopping)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+class _SettleOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, lanes: _Lanes, consumer: AIOKafkaConsumer) -> None:
+        self.lanes = lanes
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        commits = await self.lanes.settle(set(revoked))
+        if commits:
+            try:
+                await self.consumer.commit(commits)
+            except Exception as error:  # only means redelivery to the next owner, and idempotency absorbs it
+                log.warning("commit before a rebalance failed", error=str(error))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
 
 
 class _BadRecord(Exception):

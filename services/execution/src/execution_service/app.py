@@ -112,7 +112,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             namespace=kafka.namespace,
             shadow=self.shadow,
             group_options=options,
-            concurrent_partitions=True,  # orders (keyed by client order id) are submitted side by side
+            concurrent_keys=True,  # orders (keyed by client order id) are submitted side by side
             **settings.wakeups(),
         )
         # Approvals: every instance reads all decisions (its own group per process start), from the end.

@@ -101,6 +101,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             namespace=kafka.namespace,
             shadow=self.shadow,
             group_options=kafka.group_options(),
+            concurrent_keys=True,  # signals (by symbol) and reports (by order) side by side; BookLocks orders a symbol
             **settings.wakeups(),
         )
         self.risk_channel = insecure_channel(self.config.risk_address, self.config.risk_timeout_s)

@@ -66,7 +66,7 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             namespace=kafka.namespace,
             shadow=settings.deployment.shadow,
             group_options=kafka.group_options(),
-            concurrent_partitions=True,  # state is per symbol: symbols in other partitions need not wait
+            concurrent_keys=True,  # state is per symbol: one symbol need not wait for another
             **settings.wakeups(),
         )
         self.loaded_at = time.time_ns()
