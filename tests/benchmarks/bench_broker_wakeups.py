@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import random
 import tempfile
 import time
@@ -28,6 +29,8 @@ MESSAGES = 100
 GAP_S = (0.02, 0.08)
 IDLE_S = 5.0
 MODES = {"poll_1ms": (False, 1), "poll_5ms": (False, 5), "poll_50ms": (False, 50), "doorbell_1ms": (True, 1)}
+# BENCH_MODES=doorbell_1ms,poll_5ms measures only those (figures then go to broker_wakeups_<modes>.json)
+CHOSEN = [m for m in os.environ.get("BENCH_MODES", "").split(",") if m]
 
 
 def consume(bootstrap: str, redis_url: str, namespace: str, doorbell: bool, wait_ms: int, out: Any) -> None:
@@ -88,6 +91,8 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     try:
         for mode, (doorbell, wait_ms) in MODES.items():
+            if CHOSEN and mode not in CHOSEN:
+                continue
             namespace = f"bench{time.time_ns()}."
             asyncio.run(ensure_topics(endpoints.kafka_bootstrap, ["marketdata.bars.v1"], namespace=namespace))
             out = context.Queue()
@@ -113,7 +118,7 @@ def main() -> None:
         f"{MESSAGES} messages at random 20-80 ms gaps, publisher and consumer in separate processes; idle CPU "
         f"over {IDLE_S:.0f} s with nothing published (100 = one core)"
     )
-    write_results("broker_wakeups", figures)
+    write_results("broker_wakeups" + "".join(f"_{m}" for m in CHOSEN), figures)
 
 
 if __name__ == "__main__":
