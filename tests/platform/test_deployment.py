@@ -1,4 +1,4 @@
-"""Blue-green control in Redis: the live colour gives each colour its role; the broker-connection lease is held by
+"""Blue-green control in Redis: the live colour gives each colour its role; the live lease is held by
 one colour at a time, waits for the holder to let go, and expires when a holder dies; the runner restarts a
 service in its new role when the live colour moves."""
 
@@ -74,7 +74,7 @@ async def test_the_runner_restarts_in_the_new_role(redis_url: str, redis_namespa
     log: list[str] = []
 
     async def build(current: Any) -> ServiceParts:
-        return ServiceParts(components=[Recorder(log, current.deployment.role)], broker_connection=True)
+        return ServiceParts(components=[Recorder(log, current.deployment.role)], live_lease=True)
 
     stop = asyncio.Event()
     control = DeploymentControl.from_url(redis_url, "execution", redis_namespace)

@@ -21,6 +21,7 @@ from trading_platform.envelope import new_envelope
 from trading_platform.messaging import (
     ConsumedMessage,
     Consumer,
+    ConsumerJoinError,
     MessageTypeError,
     PermanentError,
     Publisher,
@@ -436,3 +437,22 @@ async def test_replay_returns_every_record_of_a_pipelined_batch(kafka_bootstrap:
         await asyncio.gather(*deliveries)
     replayed = [m async for m in replay(kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace)]
     assert [m.value.close for m in replayed] == [float(i) for i in range(8)]  # type: ignore[attr-defined]
+
+
+async def test_a_join_that_goes_unanswered_fails_the_start_naming_the_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded broker can leave a group join unanswered for good (see Consumer._join): the start is logged and
+    then fails with the group's name instead of hanging unseen. The broker's side is replaced by a join that never
+    returns; everything else is the real consumer."""
+    monkeypatch.setattr("trading_platform.messaging.JOIN_WAITS", 2)
+
+    async def handler(message: ConsumedMessage) -> None:
+        pass
+
+    consumer = Consumer("127.0.0.1:9", "stuck-group", ["marketdata.bars.v1"], handler)
+    consumer.join_timeout_s = 0.05
+    never = asyncio.get_running_loop().create_future()
+    monkeypatch.setattr(consumer._consumer, "start", lambda: never)
+    monkeypatch.setattr(consumer.publisher, "start", lambda: asyncio.sleep(0))
+    with pytest.raises(ConsumerJoinError, match="'stuck-group' got no partitions in 0 s"):
+        await consumer.start()
+    assert never.cancelled()

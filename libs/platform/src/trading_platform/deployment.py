@@ -10,13 +10,14 @@ Keys (prefixed by the Kafka namespace, so isolated runs do not meet):
 
     deploy:<service>:live            the live colour ("blue" when absent)
     deploy:<service>:<colour>        what that colour reports: role, pid, since (a hash, refreshed every second)
-    deploy:<service>:lease           the broker-connection lease (market-data, execution): the colour holding it
+    deploy:<service>:lease           the live lease (market-data, execution, order-management): the colour holding it
     deploy:<service>:history         promotions and rollbacks, newest last
 
 A colour that sees its role change stops its components (consumers drain and commit), and starts them again in the
-new role. A service that holds the one broker connection acquires the lease before it starts live and releases it
-when it stops: the old colour lets go before the new one connects, so two colours never hold the connection at once
-(a crashed holder's lease expires after `LEASE_TTL_MS`).
+new role. A service with one live colour at a time (the broker connection of market-data and execution;
+order-management's book and consumer group) acquires the lease before it starts live and releases it when it stops:
+the old colour lets go before the new one connects or joins, so two colours never hold the connection at once (a
+crashed holder's lease expires after `LEASE_TTL_MS`).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class DeploymentControl:
         return str(value) if value else None
 
     async def acquire_lease(self, colour: str, stop: asyncio.Event | None = None) -> bool:
-        """Wait until this colour holds the broker-connection lease (or stop is set: False)."""
+        """Wait until this colour holds the live lease (or stop is set: False)."""
         while stop is None or not stop.is_set():
             if await self.redis.set(self.prefix + "lease", colour, nx=True, px=LEASE_TTL_MS):
                 return True

@@ -7,6 +7,11 @@
   cannot decode or that fails permanently to `<topic>.dlq` as a DeadLetter with the reason, and carries on.
   Transient handler errors are retried with backoff a bounded number of times, then dead-lettered.
 - `stop()` drains: the in-flight message finishes and is committed before the consumer closes.
+- By default a consumer handles one record at a time. With `concurrent_keys=True` it handles them in lanes, one per
+  partition and key: each key's records in their order, different keys side by side, and fetching goes on while the
+  lanes work (at most `max_in_flight` records outstanding). A partition commits only the run of handled records from
+  its oldest outstanding one, and a partition taken away in a rebalance is settled (its lanes finish, its offsets are
+  committed) before it goes. For handlers whose state is per key or locked per key: the order path's services.
 - No idempotent producer and no transactions: the Tansu broker does not support them (DESIGN.md section 5), and the
   application is idempotent by message id instead.
 
@@ -75,6 +80,10 @@ class PermanentError(Exception):
     def __init__(self, reason: str, reason_code: str = "handler_rejected") -> None:
         super().__init__(reason)
         self.reason_code = reason_code
+
+
+class ConsumerJoinError(RuntimeError):
+    """A consumer could not join its group: it never got partitions."""
 
 
 class MessageTypeError(TypeError):
@@ -170,6 +179,7 @@ def _headers_for(message: Message, message_type: str) -> list[tuple[str, bytes]]
 
 
 DOORBELL_PREFIX = "doorbell:"
+JOIN_WAITS = 5
 IDLE_LOOK_S = 0.005  # how long an idle poll looks for records before the consumer sleeps again
 
 
@@ -368,13 +378,16 @@ class Consumer:
         self.hot_window_s = hot_window_ms / 1000
         self._rung = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        options = {**DEFAULT_GROUP_OPTIONS, **(group_options or {})}
+        # A join normally completes within a rebalance, or a session timeout when a member died without leaving.
+        self.join_timeout_s = (options["session_timeout_ms"] + options["rebalance_timeout_ms"]) / 1000 + 5
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset=auto_offset_reset,
             client_id=self.group_id,
-            **{**DEFAULT_GROUP_OPTIONS, **(group_options or {})},
+            **options,
         )
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -384,14 +397,37 @@ class Consumer:
 
     async def start(self) -> None:
         await self.publisher.start()
-        # With lanes, a partition taken away in a rebalance is first settled: its lanes finish, its handled
-        # records are committed, so the next owner starts where this one stopped.
-        listener = _SettleOnRevoke(self.lanes, self._consumer) if self.lanes is not None else None
-        self._consumer.subscribe([self.names.physical_input(t) for t in self.topics], listener=listener)
-        await self._consumer.start()
+        await self._join()
         if self.doorbell is not None:
             inputs = [self.names.physical_input(t) for t in self.topics]
             self._listener = asyncio.create_task(self.doorbell.listen(inputs, self._rung))
+
+    async def _join(self) -> None:
+        """Join the group: start() returns once partitions are assigned. A join that goes unanswered is logged every
+        join_timeout_s, and after JOIN_WAITS of them the start fails naming the group, rather than hanging unseen.
+        The embedded broker leaves a join unanswered for good when the group's previous member leaves at the same
+        moment (reproduced; joining again as a new member does not help), which is why blue-green colours of a
+        service hand over through the live lease (trading_platform.deployment)."""
+        # With lanes, a partition taken away in a rebalance is first settled: its lanes finish, its handled records
+        # are committed, so the next owner starts where this one stopped.
+        listener = _SettleOnRevoke(self.lanes, self._consumer) if self.lanes is not None else None
+        self._consumer.subscribe([self.names.physical_input(t) for t in self.topics], listener=listener)
+        joining = asyncio.ensure_future(self._consumer.start())
+        for wait in range(1, JOIN_WAITS + 1):
+            done, _ = await asyncio.wait({joining}, timeout=self.join_timeout_s)
+            if done:
+                joining.result()
+                return
+            log.warning(
+                "consumer group join unanswered", group=self.group_id, waited_s=round(wait * self.join_timeout_s)
+            )
+        joining.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._consumer.stop(), 5)
+        raise ConsumerJoinError(
+            f"consumer group {self.group_id!r} got no partitions in {JOIN_WAITS * self.join_timeout_s:.0f} s: is the "
+            "Kafka broker up, and did another member of the group leave while this one joined?"
+        )
 
     async def _sleep_until_rung(self) -> bool:
         """Idle: no fetches until a ring (or idle_poll_s, in case a ring was lost). True when rung."""
@@ -459,20 +495,25 @@ class Consumer:
         own key; at most max_in_flight records are outstanding. Each partition commits the run of handled records
         from its oldest outstanding one, so a crash redelivers everything not yet handled (DESIGN.md invariant 3)."""
         hot_until = 0.0
+        committing: asyncio.Task[None] | None = None  # one commit at a time, overlapping the next fetch
         try:
             while not self._stopping.is_set():
                 lanes.raise_failure()
+                if committing is not None and committing.done():
+                    committing.result()  # a failed commit stops the loop, as in sequential mode
+                    committing = None
                 await lanes.wait_for_room()
                 timeout_ms, hot_until = await self._fetch_timeout_ms(hot_until, busy=lanes.in_flight > 0)
                 if self._stopping.is_set():
                     break
                 batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=lanes.room())
                 lanes.add(batch)
-                commits = lanes.committable()
-                if commits:
-                    await self._consumer.commit(commits)
+                if committing is None and (commits := lanes.committable()):
+                    committing = asyncio.create_task(self._consumer.commit(commits))
         finally:
             await lanes.drain()  # each lane finishes its current record; the rest stay uncommitted
+            if committing is not None:
+                await asyncio.gather(committing, return_exceptions=True)
             commits = lanes.committable()
             if commits:
                 with contextlib.suppress(Exception):  # a failed last commit only means redelivery

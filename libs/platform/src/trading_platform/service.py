@@ -39,8 +39,11 @@ class ServiceParts:
     auth: AuthHook = allow_all
     # Extra facts for the "service ready" log line (e.g. the consumer groups it joined).
     ready_info: dict[str, object] = field(default_factory=dict)
-    # Holds the one broker connection (market-data, execution): in blue-green, live only while holding the lease.
-    broker_connection: bool = False
+    # One live colour at a time: in blue-green, live only while holding the service's lease, which the other colour
+    # releases once its components have stopped. For the one broker connection (market-data, execution), and for
+    # order-management, whose book has one writer and whose consumer group the embedded broker can wedge when the
+    # old colour's member leaves while the new colour's joins (a join then waits for ever).
+    live_lease: bool = False
 
 
 async def run(
@@ -122,8 +125,8 @@ async def _run_once(
     started: list[Component] = []
     until = asyncio.create_task(_first_of(stop, role_changed))
     try:
-        if control is not None and watcher is not None and parts.broker_connection and deployment.role == "live":
-            log.info("waiting for the broker-connection lease", colour=deployment.colour)
+        if control is not None and watcher is not None and parts.live_lease and deployment.role == "live":
+            log.info("waiting for the live lease", colour=deployment.colour)
             if not await _lease(control, deployment.colour, until):
                 return
             watcher.holds_lease = True
@@ -156,7 +159,7 @@ async def _run_once(
             await _bounded(component.stop(), max(settings.grpc.grace_s, 1.0) * 2, log, type(component).__name__)
         if control is not None and watcher is not None and watcher.holds_lease:
             if await _bounded(control.release_lease(deployment.colour), 2.0, log, "lease release"):
-                log.info("broker-connection lease released", colour=deployment.colour)
+                log.info("live lease released", colour=deployment.colour)
         await server.stop(settings.grpc.grace_s)
         log.info("service stopped")
 

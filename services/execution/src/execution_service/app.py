@@ -447,5 +447,5 @@ async def build(settings: ExecutionSettings) -> ServiceParts:
                 execution_pb2_grpc.add_ExecutionServiceServicer_to_server, app, "trading.execution.v1.ExecutionService"
             )
         ],
-        broker_connection=True,
+        live_lease=True,
     )

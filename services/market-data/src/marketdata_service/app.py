@@ -269,5 +269,5 @@ async def build(settings: MarketDataSettings) -> ServiceParts:
                 "trading.marketdata.v1.MarketDataService",
             )
         ],
-        broker_connection=True,
+        live_lease=True,
     )

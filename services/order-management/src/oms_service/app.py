@@ -465,4 +465,5 @@ async def build(settings: OmsSettings) -> ServiceParts:
     return ServiceParts(
         components=[app],
         servicers=[Servicer(oms_pb2_grpc.add_OrderServiceServicer_to_server, app, "trading.oms.v1.OrderService")],
+        live_lease=True,  # the old live colour leaves the book and the consumer group before this one joins
     )
