@@ -183,12 +183,17 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         in_flight = any(o.status in OPEN for o in self.book.orders.values())
         if mismatches and in_flight:
             return  # fills on their way explain it; look again next time rather than block on a race
-        self.trading_blocked = bool(mismatches)
+        # The shadow colour's book follows its own decisions, which never reach the broker, so it cannot match the
+        # broker: it reports the difference and keeps deciding (blocking would leave nothing to compare at a
+        # promotion). Promoted, it restarts from the book of record and reconciles as live, failing closed.
+        self.trading_blocked = bool(mismatches) and not self.shadow
         await self.publish_reconciliation(mismatches)
 
     async def publish_reconciliation(self, mismatches: list[str]) -> None:
-        if mismatches:
+        if mismatches and self.trading_blocked:
             log.error("reconciliation failed: new orders blocked", mismatches=mismatches)
+        elif mismatches:
+            log.info("shadow book differs from the broker (expected: its orders are never sent)", mismatches=mismatches)
         await self.publisher.publish(
             "oms.reconciliation.v1",
             oms_pb2.ReconciliationCompleted(
