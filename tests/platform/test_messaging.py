@@ -456,3 +456,25 @@ async def test_a_join_that_goes_unanswered_fails_the_start_naming_the_group(monk
     with pytest.raises(ConsumerJoinError, match="'stuck-group' got no partitions in 0 s"):
         await consumer.start()
     assert never.cancelled()
+
+
+async def test_settling_a_revoked_partition_leaves_the_others_commit_points_alone() -> None:
+    p0, p1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    stopping = False
+    release = asyncio.Event()
+
+    async def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key == b"slow":
+            await release.wait()
+
+    lanes = _Lanes(handle, lambda: stopping, max_in_flight=10)
+    lanes.add({p0: [ConsumerRecord("t", 0, o, 0, 0, b"K", b"", None, 0, 0, []) for o in range(3)]})
+    lanes.add({p1: [ConsumerRecord("t", 1, 7, 0, 0, b"slow", b"", None, 0, 0, [])]})
+    for _ in range(10):
+        await asyncio.sleep(0)
+    settling = asyncio.create_task(lanes.settle({p1}))  # p1 is revoked while its record is in flight
+    await asyncio.sleep(0)
+    release.set()
+    assert await settling == {p1: 8}
+    assert lanes.committable() == {p0: 3}  # p0's handled records are still committed by the loop
+    assert lanes.in_flight == 0

@@ -698,9 +698,12 @@ class _Lanes:
             if not queue:
                 del self._queues[lane]
 
-    def committable(self) -> dict[TopicPartition, int]:
+    def committable(self, partitions: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """The commit point of each partition (of these partitions only, if given) that has moved on."""
         commits: dict[TopicPartition, int] = {}
         for partition, outstanding in self._outstanding.items():
+            if partitions is not None and partition not in partitions:
+                continue
             done = self._done.get(partition, set())
             while outstanding and outstanding[0] in done:
                 offset = outstanding.popleft()
@@ -712,11 +715,12 @@ class _Lanes:
         """Wait until the lanes of these partitions are done, then forget them; returns their commit points."""
         while busy := [task for lane, task in self._tasks.items() if lane[0] in partitions]:
             await asyncio.gather(*busy, return_exceptions=True)
-        commits = {p: offset for p, offset in self.committable().items() if p in partitions}
+        commits = self.committable(partitions)
         for partition in partitions:
             left = self._outstanding.pop(partition, collections.deque())
-            self.in_flight -= len(left)  # unhandled (stopping): the next owner is given them again
-            self._done.pop(partition, None)
+            done = self._done.pop(partition, set())
+            # unhandled (stopping): the next owner is given them again
+            self.in_flight -= sum(1 for offset in left if offset not in done)
         for lane in [lane for lane in self._queues if lane[0] in partitions]:
             del self._queues[lane]
         self._progress.set()
