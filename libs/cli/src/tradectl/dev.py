@@ -1,4 +1,4 @@
-"""tradectl dev: the embedded stack (Kafka API broker, Redis, Vault API server) as local processes."""
+"""tradectl dev: the embedded stack (Apache Kafka, Redis, Vault API server) as local processes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from rich.table import Table
 from trading_platform.devstack import DEFAULT_RUN_DIR, DevStack, DevStackError, StackPorts
 
 app = typer.Typer(
-    help="The embedded dev stack: Kafka API (Tansu), Redis and Vault API (OpenBao) as processes.", no_args_is_help=True
+    help="The embedded dev stack: Apache Kafka (KRaft), Redis and Vault API (OpenBao) as processes.",
+    no_args_is_help=True,
 )
 console = Console(stderr=True)
 
@@ -43,6 +44,8 @@ def up(
     table.add_row("Redis", endpoints.redis_url)
     table.add_row("Vault", endpoints.vault_addr)
     table.add_row("Vault root token file", endpoints.vault_token_file)
+    if endpoints.kafka_client_properties:
+        table.add_row("Kafka client properties (kcat -F)", endpoints.kafka_client_properties)
     table.add_row("logs", str(Path(endpoints.run_dir) / "logs"))
     Console().print(table)
 

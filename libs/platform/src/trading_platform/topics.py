@@ -4,6 +4,13 @@ Names follow `<domain>.<kind>.v<major>` (DESIGN.md section 3). Two derived famil
 - `<topic>.dlq`: dead letters (trading.common.v1.DeadLetter) of anything a consumer of <topic> could not handle;
 - `shadow.<topic>`: what the idle colour of a blue-green pair publishes instead of the live topic.
 `lookup()` resolves all three forms, which is how `tradectl tail` decodes any topic.
+
+Each topic also names who may touch it: its one writer (the service that owns it) and its readers (the services that
+consume it). The Kafka ACLs of every cluster are generated from this (trading_platform.acls): a service writes only
+the topics it owns and reads only what it consumes. A topic's dead letters are written by its readers (a consumer
+dead-letters what it cannot handle), its shadow copy by its writer's idle colour. The audit service and the operator
+tool (`tradectl`) read every topic. `compacted` marks a state topic whose latest record per key is what matters: the
+cluster keeps at least that record per key (cleanup.policy compact,delete keeps the retention too).
 """
 
 from __future__ import annotations
@@ -34,17 +41,54 @@ class Topic:
     # What the record key is, for the reader (the publisher passes it explicitly).
     key: str
     description: str
+    writer: str = ""  # the principal that owns (writes) the topic
+    readers: tuple[str, ...] = ()  # the principals that consume it (audit and tradectl read every topic)
+    compacted: bool = False
+
+    @property
+    def cleanup_policy(self) -> str:
+        return "compact,delete" if self.compacted else "delete"
 
     @property
     def type_name(self) -> str:
         return self.message_type.DESCRIPTOR.full_name
 
 
+# Principals: one per service, plus the operator's command line (deploy records, tailing).
+MARKET_DATA, SIGNAL, OMS, RISK, EXECUTION, AUDIT = (
+    "market-data",
+    "signal",
+    "order-management",
+    "risk",
+    "execution",
+    "audit",
+)
+OPERATOR = "tradectl"
+READ_EVERYTHING = (AUDIT, OPERATOR)
+
+
 def _t(
-    name: str, message_type: type[Message], key: str, description: str, partitions: int = 3, retention_days: int = 7
+    name: str,
+    message_type: type[Message],
+    key: str,
+    description: str,
+    partitions: int = 3,
+    retention_days: int = 7,
+    *,
+    writer: str,
+    readers: tuple[str, ...] = (),
+    compacted: bool = False,
 ) -> Topic:
     return Topic(
-        name, message_type, partitions, retention_days * DAY_MS if retention_days >= 0 else -1, key, description
+        name,
+        message_type,
+        partitions,
+        retention_days * DAY_MS if retention_days >= 0 else -1,
+        key,
+        description,
+        writer,
+        readers,
+        compacted,
     )
 
 
@@ -52,14 +96,22 @@ def _t(
 TOPICS: dict[str, Topic] = {
     t.name: t
     for t in [
-        _t("marketdata.quotes.v1", marketdata_pb2.Quote, "symbol", "normalised quotes"),
-        _t("marketdata.trades.v1", marketdata_pb2.Trade, "symbol", "normalised trades"),
-        _t("marketdata.bars.v1", marketdata_pb2.Bar, "symbol", "validated bars"),
+        _t("marketdata.quotes.v1", marketdata_pb2.Quote, "symbol", "normalised quotes", writer=MARKET_DATA),
+        _t("marketdata.trades.v1", marketdata_pb2.Trade, "symbol", "normalised trades", writer=MARKET_DATA),
+        _t(
+            "marketdata.bars.v1",
+            marketdata_pb2.Bar,
+            "symbol",
+            "validated bars",
+            writer=MARKET_DATA,
+            readers=(SIGNAL, RISK),
+        ),
         _t(
             "marketdata.quality.v1",
             marketdata_pb2.DataQualityScored,
             "symbol",
             "data-quality score per symbol and window",
+            writer=MARKET_DATA,
         ),
         _t(
             "marketdata.sources.v1",
@@ -67,6 +119,7 @@ TOPICS: dict[str, Topic] = {
             '"_source"',
             "failover between data sources",
             partitions=1,
+            writer=MARKET_DATA,
         ),
         _t(
             "platform.deployments.v1",
@@ -75,9 +128,23 @@ TOPICS: dict[str, Topic] = {
             "blue-green promotions and rollbacks",
             partitions=1,
             retention_days=-1,
+            writer=OPERATOR,
         ),
-        _t("signal.signals.v1", signal_pb2.SignalGenerated, "symbol", "live policy target positions"),
-        _t("signal.shadow.v1", signal_pb2.SignalGenerated, "symbol", "shadow policy target positions, for comparison"),
+        _t(
+            "signal.signals.v1",
+            signal_pb2.SignalGenerated,
+            "symbol",
+            "live policy target positions",
+            writer=SIGNAL,
+            readers=(OMS,),
+        ),
+        _t(
+            "signal.shadow.v1",
+            signal_pb2.SignalGenerated,
+            "symbol",
+            "shadow policy target positions, for comparison",
+            writer=SIGNAL,
+        ),
         _t(
             "signal.models.v1",
             signal_pb2.ModelChanged,
@@ -85,6 +152,8 @@ TOPICS: dict[str, Topic] = {
             "policy loads, hot swaps and shadow changes",
             partitions=1,
             retention_days=-1,
+            writer=SIGNAL,
+            compacted=True,
         ),
         _t(
             "signal.monitoring.v1",
@@ -92,6 +161,7 @@ TOPICS: dict[str, Topic] = {
             "model version",
             "prediction monitoring: feature drift, action distribution, realised vs expected reward",
             partitions=1,
+            writer=SIGNAL,
         ),
         _t(
             "oms.commands.v1",
@@ -99,6 +169,8 @@ TOPICS: dict[str, Topic] = {
             "client_order_id",
             "risk-approved order commands to execution",
             retention_days=-1,
+            writer=OMS,
+            readers=(EXECUTION,),
         ),
         _t(
             "oms.events.v1",
@@ -106,17 +178,34 @@ TOPICS: dict[str, Topic] = {
             "client_order_id",
             "order events of record (the OMS event log)",
             retention_days=-1,
+            writer=OMS,
         ),
-        _t("oms.positions.v1", oms_pb2.PositionChanged, "symbol", "positions of record", retention_days=-1),
+        _t(
+            "oms.positions.v1",
+            oms_pb2.PositionChanged,
+            "symbol",
+            "positions of record",
+            retention_days=-1,
+            writer=OMS,
+            readers=(RISK,),
+            compacted=True,
+        ),
         _t(
             "oms.reconciliation.v1",
             oms_pb2.ReconciliationCompleted,
             '"_account"',
             "reconciliation outcomes",
             partitions=1,
+            writer=OMS,
         ),
         _t(
-            "risk.decisions.v1", risk_pb2.RiskDecision, "client_order_id", "pre-trade risk decisions", retention_days=-1
+            "risk.decisions.v1",
+            risk_pb2.RiskDecision,
+            "client_order_id",
+            "pre-trade risk decisions",
+            retention_days=-1,
+            writer=RISK,
+            readers=(EXECUTION,),
         ),
         _t(
             "risk.state.v1",
@@ -125,8 +214,11 @@ TOPICS: dict[str, Topic] = {
             "trading state changes (kill switch)",
             partitions=1,
             retention_days=-1,
+            writer=RISK,
+            readers=(EXECUTION,),
+            compacted=True,
         ),
-        _t("risk.alerts.v1", risk_pb2.RiskAlertRaised, "alert kind", "risk alerts", partitions=1),
+        _t("risk.alerts.v1", risk_pb2.RiskAlertRaised, "alert kind", "risk alerts", partitions=1, writer=RISK),
         _t(
             "risk.limits.v1",
             risk_pb2.LimitsChanged,
@@ -134,6 +226,8 @@ TOPICS: dict[str, Topic] = {
             "audited limit changes",
             partitions=1,
             retention_days=-1,
+            writer=RISK,
+            compacted=True,
         ),
         _t(
             "execution.reports.v1",
@@ -141,12 +235,15 @@ TOPICS: dict[str, Topic] = {
             "client_order_id",
             "execution reports from broker trade updates",
             retention_days=-1,
+            writer=EXECUTION,
+            readers=(OMS,),
         ),
         _t(
             "execution.quality.v1",
             execution_pb2.ExecutionQualityMeasured,
             "client_order_id",
             "execution quality per order",
+            writer=EXECUTION,
         ),
         _t(
             "execution.status.v1",
@@ -154,6 +251,8 @@ TOPICS: dict[str, Topic] = {
             '"_broker"',
             "broker connection state",
             partitions=1,
+            writer=EXECUTION,
+            compacted=True,
         ),
         _t(
             "audit.checkpoints.v1",
@@ -162,6 +261,7 @@ TOPICS: dict[str, Topic] = {
             "sealed ledger segments",
             partitions=1,
             retention_days=-1,
+            writer=AUDIT,
         ),
         _t(
             "audit.verifications.v1",
@@ -169,6 +269,7 @@ TOPICS: dict[str, Topic] = {
             '"_ledger"',
             "ledger verification results",
             partitions=1,
+            writer=AUDIT,
         ),
     ]
 }
@@ -189,13 +290,29 @@ def lookup(name: str) -> Topic:
         return TOPICS[name]
     if name.endswith(DLQ_SUFFIX):
         base = lookup(name[: -len(DLQ_SUFFIX)])
+        # A consumer dead-letters what it cannot handle: the readers of the base topic write its dead letters.
         return Topic(
-            name, common_pb2.DeadLetter, base.partitions, 14 * DAY_MS, base.key, f"dead letters of {base.name}"
+            name,
+            common_pb2.DeadLetter,
+            base.partitions,
+            14 * DAY_MS,
+            base.key,
+            f"dead letters of {base.name}",
+            writer="",
+            readers=(),
         )
     if name.startswith(SHADOW_PREFIX):
         base = lookup(name[len(SHADOW_PREFIX) :])
         return Topic(
-            name, base.message_type, base.partitions, base.retention_ms, base.key, f"shadow-colour copy of {base.name}"
+            name,
+            base.message_type,
+            base.partitions,
+            base.retention_ms,
+            base.key,
+            f"shadow-colour copy of {base.name}",
+            writer=base.writer,
+            readers=(),
+            compacted=base.compacted,
         )
     raise UnknownTopicError(name)
 
@@ -206,3 +323,16 @@ def dead_letter_topic(name: str) -> str:
 
 def shadow_topic(name: str) -> str:
     return SHADOW_PREFIX + lookup(name).name
+
+
+def dead_letter_writers(name: str) -> tuple[str, ...]:
+    """Who may write `<name>.dlq`: every consumer of the base topic (audit reads everything, so it may too), and its
+    writer, which dead-letters what it could not publish (market-data: invalid source data)."""
+    base = lookup(name)
+    return tuple(dict.fromkeys((base.writer, *base.readers, AUDIT)))
+
+
+def principals() -> list[str]:
+    """Every Kafka principal the registry names (one per service, and the operator tool)."""
+    names = {t.writer for t in TOPICS.values()} | {r for t in TOPICS.values() for r in t.readers}
+    return sorted(names | set(READ_EVERYTHING))

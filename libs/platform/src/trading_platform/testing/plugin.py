@@ -2,11 +2,18 @@
 
 Endpoints come, in this order, from:
 1. environment variables: TRADING_TEST_KAFKA_BOOTSTRAP, TRADING_TEST_REDIS_URL, TRADING_TEST_VAULT_ADDR with
-   TRADING_TEST_VAULT_TOKEN (an external stack, e.g. a staging cluster's);
+   TRADING_TEST_VAULT_TOKEN (an external stack, e.g. a staging cluster's); a cluster that authenticates also takes
+   TRADING_TEST_KAFKA_USERNAME and TRADING_TEST_KAFKA_PASSWORD (a principal allowed everything the tests touch);
 2. testcontainers (Kafka, Redis and Vault images) when a Docker engine answers;
-3. the embedded processes of trading_platform.devstack on free ports in a temporary folder.
+3. the embedded processes of trading_platform.devstack on free ports in a temporary folder: Apache Kafka (KRaft),
+   Redis, OpenBao.
 TRADING_TEST_BACKEND=env|testcontainers|embedded forces one. Each test gets its own topic namespace and Redis key
 prefix, so tests never see each other's messages.
+
+The session's shared embedded broker runs without authentication (`DevStack(secure=False)`): every test's topics
+live in its own namespace, which ACLs written for the platform's topic names would not cover. Authentication and
+the ACLs are exercised where the platform runs as `make up` runs it (the end-to-end stacks) and by the tests of
+tests/platform/test_kafka_security.py, each on a secure broker of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from trading_platform.devstack import DevStack, StackPorts, free_port
+from trading_platform.messaging.connection import KafkaConnection
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class TestStack:
     kafka_bootstrap: str
     redis_url: str
     vault: VaultEndpoint
+    kafka: KafkaConnection  # what tests connect with (bootstrap and, on an authenticating cluster, credentials)
 
 
 def _docker_answers() -> bool:
@@ -60,12 +69,13 @@ def _testcontainers_stack() -> Iterator[TestStack]:
             kafka.get_bootstrap_server(),
             redis_url,
             VaultEndpoint(vault.get_connection_url(), vault.root_token),
+            KafkaConnection(kafka.get_bootstrap_server()),
         )
 
 
 @contextlib.contextmanager
 def _embedded_stack(run_dir: Path) -> Iterator[TestStack]:
-    stack = DevStack(run_dir, StackPorts(kafka=free_port(), redis=free_port(), vault=free_port()))
+    stack = DevStack(run_dir, StackPorts(kafka=free_port(), redis=free_port(), vault=free_port()), secure=False)
     try:
         endpoints = stack.up()
         yield TestStack(
@@ -73,6 +83,7 @@ def _embedded_stack(run_dir: Path) -> Iterator[TestStack]:
             endpoints.kafka_bootstrap,
             endpoints.redis_url,
             VaultEndpoint(endpoints.vault_addr, endpoints.vault_token()),
+            endpoints.kafka_admin(),
         )
     finally:
         stack.down()
@@ -90,11 +101,19 @@ def trading_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStac
         ]
         if missing:
             raise pytest.UsageError(f"TRADING_TEST_KAFKA_BOOTSTRAP is set but {', '.join(missing)} is not")
+        username = os.environ.get("TRADING_TEST_KAFKA_USERNAME")
+        connection = KafkaConnection(
+            os.environ["TRADING_TEST_KAFKA_BOOTSTRAP"],
+            "SASL_PLAINTEXT" if username else "PLAINTEXT",
+            username,
+            os.environ.get("TRADING_TEST_KAFKA_PASSWORD"),
+        )
         yield TestStack(
             "env",
             os.environ["TRADING_TEST_KAFKA_BOOTSTRAP"],
             os.environ["TRADING_TEST_REDIS_URL"],
             VaultEndpoint(os.environ["TRADING_TEST_VAULT_ADDR"], os.environ["TRADING_TEST_VAULT_TOKEN"]),
+            connection,
         )
         return
     if backend == "testcontainers" or (backend == "" and _docker_answers()):
@@ -108,6 +127,11 @@ def trading_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStac
 @pytest.fixture(scope="session")
 def kafka_bootstrap(trading_stack: TestStack) -> str:
     return trading_stack.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_connection(trading_stack: TestStack) -> KafkaConnection:
+    return trading_stack.kafka
 
 
 @pytest.fixture(scope="session")
@@ -130,8 +154,8 @@ def topic_namespace() -> str:
 FAST_GROUP_OPTIONS = {
     "session_timeout_ms": 2000,
     "heartbeat_interval_ms": 200,
-    "rebalance_timeout_ms": 1000,
-    "fetch_max_wait_ms": 5,
+    "rebalance_timeout_ms": 2000,
+    "fetch_max_wait_ms": 500,
 }
 
 
