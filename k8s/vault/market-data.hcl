@@ -3,3 +3,8 @@
 path "secret/data/trading/alpaca" {
   capabilities = ["read"]
 }
+
+# Its Kafka principal (SCRAM-SHA-512): username and password, read at start-up.
+path "secret/data/trading/market-data/kafka" {
+  capabilities = ["read"]
+}

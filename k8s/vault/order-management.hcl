@@ -2,3 +2,8 @@
 path "secret/data/trading/order-management" {
   capabilities = ["read"]
 }
+
+# Its Kafka principal (SCRAM-SHA-512): username and password, read at start-up.
+path "secret/data/trading/order-management/kafka" {
+  capabilities = ["read"]
+}

@@ -20,3 +20,12 @@ for service in market-data signal order-management risk execution audit paper-ex
     policies="$service" \
     ttl=1h
 done
+
+# The Kafka principals' passwords, synced into the kafka namespace for the Strimzi KafkaUsers (one Secret each).
+KAFKA_NAMESPACE="${KAFKA_NAMESPACE:-kafka}"
+vault policy write kafka-users kafka-users.hcl
+vault write auth/kubernetes/role/kafka-users \
+  bound_service_account_names=trading-kafka-users \
+  bound_service_account_namespaces="$KAFKA_NAMESPACE" \
+  policies=kafka-users \
+  ttl=1h

@@ -445,7 +445,7 @@ def test_vault_policies_are_least_privilege() -> None:
     alpaca = 'path "secret/data/trading/alpaca"'
     readers = {p.stem for p in (K8S / "vault").glob("*.hcl") if alpaca in p.read_text()}
     assert readers == {"market-data", "execution", "paper-exchange"}
-    assert {p.stem for p in (K8S / "vault").glob("*.hcl")} == set(CHARTED)
+    assert {p.stem for p in (K8S / "vault").glob("*.hcl")} == {*CHARTED, "kafka-users"}
     roles = (K8S / "vault" / "roles.sh").read_text()
     assert 'bound_service_account_namespaces="$NAMESPACE"' in roles and "ttl=1h" in roles
     for policy in (K8S / "vault").glob("*.hcl"):
@@ -464,3 +464,29 @@ def test_committed_kafka_topics_are_current() -> None:
     assert {"oms.events.v1", "oms.events.v1.dlq", "shadow.oms.events.v1"} <= names
     events = next(t for t in topics if t["metadata"]["name"] == "oms.events.v1")
     assert events["spec"]["config"]["retention.ms"] == -1
+
+
+def test_committed_kafka_users_are_current_and_least_privilege() -> None:
+    from tradectl import k8s
+
+    committed = (K8S / "kafka-users" / k8s.USERS_FILE).read_text()
+    assert committed == k8s.render_users(), "run `tradectl k8s users` to refresh k8s/kafka-users/kafkausers.yaml"
+    users = {d["metadata"]["name"]: d for d in yaml.safe_load_all(committed) if d and d["kind"] == "KafkaUser"}
+    assert set(users) == {"market-data", "signal", "order-management", "risk", "execution", "audit", "tradectl"}
+
+    def writers(topic: str) -> set[str]:
+        return {
+            name
+            for name, user in users.items()
+            for acl in user["spec"]["authorization"]["acls"]
+            if acl["resource"] == {"type": "topic", "name": topic, "patternType": "literal"}
+            and "Write" in acl["operations"]
+        }
+
+    assert writers("oms.commands.v1") == {"order-management"}
+    assert writers("risk.decisions.v1") == {"risk"}
+    for user in users.values():
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        assert "value" not in user["spec"]["authentication"]["password"], "passwords come from Vault, never literal"
+        for acl in user["spec"]["authorization"]["acls"]:
+            assert acl["resource"].get("name") not in ("*", ""), "no wildcard grants"
