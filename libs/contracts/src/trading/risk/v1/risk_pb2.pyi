@@ -122,18 +122,20 @@ class RiskDecision(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., client_order_id: _Optional[str] = ..., approved: _Optional[bool] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ..., reason: _Optional[str] = ..., trading_state: _Optional[_Union[TradingState, str]] = ..., limits_version: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class TradingStateChanged(_message.Message):
-    __slots__ = ("envelope", "previous_state", "state", "reason", "actor")
+    __slots__ = ("envelope", "previous_state", "state", "reason", "actor", "cancel_open_orders")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_STATE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
     envelope: _common_pb2.Envelope
     previous_state: TradingState
     state: TradingState
     reason: str
     actor: str
-    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., previous_state: _Optional[_Union[TradingState, str]] = ..., state: _Optional[_Union[TradingState, str]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+    cancel_open_orders: bool
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., previous_state: _Optional[_Union[TradingState, str]] = ..., state: _Optional[_Union[TradingState, str]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., cancel_open_orders: _Optional[bool] = ...) -> None: ...
 
 class RiskAlertRaised(_message.Message):
     __slots__ = ("envelope", "kind", "severity", "message", "details")
