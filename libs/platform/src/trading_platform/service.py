@@ -4,7 +4,8 @@ A service supplies a `build(settings)` coroutine returning its `ServiceParts`: t
 (consumers, publishers, background tasks; each with async start() and stop()) and the gRPC servicers. On SIGTERM or
 SIGINT the runner turns health to NOT_SERVING, stops the components in reverse order (consumers drain and commit),
 stops gRPC with a grace period and flushes telemetry. A bad configuration exits with code 2 and names the key.
-With `DEPLOYMENT__BLUE_GREEN`, the role follows the live colour in Redis (trading_platform.deployment).
+With `DEPLOYMENT__BLUE_GREEN`, the role follows the live colour in Redis (trading_platform.deployment); a service
+that owns a broker connection (`live_lease`) is live only while it holds the service's fenced live lease.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from trading_platform.deployment import DeploymentControl, RoleWatcher
+from trading_platform import deployment as _deployment
+from trading_platform.deployment import DeploymentControl, LeaseGuard, RoleWatcher
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
 from trading_platform.rpc import AuthHook, RpcServer, Servicer, allow_all
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
@@ -39,11 +41,13 @@ class ServiceParts:
     auth: AuthHook = allow_all
     # Extra facts for the "service ready" log line (e.g. the consumer groups it joined).
     ready_info: dict[str, object] = field(default_factory=dict)
-    # One live colour at a time: in blue-green, live only while holding the service's lease, which the other colour
-    # releases once its components have stopped. For the one broker connection (market-data, execution), and for
-    # order-management, whose book has one writer and whose consumer group the embedded broker can wedge when the
-    # old colour's member leaves while the new colour's joins (a join then waits for ever).
+    # One process owns the broker connection (market-data's data stream, execution's trading connection): in
+    # blue-green the live colour starts its components only once it holds the service's live lease, which the other
+    # colour releases once its components have stopped. `lease` is the guard the components check before every act
+    # on the broker (armed here with the fencing token; given, it implies live_lease). Losing the lease turns health
+    # NOT_SERVING at once, stops the components and waits for the lease again (trading_platform.deployment).
     live_lease: bool = False
+    lease: LeaseGuard | None = None
 
 
 async def run(
@@ -123,16 +127,33 @@ async def _run_once(
     server = RpcServer(parts.servicers, settings.grpc.host, settings.grpc.port, parts.auth)
     await server.start()
     started: list[Component] = []
-    until = asyncio.create_task(_first_of(stop, role_changed))
+    lease_lost = asyncio.Event()
+    guard: LeaseGuard | None = None
+    keeper: asyncio.Task[None] | None = None
+    pending: set[asyncio.Future[None]] = set()
+    until = asyncio.create_task(_first_of(stop, role_changed, lease_lost))
     try:
-        if control is not None and watcher is not None and parts.live_lease and deployment.role == "live":
+        if control is not None and (parts.live_lease or parts.lease is not None) and deployment.role == "live":
+            guard = parts.lease or LeaseGuard(settings.service_name)
             log.info("waiting for the live lease", colour=deployment.colour)
-            if not await _lease(control, deployment.colour, until):
+            if not await _lease(control, deployment.colour, guard, until):
                 return
-            watcher.holds_lease = True
+            log.info("live lease acquired", colour=deployment.colour, token=guard.token)
+
+            def lost(reason: str) -> None:  # health NOT_SERVING at once, before the components are stopped
+                lease_lost.set()
+                flip = asyncio.ensure_future(server.set_serving(False))
+                pending.add(flip)
+                flip.add_done_callback(pending.discard)
+
+            guard.on_lost.append(lost)
+            keeper = asyncio.create_task(guard.keep(control))
         for component in parts.components:
             await component.start()
             started.append(component)
+        if guard is not None and not guard.valid():  # lost while starting: never SERVING on a stale lease
+            log.error("live lease lost while starting: stopping, then waiting for it again", colour=deployment.colour)
+            return
         await server.set_serving(True)
         log.info(
             "service ready",
@@ -146,6 +167,12 @@ async def _run_once(
             watcher.since, watcher.ready = time.time(), True
             await control.report(deployment.colour, deployment.role, watcher.since, True)
         await until
+        if lease_lost.is_set():
+            log.error(
+                "live lease lost: stopping, then waiting for the lease again",
+                colour=deployment.colour,
+                token=guard.token if guard else None,
+            )
         log.info("service stopping")
     finally:
         # Every step is bounded and never waits for a cancellation to finish: a step that hangs must not keep a
@@ -157,9 +184,15 @@ async def _run_once(
         await _bounded(server.set_serving(False), 2.0, log, "health status")
         for component in reversed(started):
             await _bounded(component.stop(), max(settings.grpc.grace_s, 1.0) * 2, log, type(component).__name__)
-        if control is not None and watcher is not None and watcher.holds_lease:
-            if await _bounded(control.release_lease(deployment.colour), 2.0, log, "lease release"):
-                log.info("live lease released", colour=deployment.colour)
+        if control is not None and guard is not None and keeper is not None and guard.token is not None:
+            # Renewed until the components have stopped, then let go (compare-and-delete: a lease another token
+            # holds by now is left alone).
+            guard.stop_keeping()
+            await _bounded(keeper, 2.0, log, "lease renewal")
+            released = asyncio.ensure_future(control.release_lease(deployment.colour, guard.token))
+            if await _bounded(released, 2.0, log, "lease release") and released.result():
+                log.info("live lease released", colour=deployment.colour, token=guard.token)
+            guard.released()
         await server.stop(settings.grpc.grace_s)
         log.info("service stopped")
 
@@ -173,9 +206,19 @@ async def _first_of(*events: asyncio.Event) -> None:
             waiter.cancel()
 
 
-async def _lease(control: DeploymentControl, colour: str, until: asyncio.Task[None]) -> bool:
-    """Acquire the lease unless the service is asked to stop (or its role moves) first."""
-    acquire = asyncio.create_task(control.acquire_lease(colour))
+async def _lease(control: DeploymentControl, colour: str, guard: LeaseGuard, until: asyncio.Task[None]) -> bool:
+    """Acquire the lease and arm the guard with it, unless the service is asked to stop (or its role moves) first."""
+
+    async def acquire_and_hold() -> bool:
+        while True:
+            sent = time.monotonic()  # the validity window counts from before Redis set the lease's expiry
+            token = await control.try_acquire_lease(colour)
+            if token is not None:
+                guard.hold(colour, token, sent)
+                return True
+            await asyncio.sleep(_deployment.POLL_S)
+
+    acquire = asyncio.create_task(acquire_and_hold())
     done, _ = await asyncio.wait([acquire, until], return_when=asyncio.FIRST_COMPLETED)
     if acquire in done:
         return acquire.result()
