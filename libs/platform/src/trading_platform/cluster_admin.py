@@ -131,7 +131,13 @@ def list_acls(connection: KafkaConnection) -> list[Any]:
     )
 
     match_all = AclBindingFilter(
-        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]  # None matches any name, principal and host
+        ResourcePatternType.ANY,
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
     )
     admin = _admin(connection)
     return list(admin.describe_acls(match_all, request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S))

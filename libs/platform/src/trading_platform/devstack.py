@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import hvac
 import redis
@@ -484,7 +485,7 @@ class DevStack:
         }
 
     @staticmethod
-    def _answers(check: Callable[[str], bool], endpoint: str) -> bool:
+    def _answers(check: Callable[[Any], bool], endpoint: Any) -> bool:
         try:
             return check(endpoint)
         except Exception:
