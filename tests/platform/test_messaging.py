@@ -1,4 +1,5 @@
-"""Messaging over the real Kafka-protocol broker: envelope and trace context, dead letters, redelivery."""
+"""Messaging over a real Kafka broker: envelope and trace context, dead letters, redelivery, idempotent and
+transactional producers, the transactional consume loop, replay."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ import asyncio
 import signal
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2
 from trading.risk.v1 import risk_pb2
+from trading.signal.v1 import signal_pb2
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import (
+    BrokerUnavailableError,
     ConsumedMessage,
     Consumer,
     ConsumerJoinError,
@@ -26,10 +30,10 @@ from trading_platform.messaging import (
     PermanentError,
     Publisher,
     RedisIdempotencyStore,
-    _Lanes,
     ensure_topics,
     replay,
 )
+from trading_platform.messaging.lanes import KeyLanes
 from trading_platform.testing.plugin import FAST_GROUP_OPTIONS
 
 pytestmark = pytest.mark.integration
@@ -343,7 +347,7 @@ async def test_lanes_commit_only_up_to_the_first_unhandled_record_and_a_slow_key
     def rec(partition: TopicPartition, offset: int, key: bytes) -> ConsumerRecord[bytes, bytes]:
         return ConsumerRecord(partition.topic, partition.partition, offset, 0, 0, key, b"", None, 0, 0, [])
 
-    lanes = _Lanes(handle, lambda: stopping, max_in_flight=100)
+    lanes = KeyLanes(handle, lambda: stopping, max_in_flight=100)
     lanes.add({p0: [rec(p0, 10, b"A"), rec(p0, 11, b"B"), rec(p0, 12, b"A")], p1: [rec(p1, 5, b"C")]})
     lanes.add({p0: [rec(p0, 13, b"B")], p1: [rec(p1, 6, b"C")]})  # a later fetch, while the first is in flight
     assert lanes.in_flight == 6
@@ -368,7 +372,7 @@ async def test_a_failing_lane_stops_the_consumer_loop_and_commits_nothing_after_
         if record.offset == 1:
             raise ConnectionError("idempotency store down")
 
-    lanes = _Lanes(handle, lambda: False, max_in_flight=10)
+    lanes = KeyLanes(handle, lambda: False, max_in_flight=10)
     lanes.add({p0: [ConsumerRecord("t", 0, o, 0, 0, b"K", b"", None, 0, 0, []) for o in range(3)]})
     await lanes.drain()
     with pytest.raises(ConnectionError, match="idempotency store down"):
@@ -376,61 +380,9 @@ async def test_a_failing_lane_stops_the_consumer_loop_and_commits_nothing_after_
     assert lanes.committable() == {p0: 1}
 
 
-async def test_doorbell_consumer_sleeps_until_rung_and_drains_what_arrives_while_it_works(
-    kafka_bootstrap: str, redis_url: str, topic_namespace: str
-) -> None:
-    """Doorbell mode: while idle the partitions are paused (nothing is fetched, however long we wait, because the idle
-    poll is an hour); a ring after a publish wakes the consumer; records published while it works are handled in the
-    same hot spell, each key in order."""
-    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
-    handled: list[tuple[str, float]] = []
-
-    async def handler(message: ConsumedMessage) -> None:
-        await asyncio.sleep(0.03)  # slower than the hot window: later records arrive while this one is handled
-        handled.append((message.value.symbol, message.value.close))  # type: ignore[attr-defined]
-
-    consumer = Consumer(
-        kafka_bootstrap,
-        f"{topic_namespace}bell",
-        ["marketdata.bars.v1"],
-        handler,
-        namespace=topic_namespace,
-        group_options={**FAST_GROUP_OPTIONS, "fetch_max_wait_ms": 1},
-        doorbell_url=redis_url,
-        idle_poll_ms=3_600_000,
-        hot_window_ms=10,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(20):  # joined the group and asleep: the first wake-up found nothing
-            while not consumer._consumer.assignment() or not consumer._consumer.paused():
-                await asyncio.sleep(0.02)
-        async with Publisher(kafka_bootstrap, "silent", namespace=topic_namespace) as silent:
-            await silent.publish("marketdata.bars.v1", bar("AAPL", 1.0), key="AAPL")  # no doorbell: no ring
-        await asyncio.sleep(1.5)
-        assert handled == []  # asleep: a record without a ring waits for the (hour-long) idle poll
-        async with Publisher(kafka_bootstrap, "ringer", namespace=topic_namespace, doorbell_url=redis_url) as ringer:
-            for step in range(2, 6):
-                for symbol in ("AAPL", "MSFT", "IBM"):
-                    await ringer.publish("marketdata.bars.v1", bar(symbol, float(step)), key=symbol)
-            assert ringer.doorbell is not None and ringer.doorbell.rings == 12
-        async with asyncio.timeout(20):
-            while len(handled) < 13:
-                await asyncio.sleep(0.02)
-    finally:
-        await consumer.stop()
-        await task
-        await consumer.close()
-    assert [close for symbol, close in handled if symbol == "AAPL"] == [1.0, 2.0, 3.0, 4.0, 5.0]
-    for symbol in ("MSFT", "IBM"):
-        assert [close for s, close in handled if s == symbol] == [2.0, 3.0, 4.0, 5.0]
-
-
 async def test_replay_returns_every_record_of_a_pipelined_batch(kafka_bootstrap: str, topic_namespace: str) -> None:
-    """Records sent without waiting for each ack travel in one record batch per partition; the embedded broker
-    reports such a partition's end as the batch's base offset + 1. Replay still returns all of them."""
+    """Records sent without waiting for each ack travel in one record batch per partition: replay returns all of
+    them, in order."""
     await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
     async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
         deliveries = [await publisher.send("marketdata.bars.v1", bar("AAPL", float(i)), key="AAPL") for i in range(8)]
@@ -440,10 +392,10 @@ async def test_replay_returns_every_record_of_a_pipelined_batch(kafka_bootstrap:
 
 
 async def test_a_join_that_goes_unanswered_fails_the_start_naming_the_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded broker can leave a group join unanswered for good (see Consumer._join): the start is logged and
-    then fails with the group's name instead of hanging unseen. The broker's side is replaced by a join that never
+    """A group join that goes unanswered (a group coordinator that never becomes available) is logged and then fails
+    the start with the group's name instead of hanging unseen. The broker's side is replaced by a join that never
     returns; everything else is the real consumer."""
-    monkeypatch.setattr("trading_platform.messaging.JOIN_WAITS", 2)
+    monkeypatch.setattr("trading_platform.messaging.consumer.JOIN_WAITS", 2)
 
     async def handler(message: ConsumedMessage) -> None:
         pass
@@ -467,7 +419,7 @@ async def test_settling_a_revoked_partition_leaves_the_others_commit_points_alon
         if record.key == b"slow":
             await release.wait()
 
-    lanes = _Lanes(handle, lambda: stopping, max_in_flight=10)
+    lanes = KeyLanes(handle, lambda: stopping, max_in_flight=10)
     lanes.add({p0: [ConsumerRecord("t", 0, o, 0, 0, b"K", b"", None, 0, 0, []) for o in range(3)]})
     lanes.add({p1: [ConsumerRecord("t", 1, 7, 0, 0, b"slow", b"", None, 0, 0, [])]})
     for _ in range(10):
@@ -478,3 +430,219 @@ async def test_settling_a_revoked_partition_leaves_the_others_commit_points_alon
     assert await settling == {p1: 8}
     assert lanes.committable() == {p0: 3}  # p0's handled records are still committed by the loop
     assert lanes.in_flight == 0
+
+
+def signal_for(message: ConsumedMessage) -> signal_pb2.SignalGenerated:
+    envelope = new_envelope("signal", correlation_id=message.envelope.correlation_id)
+    envelope.message_id = f"signal-of-{message.envelope.message_id}"  # deterministic: one output per input
+    return signal_pb2.SignalGenerated(envelope=envelope, symbol=message.value.symbol, target_weight=0.1)  # type: ignore[attr-defined]
+
+
+async def read_uncommitted(bootstrap: str, physical: str) -> int:
+    """How many records the topic holds, aborted ones included."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_uncommitted")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(physical, p) for p in sorted(consumer.partitions_for_topic(physical) or ())]
+        assert partitions
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        count = 0
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            count += sum(len(records) for records in batch.values())
+            if not batch:
+                return count
+    finally:
+        await consumer.stop()
+
+
+async def test_publisher_is_idempotent_with_acks_from_all_replicas(kafka_bootstrap: str, topic_namespace: str) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        sent = [bar("AAPL", float(i)) for i in range(3)]
+        offsets = [await publisher.publish("marketdata.bars.v1", m, key="AAPL") for m in sent]
+        txn = publisher._producer._txn_manager
+        assert txn is not None and txn.has_pid()  # the broker gave it a producer id: sequence-numbered sends
+        assert publisher._producer._sender._acks == -1  # acks="all"
+    assert [o for _, o in offsets] == sorted(o for _, o in offsets)
+    replayed = [m.value async for m in replay(kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace)]
+    assert replayed == sent
+
+
+async def test_transactional_loop_commits_outputs_and_offsets_together_and_an_aborted_batch_is_redelivered(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
+    """Each batch is one transaction: outputs, dead letters and the consumed offsets. A handler that keeps failing
+    aborts it: a read_committed reader sees none of the batch's outputs (they were written, then aborted), and the
+    next consumer of the group gets the whole batch again."""
+    topics = ["marketdata.bars.v1", "marketdata.bars.v1.dlq", "signal.signals.v1"]
+    await ensure_topics(kafka_bootstrap, topics, namespace=topic_namespace)
+    inputs = [bar("AAPL", 1.0), bar("AAPL", 2.0), bar("REJECT", 3.0), bar("AAPL", 4.0)]
+    async with Publisher(kafka_bootstrap, "md", namespace=topic_namespace) as source:
+        for message in inputs:  # one key: one partition, so the four arrive in one batch
+            await source.publish("marketdata.bars.v1", message, key="AAPL")
+    fail_on = {4.0}
+
+    def consumer_of(publisher: Publisher) -> Consumer:
+        async def handler(message: ConsumedMessage) -> None:
+            if message.value.symbol == "REJECT":  # type: ignore[attr-defined]
+                raise PermanentError("not tradable", reason_code="validation_error")
+            if message.value.close in fail_on:  # type: ignore[attr-defined]
+                raise ConnectionError("model server down")
+            await publisher.publish("signal.signals.v1", signal_for(message), key="AAPL")
+
+        return Consumer(
+            kafka_bootstrap,
+            f"{topic_namespace}signal",
+            ["marketdata.bars.v1"],
+            handler,
+            publisher=publisher,
+            namespace=topic_namespace,
+            group_options=FAST_GROUP_OPTIONS,
+            transactional=True,
+            max_attempts=2,
+            retry_initial_s=0.01,
+        )
+
+    txn_id = f"{topic_namespace}signal-0"
+    async with Publisher(kafka_bootstrap, "signal", namespace=topic_namespace, transactional_id=txn_id) as first:
+        consumer = consumer_of(first)
+        await consumer.start()
+        try:
+            with pytest.raises(ConnectionError, match="model server down"):
+                await asyncio.wait_for(consumer.run(), 30)
+        finally:
+            await consumer.close()
+    outputs = topic_namespace + "signal.signals.v1"
+    assert await read_uncommitted(kafka_bootstrap, outputs) == 2  # written, then aborted
+    assert [m async for m in replay(kafka_bootstrap, "signal.signals.v1", namespace=topic_namespace)] == []
+    assert [m async for m in replay(kafka_bootstrap, "marketdata.bars.v1.dlq", namespace=topic_namespace)] == []
+
+    fail_on.clear()  # restarted: the whole batch comes again
+    async with Publisher(kafka_bootstrap, "signal", namespace=topic_namespace, transactional_id=txn_id) as second:
+        consumer = consumer_of(second)
+        await consume_until(consumer, lambda: consumer.handled == 3 and consumer.dead_lettered == 1)
+    signals = [m.value async for m in replay(kafka_bootstrap, "signal.signals.v1", namespace=topic_namespace)]
+    assert [s.envelope.message_id for s in signals] == [
+        f"signal-of-{m.envelope.message_id}" for m in inputs if m.symbol == "AAPL"
+    ]
+    dead = [m.value async for m in replay(kafka_bootstrap, "marketdata.bars.v1.dlq", namespace=topic_namespace)]
+    assert [d.reason_code for d in dead] == ["validation_error"]  # type: ignore[attr-defined]
+
+    checker = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=f"{topic_namespace}signal")
+    await checker.start()
+    try:
+        physical = topic_namespace + "marketdata.bars.v1"
+        committed = {p: await checker.committed(TopicPartition(physical, p)) for p in range(3)}
+        assert sorted(committed.values(), key=str) == [4, None, None]  # offsets were committed with the outputs
+    finally:
+        await checker.stop()
+
+
+async def test_transactional_loop_with_key_lanes_and_a_manual_publish_between_batches(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
+    """concurrent_keys in the transactional loop: each key in order, the batch waited for as a whole; meanwhile
+    another code path publishes on the same transactional publisher (its own short transaction, between batches)."""
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1", "signal.signals.v1"], namespace=topic_namespace)
+    symbols = [f"S{i}" for i in range(6)]
+    async with Publisher(kafka_bootstrap, "md", namespace=topic_namespace) as source:
+        for step in range(3):
+            for symbol in symbols:
+                await source.publish("marketdata.bars.v1", bar(symbol, float(step)), key=symbol)
+    handled: list[tuple[str, float]] = []
+    async with Publisher(
+        kafka_bootstrap, "signal", namespace=topic_namespace, transactional_id=f"{topic_namespace}lanes-0"
+    ) as publisher:
+
+        async def handler(message: ConsumedMessage) -> None:
+            await asyncio.sleep(0.005)
+            await publisher.publish("signal.signals.v1", signal_for(message), key=message.key or "")
+            handled.append((message.value.symbol, message.value.close))  # type: ignore[attr-defined]
+
+        consumer = Consumer(
+            kafka_bootstrap,
+            f"{topic_namespace}lanes",
+            ["marketdata.bars.v1"],
+            handler,
+            publisher=publisher,
+            namespace=topic_namespace,
+            group_options=FAST_GROUP_OPTIONS,
+            transactional=True,
+            concurrent_keys=True,
+        )
+        manual = signal_pb2.SignalGenerated(envelope=new_envelope("operator"), symbol="MANUAL", target_weight=0.0)
+
+        async def manual_publish() -> None:
+            await asyncio.sleep(0.05)
+            await publisher.publish("signal.signals.v1", manual, key="MANUAL")  # a transaction of its own
+
+        publishing = asyncio.create_task(manual_publish())
+        await consume_until(consumer, lambda: len(handled) == 18 and publishing.done())
+        await publishing
+    for symbol in symbols:
+        assert [close for s, close in handled if s == symbol] == [0.0, 1.0, 2.0]
+    signals = [m.value async for m in replay(kafka_bootstrap, "signal.signals.v1", namespace=topic_namespace)]
+    assert len(signals) == 19 and manual in signals
+
+
+async def test_replay_stops_at_the_end_captured_when_it_started(kafka_bootstrap: str, topic_namespace: str) -> None:
+    """Records published after the replay started are not part of it; transaction markers (a transactional
+    producer's records) do not keep it waiting."""
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    before = [bar("AAPL", float(i)) for i in range(3)]
+    async with Publisher(
+        kafka_bootstrap, "test", namespace=topic_namespace, transactional_id=f"{topic_namespace}replay"
+    ) as publisher:
+        for message in before:  # each in a transaction of its own: a commit marker after each record
+            await publisher.publish("marketdata.bars.v1", message, key="AAPL")
+        records = replay(kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace, timeout_s=10)
+        first = await anext(records)  # the replay has started: its end offsets are captured
+        for i in range(3, 6):
+            await publisher.publish("marketdata.bars.v1", bar("AAPL", float(i)), key="AAPL")
+        rest = [m async for m in records]
+    assert [m.value for m in [first, *rest]] == before
+
+
+async def test_an_unreachable_bootstrap_fails_the_start_naming_the_address() -> None:
+    started = time.monotonic()
+    publisher = Publisher("127.0.0.1:9", "test", start_timeout_s=1.0)
+    with pytest.raises(BrokerUnavailableError, match=r"Kafka at 127\.0\.0\.1:9 did not answer within 1 s"):
+        await publisher.start()
+    with pytest.raises(BrokerUnavailableError, match=r"127\.0\.0\.1:9"):
+        await ensure_topics("127.0.0.1:9", ["marketdata.bars.v1"], start_timeout_s=0.5)
+
+    async def handler(message: ConsumedMessage) -> None:
+        pass
+
+    consumer = Consumer("127.0.0.1:9", "g", ["marketdata.bars.v1"], handler, start_timeout_s=0.5)
+    consumer.publisher.start_timeout_s = 0.5
+    with pytest.raises(BrokerUnavailableError, match=r"127\.0\.0\.1:9"):
+        await consumer.start()
+    assert time.monotonic() - started < 15
+
+
+async def test_stop_wakes_a_consumer_waiting_for_data(kafka_bootstrap: str, topic_namespace: str) -> None:
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+
+    async def handler(message: ConsumedMessage) -> None:
+        pass
+
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}idle",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        group_options={**FAST_GROUP_OPTIONS, "fetch_max_wait_ms": 500},
+    )
+    await consumer.start()
+    task = asyncio.create_task(consumer.run())
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await consumer.stop()
+    assert time.monotonic() - started < 0.3
+    await task
+    await consumer.close()

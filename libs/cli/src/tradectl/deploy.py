@@ -29,7 +29,10 @@ from typing import Any
 import typer
 from rich.console import Console
 from trading_platform.deployment import COLOURS, DeploymentControl, other
-from trading_platform.devstack import DEFAULT_RUN_DIR, DevStack
+from trading_platform.devstack import DEFAULT_RUN_DIR, DevStack, Endpoints
+from trading_platform.messaging.connection import KafkaConnection
+
+from tradectl.topics import connection_from_env
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -45,7 +48,7 @@ SERVICES = ("market-data", "signal", "order-management", "risk", "execution", "a
 @dataclass
 class Target:
     redis_url: str
-    kafka: str
+    kafka: KafkaConnection | str  # a bare bootstrap string: an unauthenticated cluster
     namespace: str
 
 
@@ -68,9 +71,14 @@ def resolve(run_dir: Path, redis_url: str | None, kafka: str | None, namespace: 
     endpoints = DevStack.from_run_dir(run_dir).endpoints()
     return Target(
         redis_url or os.environ.get("TRADING_REDIS__URL") or endpoints.redis_url,
-        kafka or os.environ.get("TRADING_KAFKA__BOOTSTRAP_SERVERS") or endpoints.kafka_bootstrap,
+        _kafka_connection(kafka or os.environ.get("TRADING_KAFKA__BOOTSTRAP_SERVERS"), endpoints),
         namespace if namespace is not None else os.environ.get("TRADING_KAFKA__NAMESPACE", ""),
     )
+
+
+def _kafka_connection(bootstrap: str | None, endpoints: Endpoints) -> KafkaConnection:
+    """A given bootstrap with the credentials from the environment, else the dev stack's operator principal."""
+    return connection_from_env(bootstrap) if bootstrap else endpoints.kafka_admin()
 
 
 async def _keys(target: Target, topic: str, since_ns: int) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 from trading_platform.devstack import DEFAULT_RUN_DIR, DevStack
-from trading_platform.messaging import decode_record, end_offsets
+from trading_platform.messaging import KafkaConnection, decode_record, end_offsets
+from trading_platform.messaging.connection import CLIENT_TIMEOUTS, start_client
 from trading_platform.topics import TOPICS, UnknownTopicError, lookup
 
 console = Console(stderr=True)
@@ -29,8 +31,23 @@ def bootstrap_option() -> Any:
     )
 
 
-def resolve_bootstrap(bootstrap: str | None, run_dir: Path = DEFAULT_RUN_DIR) -> str:
-    return bootstrap or DevStack.from_run_dir(run_dir).endpoints().kafka_bootstrap
+def connection_from_env(bootstrap: str) -> KafkaConnection:
+    """A given bootstrap address, with the credentials of $TRADING_KAFKA__SECURITY_PROTOCOL, __USERNAME and
+    __PASSWORD when they are set (PLAINTEXT otherwise)."""
+    protocol = os.environ.get("TRADING_KAFKA__SECURITY_PROTOCOL", "PLAINTEXT")
+    return KafkaConnection(
+        bootstrap,
+        protocol,  # type: ignore[arg-type]  # KafkaConnection refuses a protocol it does not know
+        os.environ.get("TRADING_KAFKA__USERNAME"),
+        os.environ.get("TRADING_KAFKA__PASSWORD"),
+    )
+
+
+def resolve_connection(bootstrap: str | None, run_dir: Path = DEFAULT_RUN_DIR) -> KafkaConnection:
+    """--bootstrap (with the credentials from the environment), else the running dev stack's operator principal."""
+    if bootstrap:
+        return connection_from_env(bootstrap)
+    return DevStack.from_run_dir(run_dir).endpoints().kafka_admin()
 
 
 def register(app: typer.Typer) -> None:
@@ -44,9 +61,10 @@ def topics(
     as_json: bool = typer.Option(False, "--json", help="machine-readable"),
 ) -> None:
     """List the registered topics with their message types, partitions, retention and current end offsets."""
-    server = resolve_bootstrap(bootstrap)
+    connection = resolve_connection(bootstrap)
+    server = connection.bootstrap_servers
     try:
-        offsets = asyncio.run(end_offsets(server, [namespace + name for name in TOPICS]))
+        offsets = asyncio.run(end_offsets(connection, [namespace + name for name in TOPICS], start_timeout_s=5))
     except Exception as error:
         console.print(f"[yellow]broker at {server} did not answer ({error}); offsets unknown[/yellow]")
         offsets = {}
@@ -94,7 +112,7 @@ def tail(
         raise typer.Exit(2) from None
     asyncio.run(
         _tail(
-            resolve_bootstrap(bootstrap),
+            resolve_connection(bootstrap),
             namespace + registered.name,
             registered.name,
             from_beginning,
@@ -106,14 +124,25 @@ def tail(
 
 
 async def _tail(
-    bootstrap: str, physical: str, name: str, from_beginning: bool, follow: bool, key: str | None, max_messages: int
+    connection: KafkaConnection | str,
+    physical: str,
+    name: str,
+    from_beginning: bool,
+    follow: bool,
+    key: str | None,
+    max_messages: int,
 ) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    if isinstance(connection, str):
+        connection = KafkaConnection(connection)
+    # read_committed, as every consumer of the platform: records of aborted transactions are not shown
+    consumer = AIOKafkaConsumer(
+        **connection.client_options(), **CLIENT_TIMEOUTS, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await start_client(consumer.start, connection)
     try:
-        ends = (await end_offsets(bootstrap, [physical])).get(physical, {})
+        ends = (await end_offsets(connection, [physical])).get(physical, {})
         if not ends:
-            console.print(f"[yellow]{physical} does not exist yet on {bootstrap}[/yellow]")
+            console.print(f"[yellow]{physical} does not exist yet on {connection.bootstrap_servers}[/yellow]")
             if not follow:
                 return
         partitions = [TopicPartition(physical, p) for p in sorted(ends)]
@@ -124,7 +153,7 @@ async def _tail(
             await consumer.seek_to_end(*partitions)
         printed = 0
         while True:
-            batch = await consumer.getmany(timeout_ms=200)
+            batch = await consumer.getmany(timeout_ms=500)
             for tp, records in sorted(batch.items(), key=lambda item: item[0].partition):
                 for record in records:
                     record_key = record.key.decode(errors="replace") if record.key is not None else None

@@ -6,6 +6,8 @@ SIGINT the runner turns health to NOT_SERVING, stops the components in reverse o
 stops gRPC with a grace period and flushes telemetry. A bad configuration exits with code 2 and names the key.
 With `DEPLOYMENT__BLUE_GREEN`, the role follows the live colour in Redis (trading_platform.deployment); a service
 that owns a broker connection (`live_lease`) is live only while it holds the service's fenced live lease.
+While the service runs, its health follows its dependencies: every HEALTH_INTERVAL_S the Kafka probe (and the
+service's own `health_checks`) must answer, or health turns NOT_SERVING until they answer again.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from typing import Any, Protocol, TypeVar
 
 from trading_platform import deployment as _deployment
 from trading_platform.deployment import DeploymentControl, LeaseGuard, RoleWatcher
+from trading_platform.messaging.health import BusProbe
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
 from trading_platform.rpc import AuthHook, RpcServer, Servicer, allow_all
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
+HEALTH_INTERVAL_S = 1.0
+HealthCheck = Callable[[], Awaitable[bool]]
 
 
 class Component(Protocol):
@@ -48,6 +53,9 @@ class ServiceParts:
     # NOT_SERVING at once, stops the components and waits for the lease again (trading_platform.deployment).
     live_lease: bool = False
     lease: LeaseGuard | None = None
+    # Named checks of the service's own dependencies (Redis, the broker's API...), each answering True when healthy;
+    # the Kafka probe is always there.
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
 
 
 async def run(
@@ -132,6 +140,8 @@ async def _run_once(
     keeper: asyncio.Task[None] | None = None
     pending: set[asyncio.Future[None]] = set()
     until = asyncio.create_task(_first_of(stop, role_changed, lease_lost))
+    probe = BusProbe(settings.kafka.connection())
+    health_task: asyncio.Task[None] | None = None
     try:
         if control is not None and (parts.live_lease or parts.lease is not None) and deployment.role == "live":
             guard = parts.lease or LeaseGuard(settings.service_name)
@@ -166,6 +176,8 @@ async def _run_once(
         if control is not None and watcher is not None:
             watcher.since, watcher.ready = time.time(), True
             await control.report(deployment.colour, deployment.role, watcher.since, True)
+        checks = {"kafka": probe, **parts.health_checks}
+        health_task = asyncio.create_task(_follow_health(server, checks, guard, log))
         await until
         if lease_lost.is_set():
             log.error(
@@ -178,6 +190,10 @@ async def _run_once(
         # Every step is bounded and never waits for a cancellation to finish: a step that hangs must not keep a
         # blue-green colour from handing over (it is logged, with `kill -USR1 <pid>` to see where it hangs).
         until.cancel()
+        if health_task is not None:
+            health_task.cancel()
+            await asyncio.gather(health_task, return_exceptions=True)
+        await _bounded(probe.close(), 2.0, log, "health probe")
         if watcher is not None and watch_task is not None:
             watcher.stop()
             await _bounded(watch_task, 2.0, log, "role watcher")
@@ -195,6 +211,29 @@ async def _run_once(
             guard.released()
         await server.stop(settings.grpc.grace_s)
         log.info("service stopped")
+
+
+async def _follow_health(server: RpcServer, checks: dict[str, HealthCheck], guard: LeaseGuard | None, log: Any) -> None:
+    """NOT_SERVING while a dependency does not answer, SERVING again once all do (never on a lost lease)."""
+    serving = True
+    while True:
+        await asyncio.sleep(HEALTH_INTERVAL_S)
+        failing = []
+        for name, check in checks.items():
+            try:
+                healthy = await asyncio.wait_for(check(), HEALTH_INTERVAL_S * 3)
+            except Exception:
+                healthy = False
+            if not healthy:
+                failing.append(name)
+        if failing and serving:
+            await server.set_serving(False)
+            reasons = {name: getattr(checks[name], "last_error", "") for name in failing}
+            log.error("dependency not answering: health NOT_SERVING", dependencies=failing, reasons=reasons)
+        elif not failing and not serving and (guard is None or guard.valid()):
+            await server.set_serving(True)
+            log.info("dependencies answer again: health SERVING")
+        serving = not failing
 
 
 async def _first_of(*events: asyncio.Event) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trading_platform import vault as vault_module
+from trading_platform.messaging.connection import KafkaConnection
 
 ENV_PREFIX = "TRADING_"
 
@@ -27,18 +28,35 @@ class Section(BaseModel):
 
 class KafkaSettings(Section):
     bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port]")
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SASL_* authenticates with SCRAM-SHA-512 as `username`"
+    )
+    username: str | None = Field(None, description="the service's Kafka principal (SCRAM)")
+    password: SecretStr | None = Field(None, description="value or vault:secret/trading/<service>/kafka#password")
     namespace: str = Field("", description="prefix applied to every topic name (isolated test or demo runs)")
     session_timeout_ms: int = Field(6000, ge=1000)
     heartbeat_interval_ms: int = Field(500, ge=50)
     rebalance_timeout_ms: int = Field(2000, ge=500)
-    fetch_max_wait_ms: int = Field(5, ge=1, description="bounds a hop's latency; the broker answers empty fetches late")
-    doorbell: bool = Field(
-        False,
-        description="wake order-path consumers over Redis pub/sub when a record is published (for a broker whose "
-        "fetch does not wake on new data, like the embedded one); off for a real Kafka cluster",
+    fetch_max_wait_ms: int = Field(
+        500, ge=1, description="longest a fetch waits on the broker for data (it answers as soon as data arrives)"
     )
-    idle_poll_ms: int = Field(250, ge=1, description="doorbell mode: an idle consumer still looks this often")
-    hot_window_ms: int = Field(20, ge=1, description="doorbell mode: keep polling this long after the last record")
+
+    @model_validator(mode="after")
+    def _credentials_for_sasl(self) -> KafkaSettings:
+        if self.security_protocol != "PLAINTEXT" and not (self.username and self.password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs TRADING_KAFKA__USERNAME and TRADING_KAFKA__PASSWORD"
+            )
+        return self
+
+    def connection(self) -> KafkaConnection:
+        """What every Kafka client of the service connects with (resolve Vault references first: load_settings)."""
+        return KafkaConnection(
+            self.bootstrap_servers,
+            self.security_protocol,
+            self.username,
+            self.password.get_secret_value() if self.password else None,
+        )
 
     def group_options(self) -> dict[str, int]:
         return {
@@ -121,20 +139,6 @@ class ServiceSettings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     grpc: GrpcSettings = GrpcSettings()
     deployment: DeploymentSettings = DeploymentSettings()
-
-    def wakeups(self) -> dict[str, Any]:
-        """Consumer keyword arguments for doorbell mode (trading_platform.messaging), or none when it is off."""
-        if not self.kafka.doorbell:
-            return {}
-        return {
-            "doorbell_url": self.redis.url,
-            "idle_poll_ms": self.kafka.idle_poll_ms,
-            "hot_window_ms": self.kafka.hot_window_ms,
-        }
-
-    def doorbell_url(self) -> str | None:
-        """For a Publisher: where to ring, or None when doorbell mode is off."""
-        return self.redis.url if self.kafka.doorbell else None
 
 
 class ConfigError(SystemExit):

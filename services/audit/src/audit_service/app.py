@@ -58,19 +58,16 @@ class AuditApp(audit_pb2_grpc.AuditServiceServicer):
         config = settings.audit
         self.ledger = Ledger(config.ledger_dir, config.entries_per_segment, config.keep_segments)
         self.publisher = Publisher(
-            kafka.bootstrap_servers, "audit", namespace=kafka.namespace, shadow=settings.deployment.shadow
+            kafka.connection(), "audit", namespace=kafka.namespace, shadow=settings.deployment.shadow
         )
         self.consumer = Consumer(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "audit",
             RECORDED,
             self.on_message,
             publisher=self.publisher,
             namespace=kafka.namespace,
-            # Off the order path: it sleeps a quarter second, then drains what came meanwhile in a few fetches.
-            group_options={**kafka.group_options(), "fetch_max_wait_ms": 20},
-            idle_poll_ms=250,
-            hot_window_ms=1,
+            group_options=kafka.group_options(),
             shadow=settings.deployment.shadow,
         )
         self.task: asyncio.Task[None] | None = None
@@ -78,7 +75,7 @@ class AuditApp(audit_pb2_grpc.AuditServiceServicer):
     async def start(self) -> None:
         kafka = self.settings.kafka
         await ensure_topics(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             [*RECORDED, "audit.checkpoints.v1", "audit.verifications.v1"],
             namespace=kafka.namespace,
         )

@@ -28,6 +28,7 @@ from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2, execution_pb2_grpc
 from trading.oms.v1 import oms_pb2
 from trading_platform.decimals import from_proto, to_proto
+from trading_platform.deployment import LeaseGuard, LeaseLost
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import ConsumedMessage, Consumer, Publisher, ensure_topics, replay
 from trading_platform.observability import get_logger
@@ -96,15 +97,14 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         kafka = settings.kafka
         self.shadow = settings.deployment.shadow
         self.publisher = Publisher(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "execution",
             namespace=kafka.namespace,
             shadow=self.shadow,
-            doorbell_url=settings.doorbell_url(),
         )
         options = kafka.group_options()
         self.commands = Consumer(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "execution",
             ["oms.commands.v1"],
             self.on_command,
@@ -113,11 +113,10 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             shadow=self.shadow,
             group_options=options,
             concurrent_keys=True,  # orders (keyed by client order id) are submitted side by side
-            **settings.wakeups(),
         )
         # Approvals: every instance reads all decisions (its own group per process start), from the end.
         self.decisions = Consumer(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             f"execution-approvals-{time.time_ns()}",
             ["risk.decisions.v1"],
             self.on_decision,
@@ -125,7 +124,6 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             namespace=kafka.namespace,
             group_options=options,
             auto_offset_reset="earliest",
-            **settings.wakeups(),
         )
         self.engine = ExecutionEngine()
         self.approved: dict[str, str] = {}  # client order id -> risk decision id
@@ -135,19 +133,21 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.tasks: list[asyncio.Task[Any]] = []
         self.stream_up = False
         self.trace_contexts: dict[str, otel_context.Context] = {}
+        # The live lease (blue-green): checked right before every submit and cancel that goes to the broker.
+        self.lease = LeaseGuard("execution")
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
         kafka = self.settings.kafka
         await ensure_topics(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             [*PRODUCED, "oms.commands.v1", "risk.decisions.v1"],
             namespace=kafka.namespace,
             shadow=self.shadow,
         )
         self.loop = asyncio.get_running_loop()
         await self.publisher.start()
-        async for message in replay(kafka.bootstrap_servers, "execution.reports.v1", namespace=kafka.namespace):
+        async for message in replay(kafka.connection(), "execution.reports.v1", namespace=kafka.namespace):
             self.engine.remember(message.value)  # type: ignore[arg-type]
         await self.decisions.start()
         await self.commands.start()
@@ -233,7 +233,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         elif kind == "cancel_order":
             await self.cancel(command.cancel_order.client_order_id)
         elif kind == "cancel_all_orders":
-            if not self.shadow:
+            if not self.shadow and self._lease_refuses("cancel all orders") is None:
                 await asyncio.to_thread(self.client.cancel_orders)
             log.warning("cancel all orders", reason=command.cancel_all_orders.reason)
 
@@ -271,6 +271,13 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             time.time_ns(),
         )
         async with self.limiter:
+            refused = self._lease_refuses(f"submit order {cid}")  # last check before the broker: after every wait
+            if refused is not None:
+                SUBMITS.labels("refused_no_lease").inc()
+                self.engine.inflight.pop(cid, None)
+                self.trace_contexts.pop(cid, None)
+                await self._reject(order, command, refused)
+                return
             try:
                 with tracer.start_as_current_span("broker submit") as span:
                     span.set_attribute("client_order_id", cid)
@@ -314,6 +321,10 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                 pass
             await asyncio.sleep(0.2 * (attempt + 1))
         if order is not None and command is not None:
+            refused = self._lease_refuses(f"submit order {cid} (not at the broker after an ambiguous submit)")
+            if refused is not None:
+                await self._reject(order, command, refused)
+                return
             log.warning("order not at the broker after an ambiguous submit; submitting it", client_order_id=cid)
             try:
                 await asyncio.to_thread(self.client.submit_order, self._request(order))
@@ -322,18 +333,32 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                     return
                 await self._reject(order, command, f"broker rejected: {error}")
 
+    def _lease_refuses(self, act: str) -> str | None:
+        """None when this instance may act on the broker now (it holds the live lease, or runs without blue-green);
+        otherwise why not, logged: the act must not happen."""
+        try:
+            self.lease.check(act)
+        except LeaseLost as error:
+            log.error("broker act refused: live lease not held", act=act, token=error.token, reason=error.reason)
+            return str(error)
+        return None
+
     async def cancel(self, client_order_id: str) -> None:
         if self.shadow:
             return
         try:
             found = await asyncio.to_thread(self.client.get_order_by_client_id, client_order_id)
-            await asyncio.to_thread(self.client.cancel_order_by_id, found.id)
+            refused = self._lease_refuses(f"cancel order {client_order_id}")  # right before the act
+            if refused is None:
+                await asyncio.to_thread(self.client.cancel_order_by_id, found.id)
         except APIError as error:
+            refused = f"cancel refused: {error}"
+        if refused is not None:
             report = execution_pb2.ExecutionReport(
                 envelope=new_envelope("execution"),
                 report_type=execution_pb2.EXECUTION_REPORT_TYPE_CANCEL_REJECTED,
                 client_order_id=client_order_id,
-                reason=f"cancel refused: {error}",
+                reason=refused,
             )
             await self.publisher.publish("execution.reports.v1", report, key=client_order_id)
 
@@ -448,4 +473,5 @@ async def build(settings: ExecutionSettings) -> ServiceParts:
             )
         ],
         live_lease=True,
+        lease=app.lease,
     )

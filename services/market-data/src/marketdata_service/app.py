@@ -14,6 +14,7 @@ from alpaca.data.requests import StockLatestBarRequest
 from prometheus_client import Counter
 from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2, marketdata_pb2_grpc
+from trading_platform.deployment import LeaseGuard, LeaseLost
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import Publisher, ensure_topics
 from trading_platform.observability import get_logger
@@ -25,6 +26,7 @@ from marketdata_service.engine import BarValidator, quote_problem
 
 log = get_logger("market-data")
 BARS = Counter("marketdata_bars_total", "bars received", ["outcome", "source"])
+LEASE_REFUSED = Counter("marketdata_lease_refused_total", "broker records not published: no live lease", ["kind"])
 PUBLISH_FAILURES = Counter("marketdata_publish_failures_total", "records the bus did not acknowledge", ["topic"])
 PRODUCED = [
     "marketdata.bars.v1",
@@ -58,21 +60,23 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         )
         kafka = settings.kafka
         self.publisher = Publisher(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "market-data",
             namespace=kafka.namespace,
             shadow=settings.deployment.shadow,
-            doorbell_url=settings.doorbell_url(),
         )
         self.source = STREAM
         self.last_stream_bar = time.monotonic()
         self.tasks: list[asyncio.Task[Any]] = []
         self.unacked: set[asyncio.Future[Any]] = set()
+        # The live lease (blue-green): checked before publishing anything that came from the broker.
+        self.lease = LeaseGuard("market-data")
+        self.lease_refusals = 0
 
     async def start(self) -> None:
         kafka = self.settings.kafka
         await ensure_topics(
-            kafka.bootstrap_servers, PRODUCED, namespace=kafka.namespace, shadow=self.settings.deployment.shadow
+            kafka.connection(), PRODUCED, namespace=kafka.namespace, shadow=self.settings.deployment.shadow
         )
         await self.publisher.start()
         if self.settings.deployment.shadow:
@@ -107,7 +111,22 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
 
         delivery.add_done_callback(acked)
 
+    def may_publish(self, kind: str) -> bool:
+        """Only the holder of the live lease publishes what the broker sends (one broker stream, one publisher); a
+        record that arrives without it is dropped and counted, the first of a run logged."""
+        try:
+            self.lease.check(f"publish broker {kind}s")
+        except LeaseLost as error:
+            LEASE_REFUSED.labels(kind).inc()
+            if not self.lease_refusals:
+                log.error("broker data not published: live lease not held", token=error.token, reason=error.reason)
+            self.lease_refusals += 1
+            return False
+        return True
+
     async def on_stream_bar(self, bar: Any) -> None:
+        if not self.may_publish("bar"):
+            return
         self.last_stream_bar = time.monotonic()
         if self.source != STREAM:
             await self.switch(STREAM, "the stream delivers again")
@@ -151,6 +170,8 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         await self.publish_quality(bar.symbol, stale=False)
 
     async def on_quote(self, raw: Any) -> None:
+        if not self.may_publish("quote"):
+            return
         quote = marketdata_pb2.Quote(
             envelope=new_envelope("market-data", ts_event=int(raw.timestamp.timestamp() * 1e9)),
             symbol=raw.symbol,
@@ -169,6 +190,8 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         await self.emit("marketdata.quotes.v1", quote, key=quote.symbol)
 
     async def on_trade(self, raw: Any) -> None:
+        if not self.may_publish("trade"):
+            return
         trade = marketdata_pb2.Trade(
             envelope=new_envelope("market-data", ts_event=int(raw.timestamp.timestamp() * 1e9)),
             symbol=raw.symbol,
@@ -219,7 +242,7 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         """Fail over to REST polling when the stream goes quiet; back when it delivers again."""
         while True:
             await asyncio.sleep(self.config.poll_interval_s)
-            if time.monotonic() - self.last_stream_bar < self.config.stale_after_s:
+            if time.monotonic() - self.last_stream_bar < self.config.stale_after_s or not self.may_publish("rest bar"):
                 continue
             if self.source == STREAM:
                 await self.switch(REST, f"no stream bar for {self.config.stale_after_s:.0f} s")
@@ -234,7 +257,7 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
                 continue
             for bar in latest.values():
                 state = self.validator.state(bar.symbol)
-                if int(bar.timestamp.timestamp() * 1e9) > state.last_ts:
+                if int(bar.timestamp.timestamp() * 1e9) > state.last_ts and self.may_publish("rest bar"):
                     await self.handle(bar, REST)
 
     async def GetLatestBar(self, request: Any, context: Any) -> marketdata_pb2.Bar:
@@ -270,4 +293,5 @@ async def build(settings: MarketDataSettings) -> ServiceParts:
             )
         ],
         live_lease=True,
+        lease=app.lease,
     )

@@ -25,7 +25,7 @@ from risk_service.engine import RiskEngine
 log = get_logger("risk")
 DECISIONS_UNACKED = Counter("risk_decisions_unacked_total", "decisions the bus did not acknowledge")
 STATE_KEY = "risk:trading_state"
-PRODUCED = ["risk.decisions.v1", "risk.state.v1", "risk.limits.v1", "risk.alerts.v1", "oms.commands.v1"]
+PRODUCED = ["risk.decisions.v1", "risk.state.v1", "risk.limits.v1", "risk.alerts.v1"]
 CONSUMED = ["marketdata.bars.v1", "oms.positions.v1"]
 
 
@@ -36,27 +36,21 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
         kafka = settings.kafka
         shadow = settings.deployment.shadow
         self.publisher = Publisher(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "risk",
             namespace=kafka.namespace,
             shadow=shadow,
-            doorbell_url=settings.doorbell_url(),
         )
         self.consumer = Consumer(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "risk",
             CONSUMED,
             self.on_message,
             publisher=self.publisher,
             namespace=kafka.namespace,
             shadow=shadow,
-            # Prices and positions: polled every 20 ms at least, unless rung (doorbell mode).
-            group_options={
-                **kafka.group_options(),
-                "fetch_max_wait_ms": kafka.fetch_max_wait_ms if kafka.doorbell else max(kafka.fetch_max_wait_ms, 20),
-            },
+            group_options=kafka.group_options(),
             auto_offset_reset="latest",
-            **settings.wakeups(),
         )
         self.redis = aioredis.from_url(settings.redis.url)
         self._task: asyncio.Task[None] | None = None
@@ -64,7 +58,7 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
     async def start(self) -> None:
         kafka = self.settings.kafka
         await ensure_topics(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             PRODUCED + CONSUMED,
             namespace=kafka.namespace,
             shadow=self.settings.deployment.shadow,
@@ -151,12 +145,10 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "state must be ACTIVE, REDUCING or HALTED")
         previous, state = self.engine.set_state(request.state, request.reason or "operator")
         await self.redis.hset(STATE_KEY, mapping={"state": state, "reason": request.reason or "operator"})
-        await self._publish_state(previous, state, request.reason, request.actor or "operator")
-        if request.state == risk_pb2.TRADING_STATE_HALTED and request.cancel_open_orders:
-            command = oms_pb2.OrderCommand(
-                envelope=new_envelope("risk"), cancel_all_orders=oms_pb2.CancelAllOrders(reason="kill switch")
-            )
-            await self.publisher.publish("oms.commands.v1", command, key="_all")
+        # The kill switch's cancels travel with the state change: execution, which owns the broker connection, cancels
+        # every open order when it reads HALTED with cancel_open_orders (only order-management writes order commands).
+        cancel = request.state == risk_pb2.TRADING_STATE_HALTED and request.cancel_open_orders
+        await self._publish_state(previous, state, request.reason, request.actor or "operator", cancel_open_orders=cancel)
         log.warning(
             "trading state changed", state=risk_pb2.TradingState.Name(state), actor=request.actor, reason=request.reason
         )
@@ -185,11 +177,18 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
         )
         return limits
 
-    async def _publish_state(self, previous: int, state: int, reason: str, actor: str) -> None:
+    async def _publish_state(
+        self, previous: int, state: int, reason: str, actor: str, *, cancel_open_orders: bool = False
+    ) -> None:
         await self.publisher.publish(
             "risk.state.v1",
             risk_pb2.TradingStateChanged(
-                envelope=new_envelope("risk"), previous_state=previous, state=state, reason=reason, actor=actor
+                envelope=new_envelope("risk"),
+                previous_state=previous,
+                state=state,
+                reason=reason,
+                actor=actor,
+                cancel_open_orders=cancel_open_orders,
             ),
             key="_trading_state",
         )

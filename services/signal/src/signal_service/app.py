@@ -51,14 +51,13 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
         self.monitors: dict[str, PredictionMonitor] = {}
         kafka = settings.kafka
         self.publisher = Publisher(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "signal",
             namespace=kafka.namespace,
             shadow=settings.deployment.shadow,
-            doorbell_url=settings.doorbell_url(),
         )
         self.consumer = Consumer(
-            kafka.bootstrap_servers,
+            kafka.connection(),
             "signal",
             ["marketdata.bars.v1"],
             self.on_bar,
@@ -67,7 +66,6 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             shadow=settings.deployment.shadow,
             group_options=kafka.group_options(),
             concurrent_keys=True,  # state is per symbol: one symbol need not wait for another
-            **settings.wakeups(),
         )
         self.loaded_at = time.time_ns()
         self.tasks: list[asyncio.Task[None]] = []
@@ -137,7 +135,7 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
     async def start(self) -> None:
         kafka = self.settings.kafka
         await ensure_topics(
-            kafka.bootstrap_servers, TOPICS, namespace=kafka.namespace, shadow=self.settings.deployment.shadow
+            kafka.connection(), TOPICS, namespace=kafka.namespace, shadow=self.settings.deployment.shadow
         )
         self.slots = await self.load_policies()
         await self.publisher.start()

@@ -1,0 +1,383 @@
+"""Consuming registry topics in a consumer group (Consumer): commit after the handler, dead letters, retries.
+
+- Committing loop (the default): an offset is committed only after the handler returned (DESIGN.md invariant 3),
+  once per fetched batch. A message whose envelope.message_id was already handled is skipped (the idempotency store
+  is marked only after success). A record that does not decode, or whose handler raises PermanentError or keeps
+  failing after `max_attempts` tries with backoff, goes to `<topic>.dlq` as a DeadLetter, and the consumer carries on.
+- Transactional loop (`transactional=True`, with a transactional `publisher`): each fetched batch is one Kafka
+  transaction. Its records are handled (one by one, or in key lanes), what the handlers publish and the batch's
+  dead letters are sent inside the transaction, the batch's next offsets are added to it, and it commits: outputs
+  and consumed offsets become visible together, or not at all. A handler that still fails after its retries, or a
+  failed commit, aborts the transaction and raises out of run(): that batch's in-memory effects are not in the log,
+  so the caller restarts (rebuilds its state) and the batch is delivered again. Handled ids are marked in the
+  idempotency store only after the commit.
+- Consumers read with isolation_level="read_committed": records of aborted transactions are never delivered.
+- By default a consumer handles one record at a time; with `concurrent_keys=True` in key lanes
+  (trading_platform.messaging.lanes).
+- `stop()` drains: the in-flight message (in the transactional loop, the in-flight batch) finishes and is committed
+  before the loop ends; it wakes a fetch that is waiting for data.
+- A partition taken away in a rebalance is handed over clean: the revocation waits for the batch in flight to be
+  committed (lanes: for its lanes to settle), so the next owner starts where this one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from trading_platform.messaging.connection import (
+    CLIENT_TIMEOUTS,
+    START_TIMEOUT_S,
+    KafkaConnection,
+    connection_of,
+    start_client,
+)
+from trading_platform.messaging.dead_letters import PermanentError, dead_letter_of
+from trading_platform.messaging.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from trading_platform.messaging.lanes import KeyLanes, SettleOnRevoke
+from trading_platform.messaging.names import TopicNames
+from trading_platform.messaging.producer import Publisher
+from trading_platform.messaging.records import BadRecord, Handler, Record, consumed, decode
+from trading_platform.topics import Topic, lookup
+
+tracer = trace.get_tracer("trading_platform.messaging")
+log = structlog.get_logger("trading_platform.messaging")
+
+# Group timing. The broker waits up to rebalance_timeout_ms for members to (re)join, which is what a consumer's
+# start-up costs; a crashed member's partitions move after session_timeout_ms. A fetch waits at most
+# fetch_max_wait_ms on the broker, which answers it as soon as data arrives. Tune per deployment via settings.
+DEFAULT_GROUP_OPTIONS = {
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 500,
+    "rebalance_timeout_ms": 2000,
+    "fetch_max_wait_ms": 500,
+}
+POLL_TIMEOUT_MS = 1000  # a getmany's own wait; stop() does not wait for it
+SEQUENTIAL_BATCH = 100  # most records per fetch when handling one at a time
+JOIN_WAITS = 5
+
+
+class ConsumerJoinError(RuntimeError):
+    """A consumer could not join its group: it never got partitions."""
+
+
+class Consumer:
+    """Consumes registry topics in a consumer group; commits after the handler, or per batch in a transaction."""
+
+    def __init__(
+        self,
+        connection: KafkaConnection | str,
+        group_id: str,
+        topics: Iterable[str],
+        handler: Handler,
+        *,
+        publisher: Publisher | None = None,
+        idempotency: IdempotencyStore | None = None,
+        namespace: str = "",
+        shadow: bool = False,
+        max_attempts: int = 3,
+        retry_initial_s: float = 0.05,
+        auto_offset_reset: str = "earliest",
+        group_options: dict[str, int] | None = None,
+        concurrent_keys: bool = False,
+        max_in_flight: int = 100,
+        transactional: bool = False,
+        isolation_level: str = "read_committed",
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        if transactional and (publisher is None or not publisher.transactional):
+            raise ValueError("Consumer(transactional=True) needs a publisher with a transactional_id")
+        self.connection = connection_of(connection)
+        self.transactional = transactional
+        # In the transactional loop a batch is always finished, so lanes never stop half-way through one.
+        should_stop = (lambda: False) if transactional else self._should_stop
+        self.lanes = KeyLanes(self._handle, should_stop, max_in_flight) if concurrent_keys else None
+        self.names = TopicNames(namespace, shadow)
+        self.topics = [lookup(t).name for t in topics]
+        self.group_id = group_id + ("-shadow" if shadow else "")
+        self.handler = handler
+        self.idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
+        self.max_attempts = max_attempts
+        self.retry_initial_s = retry_initial_s
+        self.start_timeout_s = start_timeout_s
+        self._owns_publisher = publisher is None
+        self.publisher = publisher or Publisher(self.connection, f"{group_id}-dlq", namespace=namespace)
+        options = {**DEFAULT_GROUP_OPTIONS, **(group_options or {})}
+        # A join normally completes within a rebalance, or a session timeout when a member died without leaving.
+        self.join_timeout_s = (options["session_timeout_ms"] + options["rebalance_timeout_ms"]) / 1000 + 5
+        self._consumer = AIOKafkaConsumer(
+            **self.connection.client_options(),
+            **CLIENT_TIMEOUTS,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=auto_offset_reset,
+            isolation_level=isolation_level,
+            client_id=self.group_id,
+            **options,
+        )
+        self._batch_lock = asyncio.Lock()  # held while a batch is handled and committed
+        self._pending_marks: list[str] | None = [] if transactional else None
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self.handled = 0
+        self.dead_lettered = 0
+        self.duplicates_skipped = 0
+
+    async def start(self) -> None:
+        await self.publisher.start()
+        await self._join()
+
+    async def _join(self) -> None:
+        """Join the group: start() returns once partitions are assigned. A cluster that cannot be reached fails the
+        start with BrokerUnavailableError after start_timeout_s. A join that goes unanswered (a group coordinator
+        that never becomes available, a group stuck in a rebalance) is logged every join_timeout_s, and after
+        JOIN_WAITS of them the start fails naming the group, rather than hanging unseen."""
+        listener: ConsumerRebalanceListener
+        if self.lanes is not None and not self.transactional:
+            listener = SettleOnRevoke(self.lanes, self._consumer)
+        else:
+            listener = _FinishBatchOnRevoke(self._batch_lock)
+        self._consumer.subscribe([self.names.physical_input(t) for t in self.topics], listener=listener)
+        joining = asyncio.ensure_future(start_client(self._consumer.start, self.connection, self.start_timeout_s))
+        for wait in range(1, JOIN_WAITS + 1):
+            done, _ = await asyncio.wait({joining}, timeout=self.join_timeout_s)
+            if done:
+                joining.result()
+                return
+            log.warning(
+                "consumer group join unanswered", group=self.group_id, waited_s=round(wait * self.join_timeout_s)
+            )
+        joining.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._consumer.stop(), 5)
+        raise ConsumerJoinError(
+            f"consumer group {self.group_id!r} got no partitions in {JOIN_WAITS * self.join_timeout_s:.0f} s: is the "
+            f"Kafka cluster at {self.connection.bootstrap_servers} healthy (its group coordinator available)?"
+        )
+
+    async def _fetch(self, max_records: int) -> dict[TopicPartition, list[Record]]:
+        """The next batch: the broker answers as soon as data arrives. stop() cuts the wait short (nothing fetched
+        is lost: what is not handled is not committed)."""
+        fetching = asyncio.ensure_future(self._consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=max_records))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fetching
+        return fetching.result() if not fetching.cancelled() else {}
+
+    def _owned(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
+        """Only partitions still assigned: a rebalance between the fetch and the batch took the others away."""
+        assigned = self._consumer.assignment()
+        return {tp: records for tp, records in batch.items() if records and tp in assigned}
+
+    async def run(self) -> None:
+        """Consume until stop(). Call start() first (or use run_forever())."""
+        try:
+            if self.transactional:
+                await self._run_transactional()
+            elif self.lanes is not None:
+                await self._run_lanes(self.lanes)
+            else:
+                await self._run_sequential()
+        finally:
+            self._stopped.set()
+
+    async def _run_sequential(self) -> None:
+        while not self._stopping.is_set():
+            batch = await self._fetch(SEQUENTIAL_BATCH)
+            async with self._batch_lock:
+                handled: dict[TopicPartition, int] = {}
+                try:
+                    for partition, records in self._owned(batch).items():
+                        for record in records:
+                            if self._stopping.is_set():
+                                break  # drain: unhandled records stay uncommitted and are redelivered
+                            await self._handle(record)
+                            handled[partition] = record.offset + 1
+                finally:
+                    # One commit per fetched batch, of handled records only: a crash before it redelivers them,
+                    # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
+                    if handled:
+                        await self._consumer.commit(handled)
+
+    async def _run_lanes(self, lanes: KeyLanes) -> None:
+        """concurrent_keys: fetching goes on while lanes work, so a slow record (a broker call) holds up only its
+        own key; at most max_in_flight records are outstanding. Each partition commits the run of handled records
+        from its oldest outstanding one, so a crash redelivers everything not yet handled (DESIGN.md invariant 3)."""
+        committing: asyncio.Task[None] | None = None  # one commit at a time, overlapping the next fetch
+        try:
+            while not self._stopping.is_set():
+                lanes.raise_failure()
+                if committing is not None and committing.done():
+                    committing.result()  # a failed commit stops the loop, as in sequential mode
+                    committing = None
+                await lanes.wait_for_room()
+                if self._stopping.is_set():
+                    break
+                lanes.add(self._owned(await self._fetch(lanes.room())))
+                if committing is None and (commits := lanes.committable()):
+                    committing = asyncio.create_task(self._consumer.commit(commits))
+        finally:
+            await lanes.drain()  # each lane finishes its current record; the rest stay uncommitted
+            if committing is not None:
+                await asyncio.gather(committing, return_exceptions=True)
+            commits = lanes.committable()
+            if commits:
+                with contextlib.suppress(Exception):  # a failed last commit only means redelivery
+                    await self._consumer.commit(commits)
+        lanes.raise_failure()
+
+    async def _run_transactional(self) -> None:
+        """One transaction per fetched batch: handle it all, send its offsets, commit; no consumer commit."""
+        max_records = self.lanes.max_in_flight if self.lanes is not None else SEQUENTIAL_BATCH
+        while not self._stopping.is_set():
+            batch = await self._fetch(max_records)
+            if not batch:
+                continue
+            async with self._batch_lock:
+                batch = self._owned(batch)
+                if not batch:
+                    continue
+                marks = self._pending_marks = []
+                async with self.publisher.transaction():
+                    offsets = await self._handle_batch(batch)
+                    await self.publisher.send_offsets_to_transaction(offsets, self.group_id)
+                for message_id in marks:  # only now: an aborted batch is handled again when redelivered
+                    await self.idempotency.mark(message_id)
+
+    async def _handle_batch(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, int]:
+        if self.lanes is None:
+            for records in batch.values():
+                for record in records:
+                    await self._handle(record)
+        else:
+            self.lanes.add(batch)
+            await self.lanes.drain()
+            self.lanes.raise_failure()
+            self.lanes.committable()  # forget the batch's offsets: they are committed below
+        return {partition: records[-1].offset + 1 for partition, records in batch.items()}
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await self.run()
+        finally:
+            await self.close()
+
+    def _should_stop(self) -> bool:
+        return self._stopping.is_set()
+
+    async def stop(self) -> None:
+        """Finish the in-flight message (or batch), commit it, and return once the loop has ended."""
+        self._stopping.set()
+        await self._stopped.wait()
+
+    async def close(self) -> None:
+        await self._consumer.stop()
+        if self._owns_publisher:
+            await self.publisher.stop()
+
+    async def _handle(self, record: Record) -> None:
+        physical = record.topic
+        topic = lookup(self.names.logical(physical))
+        headers = {k: v for k, v in (record.headers or ())}
+        try:
+            value = decode(topic, record.value)
+        except BadRecord as bad:
+            await self._dead_letter(record, topic, headers, bad.reason_code, bad.reason)
+            return
+        message = consumed(topic, record, value)
+        message_id = message.envelope.message_id
+        pending = self._pending_marks
+        if await self.idempotency.seen(message_id) or (pending is not None and message_id in pending):
+            self.duplicates_skipped += 1
+            return
+        parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers.items()})
+        token = otel_context.attach(parent)
+        try:
+            with tracer.start_as_current_span(f"consume {topic.name}", kind=SpanKind.CONSUMER) as span:
+                span.set_attribute("messaging.system", "kafka")
+                span.set_attribute("messaging.destination.name", physical)
+                span.set_attribute("messaging.consumer.group.name", self.group_id)
+                span.set_attribute("messaging.message.id", message_id)
+                try:
+                    await self._call_with_retries(message)
+                except PermanentError as error:
+                    span.set_status(Status(StatusCode.ERROR, str(error)))
+                    await self._dead_letter(record, topic, headers, error.reason_code, str(error))
+                    return
+                except Exception as error:
+                    span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, str(error)))
+                    if self.transactional:  # the batch aborts: its effects are not in the log
+                        raise
+                    # retries exhausted: dead-letter, never lose it, carry on
+                    await self._dead_letter(
+                        record,
+                        topic,
+                        headers,
+                        "handler_error",
+                        f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)",
+                    )
+                    return
+        finally:
+            otel_context.detach(token)
+        if pending is not None:
+            pending.append(message_id)
+        else:
+            await self.idempotency.mark(message_id)
+        self.handled += 1
+
+    async def _call_with_retries(self, message: Any) -> None:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential(multiplier=self.retry_initial_s, max=2.0),
+            retry=retry_if_not_exception_type(PermanentError),
+            reraise=True,
+        ):
+            with attempt:
+                await self.handler(message)
+
+    async def _dead_letter(
+        self, record: Record, topic: Topic, headers: dict[str, bytes], reason_code: str, reason: str
+    ) -> None:
+        dead_letter = dead_letter_of(record, self.group_id, headers, reason_code, reason)
+        await self.publisher.publish_dead_letter(dead_letter, topic.name)
+        self.dead_lettered += 1
+        log.warning(
+            "message dead-lettered",
+            topic=topic.name,
+            partition=dead_letter.source_partition,
+            offset=dead_letter.source_offset,
+            reason_code=reason_code,
+            reason=reason[:500],
+        )
+
+
+class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A revocation waits for the batch in flight to be handled and committed, so the next owner of a partition
+    starts after it (and a transactional batch never commits offsets of a partition that has moved on)."""
+
+    def __init__(self, batch_lock: asyncio.Lock) -> None:
+        self.batch_lock = batch_lock
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
