@@ -102,14 +102,16 @@ main(ServiceSettings, build)
 """
 
 
-async def test_service_runner_starts_reports_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+async def test_service_runner_starts_reports_ready_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
     from trading_platform.devstack import free_port
 
     port = free_port()
     env = {
         **os.environ,
         "TRADING_SERVICE_NAME": "example",
-        "TRADING_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "TRADING_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,  # its health follows the broker
         "TRADING_GRPC__PORT": str(port),
         "TRADING_TELEMETRY__SPANS_FILE": str(tmp_path / "spans.jsonl"),
     }
