@@ -66,10 +66,8 @@ async def reports(bootstrap: str, namespace: str) -> dict[str, list[tuple[int, s
     return found
 
 
-async def test_execution_holds_the_order_path_invariants(
-    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
-) -> None:
-    settings = load_settings(
+def execution_settings(kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange) -> Any:
+    return load_settings(
         ExecutionSettings,
         service_name="execution",
         kafka={
@@ -84,6 +82,12 @@ async def test_execution_holds_the_order_path_invariants(
         },
         execution={"stream_wait_s": 0.5, "approval_wait_s": 1.0, "submit_timeout_s": 3.0, "listen_confirm_s": 1.0},
     )
+
+
+async def test_execution_holds_the_order_path_invariants(
+    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    settings = execution_settings(kafka_bootstrap, topic_namespace, paper_exchange)
     await ensure_topics(
         kafka_bootstrap, ["oms.commands.v1", "risk.decisions.v1", "execution.reports.v1"], namespace=topic_namespace
     )
@@ -175,6 +179,59 @@ async def test_execution_holds_the_order_path_invariants(
         await wait_until(caught_up, 20, "the catch-up report of the fill nobody heard")
         again = await reports(kafka_bootstrap, topic_namespace)
         assert [t for t, _ in again["approved-1"]].count(R.EXECUTION_REPORT_TYPE_FILL) == 1  # nothing said twice
+    finally:
+        await publisher.stop()
+        await app.stop()
+
+
+async def test_the_kill_switch_on_the_trading_state_cancels_every_open_order_at_the_broker(
+    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """Risk's HALTED with cancel_open_orders, read on risk.state.v1, makes execution cancel at the broker (risk itself
+    may not write order commands); an ACTIVE change, or a HALTED one without it, cancels nothing."""
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.requests import LimitOrderRequest
+
+    settings = execution_settings(kafka_bootstrap, topic_namespace, paper_exchange)
+    await ensure_topics(kafka_bootstrap, ["risk.state.v1"], namespace=topic_namespace)
+    app = ExecutionApp(settings)
+    await app.start()
+    publisher = Publisher(kafka_bootstrap, "risk", namespace=topic_namespace)
+    await publisher.start()
+    client = TradingClient(paper_exchange.key_id, paper_exchange.secret_key, url_override=paper_exchange.url)
+    try:
+        await wait_until(lambda: app.stream_up, 10, "the trade-update stream")
+        resting = await asyncio.to_thread(
+            client.submit_order,
+            LimitOrderRequest(
+                symbol="AAPL", qty=1, side="buy", time_in_force="day", limit_price=1.0, client_order_id="resting-1"
+            ),
+        )
+        await asyncio.sleep(1.0)  # the kill-switch group starts from the end: let it find its position first
+
+        async def state(state: int, cancel: bool) -> None:
+            change = risk_pb2.TradingStateChanged(
+                envelope=new_envelope("risk"),
+                state=state,
+                reason="drill",
+                actor="risk-officer",
+                cancel_open_orders=cancel,
+            )
+            await publisher.publish("risk.state.v1", change, key="_trading_state")
+
+        await state(risk_pb2.TRADING_STATE_HALTED, cancel=False)
+        await state(risk_pb2.TRADING_STATE_ACTIVE, cancel=False)
+        await asyncio.sleep(1.5)
+        order = await asyncio.to_thread(client.get_order_by_id, resting.id)
+        assert str(order.status.value) in ("new", "accepted"), "a halt without cancel_open_orders cancels nothing"
+
+        await state(risk_pb2.TRADING_STATE_HALTED, cancel=True)
+
+        async def canceled() -> bool:
+            current = await asyncio.to_thread(client.get_order_by_id, resting.id)
+            return str(current.status.value) == "canceled"
+
+        await wait_until(canceled, 15, "the resting order to be canceled by the kill switch")
     finally:
         await publisher.stop()
         await app.stop()

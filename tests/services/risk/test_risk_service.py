@@ -83,8 +83,9 @@ async def test_decisions_limits_and_a_halt_that_survives_restart(
     assert changes[0].actor == "risk-officer"
     states = await topic(kafka_bootstrap, topic_namespace, "risk.state.v1")
     assert states[-1].state == risk_pb2.TRADING_STATE_HALTED and states[-1].reason == "drill"
-    commands = await topic(kafka_bootstrap, topic_namespace, "oms.commands.v1")
-    assert commands[-1].WhichOneof("command") == "cancel_all_orders"
+    # The kill switch's cancels travel with the state change (execution reads it); risk writes no order command.
+    assert states[-1].cancel_open_orders
+    assert await topic(kafka_bootstrap, topic_namespace, "oms.commands.v1") == []
 
     restarted, server = await serve(settings)  # the halt is in Redis: a restarted gate is still halted
     try:

@@ -27,6 +27,7 @@ from prometheus_client import Counter, Histogram
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2, execution_pb2_grpc
 from trading.oms.v1 import oms_pb2
+from trading.risk.v1 import risk_pb2
 from trading_platform.decimals import from_proto, to_proto
 from trading_platform.deployment import LeaseGuard, LeaseLost
 from trading_platform.envelope import new_envelope
@@ -125,6 +126,19 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             group_options=options,
             auto_offset_reset="earliest",
         )
+        # The kill switch: risk's trading-state changes, from the group's committed offset (or the end, for a group
+        # that has none), so a restart never acts on a halt again that it already acted on, nor on an old one.
+        self.kill_switch = Consumer(
+            kafka.connection(),
+            "execution-kill-switch",
+            ["risk.state.v1"],
+            self.on_trading_state,
+            publisher=self.publisher,
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+            group_options=options,
+            auto_offset_reset="latest",
+        )
         self.engine = ExecutionEngine()
         self.approved: dict[str, str] = {}  # client order id -> risk decision id
         self.approval_waiters: dict[str, asyncio.Event] = {}
@@ -141,7 +155,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         kafka = self.settings.kafka
         await ensure_topics(
             kafka.connection(),
-            [*PRODUCED, "oms.commands.v1", "risk.decisions.v1"],
+            [*PRODUCED, "oms.commands.v1", "risk.decisions.v1", "risk.state.v1"],
             namespace=kafka.namespace,
             shadow=self.shadow,
         )
@@ -150,8 +164,13 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         async for message in replay(kafka.connection(), "execution.reports.v1", namespace=kafka.namespace):
             self.engine.remember(message.value)  # type: ignore[arg-type]
         await self.decisions.start()
+        await self.kill_switch.start()
         await self.commands.start()
-        self.tasks = [asyncio.create_task(self.decisions.run()), asyncio.create_task(self.commands.run())]
+        self.tasks = [
+            asyncio.create_task(self.decisions.run()),
+            asyncio.create_task(self.kill_switch.run()),
+            asyncio.create_task(self.commands.run()),
+        ]
         if not self.shadow:  # the idle colour never holds the broker connection
             self.tasks += [asyncio.create_task(self.stream._run_forever()), asyncio.create_task(self.watch_stream())]
 
@@ -161,6 +180,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         if not self.shadow:
             await self.stream.stop_ws()
         await self.commands.stop()
+        await self.kill_switch.stop()
         await self.decisions.stop()
         for task in self.tasks:
             task.cancel()
@@ -168,6 +188,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         with contextlib.suppress(Exception):
             await self.stream.close()
         await self.commands.close()
+        await self.kill_switch.close()
         await self.decisions.close()
         await self.publisher.stop()
 
@@ -233,9 +254,18 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         elif kind == "cancel_order":
             await self.cancel(command.cancel_order.client_order_id)
         elif kind == "cancel_all_orders":
-            if not self.shadow and self._lease_refuses("cancel all orders") is None:
-                await asyncio.to_thread(self.client.cancel_orders)
-            log.warning("cancel all orders", reason=command.cancel_all_orders.reason)
+            await self.cancel_all(command.cancel_all_orders.reason)
+
+    async def on_trading_state(self, message: ConsumedMessage) -> None:
+        change: Any = message.value
+        if change.state == risk_pb2.TRADING_STATE_HALTED and change.cancel_open_orders:
+            await self.cancel_all(f"kill switch: {change.reason} ({change.actor})")
+
+    async def cancel_all(self, reason: str) -> None:
+        """Cancel every open order at the broker (the shadow colour never talks to the broker)."""
+        if not self.shadow and self._lease_refuses("cancel all orders") is None:
+            await asyncio.to_thread(self.client.cancel_orders)
+        log.warning("cancel all orders", reason=reason, shadow=self.shadow)
 
     async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
         cid = order.client_order_id

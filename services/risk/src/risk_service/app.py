@@ -9,7 +9,6 @@ from typing import Any
 import grpc
 import redis.asyncio as aioredis
 from prometheus_client import Counter
-from trading.oms.v1 import oms_pb2
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.clock import LiveClock
 from trading_platform.decimals import from_proto
@@ -148,7 +147,9 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
         # The kill switch's cancels travel with the state change: execution, which owns the broker connection, cancels
         # every open order when it reads HALTED with cancel_open_orders (only order-management writes order commands).
         cancel = request.state == risk_pb2.TRADING_STATE_HALTED and request.cancel_open_orders
-        await self._publish_state(previous, state, request.reason, request.actor or "operator", cancel_open_orders=cancel)
+        await self._publish_state(
+            previous, state, request.reason, request.actor or "operator", cancel_open_orders=cancel
+        )
         log.warning(
             "trading state changed", state=risk_pb2.TradingState.Name(state), actor=request.actor, reason=request.reason
         )
