@@ -114,6 +114,16 @@ async def test_only_order_management_writes_order_commands(secure_stack: Endpoin
             await producer.stop()
 
 
+async def test_a_service_reads_its_own_log_back(secure_stack: Endpoints) -> None:
+    """order-management rebuilds its book from oms.events.v1 at start: its owner may read it, others may not."""
+    assert acls.may("order-management", "Read", "oms.events.v1")
+    assert not acls.may("signal", "Read", "oms.events.v1")
+    from trading_platform.messaging import replay
+
+    replayed = [m async for m in replay(principal(secure_stack, "order-management"), "oms.events.v1")]
+    assert replayed == []  # readable (and empty on a new stack)
+
+
 async def test_a_service_reads_only_what_it_consumes(secure_stack: Endpoints) -> None:
     # market-data consumes nothing: it may not read the order commands, in a group of its own or otherwise.
     consumer = AIOKafkaConsumer(

@@ -134,9 +134,12 @@ async def test_poison_message_goes_to_dead_letters_and_consumer_carries_on(
     physical = topic_namespace + "marketdata.bars.v1"
     good_after = bar(close=103.0)
     rejected = bar(symbol="REJECT")
+    from_the_future = bar(close=104.0)
+    from_the_future.envelope.schema_version = 99  # a producer newer than this consumer
     async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
         # A record that is not a Bar at all, straight on the wire.
         await publisher._producer.send_and_wait(physical, b"\xff\xfe not protobuf", key=b"AAPL")
+        await publisher.publish("marketdata.bars.v1", from_the_future, key="AAPL")
         await publisher.publish("marketdata.bars.v1", rejected, key="REJECT")
         await publisher.publish("marketdata.bars.v1", good_after, key="AAPL")
 
@@ -155,12 +158,15 @@ async def test_poison_message_goes_to_dead_letters_and_consumer_carries_on(
         namespace=topic_namespace,
         group_options=FAST_GROUP_OPTIONS,
     )
-    await consume_until(consumer, lambda: len(handled) == 1 and consumer.dead_lettered == 2)
+    await consume_until(consumer, lambda: len(handled) == 1 and consumer.dead_lettered == 3)
     assert handled[0].value == good_after
 
-    dead = await collect(kafka_bootstrap, topic_namespace, "marketdata.bars.v1.dlq", 2)
+    dead = await collect(kafka_bootstrap, topic_namespace, "marketdata.bars.v1.dlq", 3)
     letters = sorted((m.value for m in dead), key=lambda d: d.reason_code)  # type: ignore[attr-defined]
-    assert [d.reason_code for d in letters] == ["decode_error", "validation_error"]  # type: ignore[attr-defined]
+    codes = [d.reason_code for d in letters]  # type: ignore[attr-defined]
+    assert codes == ["decode_error", "unknown_schema_version", "validation_error"]
+    assert "schema_version 99" in letters[1].reason  # type: ignore[attr-defined]
+    letters = [letters[0], letters[2]]
     assert letters[0].value == b"\xff\xfe not protobuf"  # type: ignore[attr-defined]
     assert letters[0].source_topic == physical  # type: ignore[attr-defined]
     assert "not a trading.marketdata.v1.Bar" in letters[0].reason  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """The Kafka access policy, generated from the topic registry: who may write, read and join what. Deny by default.
 
-- A service writes only the topics it owns (`Topic.writer`), and their shadow copies (its idle blue-green colour).
+- A service writes only the topics it owns (`Topic.writer`), and their shadow copies (its idle blue-green colour); it
+  reads them back too (order-management rebuilds its book from its event log, execution folds its reports).
 - A service reads only the topics it consumes (`Topic.readers`); audit and the operator tool read every topic.
 - A topic's dead letters are written by those who consume it (and by its writer).
 - Each service joins only consumer groups and uses only transactional ids named after it (a prefix match:
@@ -56,6 +57,7 @@ def grants(namespace: str = "") -> list[Grant]:
     for name, registered in TOPICS.items():
         for form in (name, SHADOW_PREFIX + name):
             topic(registered.writer, form, "Write")
+            topic(registered.writer, form, "Read")
         for reader in registered.readers:
             topic(reader, name, "Read")  # the shadow colour reads the live inputs too
         for user in dead_letter_writers(name):

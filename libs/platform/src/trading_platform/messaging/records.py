@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError, Message
 from trading.common.v1 import common_pb2
 
-from trading_platform.envelope import envelope_of
+from trading_platform.envelope import SCHEMA_VERSION, envelope_of
 from trading_platform.topics import Topic, lookup
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -55,8 +55,16 @@ def decode(topic: Topic, raw: bytes | None) -> Message:
         value = topic.message_type.FromString(raw)
     except (DecodeError, ValueError) as error:
         raise BadRecord("decode_error", f"not a {topic.type_name}: {error}") from error
-    if not envelope_of(value).message_id:
+    envelope = envelope_of(value)
+    if not envelope.message_id:
         raise BadRecord("invalid_envelope", f"{topic.type_name} without envelope.message_id")
+    if not 1 <= envelope.schema_version <= SCHEMA_VERSION:
+        # A producer newer than this consumer (or one that never set it): its fields may mean what this code does
+        # not know, so the record is set aside rather than half-understood.
+        raise BadRecord(
+            "unknown_schema_version",
+            f"{topic.type_name} with schema_version {envelope.schema_version}; this consumer knows 1..{SCHEMA_VERSION}",
+        )
     return value
 
 
