@@ -29,7 +29,7 @@ $(STAMP): requirements.lock requirements-data.txt $(wildcard libs/*/pyproject.to
 
 install: $(STAMP) ## Create .venv and install every package from the lock
 
-up: install ## Start the embedded stack (Kafka API, Redis, Vault), the paper exchange and the services
+up: install ## Start the embedded stack (Apache Kafka, Redis, Vault), the paper exchange and the services
 	$(VENV)/bin/tradectl up
 
 down: ## Stop everything `make up` started

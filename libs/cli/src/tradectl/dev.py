@@ -22,7 +22,7 @@ RunDir = typer.Option(DEFAULT_RUN_DIR, "--run-dir", help="where logs, pids, toke
 @app.command()
 def up(
     run_dir: Path = RunDir,
-    kafka_port: int = typer.Option(StackPorts.kafka, help="Kafka API listener port"),
+    kafka_port: int = typer.Option(StackPorts.kafka, help="Kafka listener port"),
     redis_port: int = typer.Option(StackPorts.redis, help="Redis port"),
     vault_port: int = typer.Option(StackPorts.vault, help="Vault API port"),
     as_json: bool = typer.Option(False, "--json", help="print the endpoints as JSON"),
