@@ -33,6 +33,7 @@ from trading_platform.messaging import (
     ensure_topics,
     replay,
 )
+from trading_platform.messaging.connection import KafkaConnection
 from trading_platform.messaging.lanes import KeyLanes
 from trading_platform.testing.plugin import FAST_GROUP_OPTIONS
 
@@ -652,3 +653,29 @@ async def test_stop_wakes_a_consumer_waiting_for_data(kafka_bootstrap: str, topi
     assert time.monotonic() - started < 0.3
     await task
     await consumer.close()
+
+
+async def test_ensure_topics_takes_compaction_from_the_registry_and_replication_from_the_cluster(
+    kafka_connection: KafkaConnection, topic_namespace: str
+) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    from trading_platform.topics import replication
+
+    assert replication(1) == (1, 1) and replication(3) == (3, 2) and replication(5) == (3, 2)
+    created = await ensure_topics(kafka_connection, ["oms.positions.v1", "oms.events.v1"], namespace=topic_namespace)
+    assert sorted(created) == [topic_namespace + "oms.events.v1", topic_namespace + "oms.positions.v1"]
+    admin = AdminClient(kafka_connection.librdkafka_config())
+    wanted = [
+        ConfigResource(ConfigResource.Type.TOPIC, topic_namespace + n) for n in ("oms.positions.v1", "oms.events.v1")
+    ]
+    for _ in range(50):  # the new topics reach the broker's metadata a moment after their creation is acknowledged
+        try:
+            configs = {r.name: c.result(timeout=10) for r, c in admin.describe_configs(wanted).items()}
+            break
+        except Exception:
+            await asyncio.sleep(0.1)
+    positions, events = configs[topic_namespace + "oms.positions.v1"], configs[topic_namespace + "oms.events.v1"]
+    assert positions["cleanup.policy"].value == "compact,delete"  # the latest position per symbol is always kept
+    assert events["cleanup.policy"].value == "delete" and events["retention.ms"].value == "-1"
+    assert positions["min.insync.replicas"].value == "1"  # what a one-node cluster supports
+    assert await ensure_topics(kafka_connection, ["oms.positions.v1"], namespace=topic_namespace) == []

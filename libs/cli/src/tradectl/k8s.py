@@ -15,7 +15,7 @@ from typing import Any
 import typer
 import yaml
 from trading_platform import acls
-from trading_platform.topics import TOPICS, dead_letter_topic, lookup, shadow_topic
+from trading_platform.topics import TOPICS, dead_letter_topic, lookup, replication, shadow_topic
 
 app = typer.Typer(help="Kubernetes manifests generated from the registries (k8s/).", no_args_is_help=True)
 
@@ -24,8 +24,7 @@ DEFAULT_OUT = Path("k8s/topics")
 USERS_FILE = "kafkausers.yaml"
 DEFAULT_USERS_OUT = Path("k8s/kafka-users")
 LABELS = {"app.kubernetes.io/part-of": "trading-platform", "app.kubernetes.io/managed-by": "tradectl"}
-REPLICAS = 3
-MIN_INSYNC_REPLICAS = 2
+REPLICAS, MIN_INSYNC_REPLICAS = replication(3)  # a production cluster: three brokers or more
 
 
 def topic_names() -> list[str]:

@@ -13,10 +13,9 @@ from typing import Any
 
 from trading_platform.acls import Grant
 from trading_platform.messaging.connection import KafkaConnection
-from trading_platform.topics import lookup
+from trading_platform.topics import lookup, replication
 
 TIMEOUT_S = 15.0
-MAX_REPLICAS = 3
 
 
 class ClusterAdminError(RuntimeError):
@@ -44,13 +43,6 @@ def _wait(futures: Mapping[Any, Any], what: str) -> None:
 
 def broker_count(connection: KafkaConnection) -> int:
     return len(_admin(connection).list_topics(timeout=TIMEOUT_S).brokers)
-
-
-def replication(brokers: int) -> tuple[int, int]:
-    """The replication factor and min.insync.replicas a cluster of this size supports: 3 and 2 from three brokers
-    on (a write survives one broker down), one replica on a single node."""
-    replicas = min(MAX_REPLICAS, max(1, brokers))
-    return replicas, max(1, replicas - 1)
 
 
 def ensure_topics(connection: KafkaConnection, physical: Mapping[str, str]) -> list[str]:

@@ -336,3 +336,13 @@ def principals() -> list[str]:
     """Every Kafka principal the registry names (one per service, and the operator tool)."""
     names = {t.writer for t in TOPICS.values()} | {r for t in TOPICS.values() for r in t.readers}
     return sorted(names | set(READ_EVERYTHING))
+
+
+MAX_REPLICAS = 3
+
+
+def replication(brokers: int) -> tuple[int, int]:
+    """The replication factor and min.insync.replicas a cluster of this many brokers supports: 3 and 2 from three
+    brokers on (an acknowledged write survives a broker down), one replica on a single node (the dev stack)."""
+    replicas = min(MAX_REPLICAS, max(1, brokers))
+    return replicas, max(1, replicas - 1)

@@ -1,4 +1,7 @@
-"""Creating the registry's topics (ensure_topics): partitions and retention as the topic registry declares them."""
+"""Creating the registry's topics (ensure_topics): partitions, retention and compaction as the topic registry declares
+them, and the replication factor and min.insync.replicas the cluster supports (never a fixed 1: a production cluster
+of three brokers gets 3 and 2). In Kubernetes the topics exist already (Strimzi KafkaTopics), and this creates
+nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from trading_platform.messaging.connection import (
     start_client,
 )
 from trading_platform.messaging.names import TopicNames
-from trading_platform.topics import Topic, lookup
+from trading_platform.topics import Topic, lookup, replication
 
 
 async def ensure_topics(
@@ -25,7 +28,6 @@ async def ensure_topics(
     *,
     namespace: str = "",
     shadow: bool = False,
-    replication_factor: int = 1,
     start_timeout_s: float = START_TIMEOUT_S,
 ) -> list[str]:
     """Create registry topics that do not exist yet (partitions, retention). Returns the names it created."""
@@ -41,12 +43,19 @@ async def ensure_topics(
     await start_client(admin.start, target, start_timeout_s)
     try:
         existing = set(await admin.list_topics())
+        if all(physical in existing for physical in wanted):
+            return []
+        replicas, min_insync = replication(len((await admin.describe_cluster())["brokers"]))
         new = [
             NewTopic(
                 name=physical,
                 num_partitions=topic.partitions,
-                replication_factor=replication_factor,
-                topic_configs={"retention.ms": str(topic.retention_ms)},
+                replication_factor=replicas,
+                topic_configs={
+                    "retention.ms": str(topic.retention_ms),
+                    "cleanup.policy": topic.cleanup_policy,
+                    "min.insync.replicas": str(min_insync),
+                },
             )
             for physical, topic in wanted.items()
             if physical not in existing
