@@ -42,6 +42,7 @@ CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("argoproj.io/v1alpha1", "Rollout"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"),
     ("ray.io/v1", "RayCluster"),
     ("ray.io/v1", "RayJob"),
     ("secrets.hashicorp.com/v1beta1", "VaultAuth"),
@@ -412,7 +413,7 @@ def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
 def test_k8s_manifests_validate() -> None:
     documents = k8s_documents()
     kinds = {doc["kind"] for _, doc in documents}
-    assert {"Namespace", "NetworkPolicy", "KafkaTopic", "RayCluster", "RayJob", "StorageClass"} <= kinds
+    assert {"Namespace", "NetworkPolicy", "KafkaTopic", "KafkaUser", "RayCluster", "RayJob", "StorageClass"} <= kinds
     for path, doc in documents:
         try:
             validate(doc)
