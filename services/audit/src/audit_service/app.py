@@ -69,6 +69,9 @@ class AuditApp(audit_pb2_grpc.AuditServiceServicer):
             namespace=kafka.namespace,
             group_options=kafka.group_options(),
             shadow=settings.deployment.shadow,
+            # Without offsets, from the beginning: the ledger records everything, and a message id seen twice is
+            # recorded once.
+            auto_offset_reset="earliest",
         )
         self.task: asyncio.Task[None] | None = None
 

@@ -114,6 +114,9 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             shadow=self.shadow,
             group_options=options,
             concurrent_keys=True,  # orders (keyed by client order id) are submitted side by side
+            # Without offsets, from the beginning: an approved command must never be skipped, and one already done
+            # is found at the broker by its client order id, not posted again.
+            auto_offset_reset="earliest",
         )
         # Approvals: every instance reads all decisions (its own group per process start), from the end.
         self.decisions = Consumer(

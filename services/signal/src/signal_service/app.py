@@ -66,6 +66,9 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             shadow=settings.deployment.shadow,
             group_options=kafka.group_options(),
             concurrent_keys=True,  # state is per symbol: one symbol need not wait for another
+            # A group without offsets (new, or its offsets expired) starts from now: old bars would become decisions
+            # on prices long gone. Skipped bars cost only a feature warm-up.
+            auto_offset_reset="latest",
         )
         self.loaded_at = time.time_ns()
         self.tasks: list[asyncio.Task[None]] = []

@@ -152,6 +152,10 @@ class Consumer:
             done, _ = await asyncio.wait({joining}, timeout=self.join_timeout_s)
             if done:
                 joining.result()
+                # Where each partition starts is settled now, not at the first fetch: a consumer that starts from
+                # the end ("latest") then reads everything published after start() returned.
+                for partition in self._consumer.assignment():
+                    await self._consumer.position(partition)
                 return
             log.warning(
                 "consumer group join unanswered", group=self.group_id, waited_s=round(wait * self.join_timeout_s)
