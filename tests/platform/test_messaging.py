@@ -679,3 +679,48 @@ async def test_ensure_topics_takes_compaction_from_the_registry_and_replication_
     assert events["cleanup.policy"].value == "delete" and events["retention.ms"].value == "-1"
     assert positions["min.insync.replicas"].value == "1"  # what a one-node cluster supports
     assert await ensure_topics(kafka_connection, ["oms.positions.v1"], namespace=topic_namespace) == []
+
+
+async def test_a_start_bounded_by_time_reads_only_the_recent_window(kafka_bootstrap: str, topic_namespace: str) -> None:
+    """replay(since_ms=...) and Consumer(start_at_ms=...) begin at the first record at or after a time, not at the
+    topic's beginning: a start whose cost is a window, not the whole history."""
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1"], namespace=topic_namespace)
+    old, recent = bar(close=90.0), bar(close=110.0)
+    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
+        await publisher.publish("marketdata.bars.v1", old, key="AAPL")
+        await asyncio.sleep(0.2)
+        cut_ms = time.time_ns() // 1_000_000
+        await asyncio.sleep(0.05)
+        await publisher.publish("marketdata.bars.v1", recent, key="AAPL")
+
+    everything = [m.value async for m in replay(kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace)]
+    assert everything == [old, recent]
+    window = [
+        m.value async for m in replay(kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace, since_ms=cut_ms)
+    ]
+    assert window == [recent]
+    later = [
+        m
+        async for m in replay(
+            kafka_bootstrap, "marketdata.bars.v1", namespace=topic_namespace, since_ms=cut_ms + 60_000
+        )
+    ]
+    assert later == []
+
+    handled: list[ConsumedMessage] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        handled.append(message)
+
+    consumer = Consumer(
+        kafka_bootstrap,
+        f"{topic_namespace}windowed",
+        ["marketdata.bars.v1"],
+        handler,
+        namespace=topic_namespace,
+        group_options=FAST_GROUP_OPTIONS,
+        start_at_ms=lambda: cut_ms,
+    )
+    await consume_until(consumer, lambda: len(handled) >= 1)
+    await asyncio.sleep(0.3)
+    assert [m.value for m in handled] == [recent]

@@ -118,7 +118,9 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             # is found at the broker by its client order id, not posted again.
             auto_offset_reset="earliest",
         )
-        # Approvals: every instance reads all decisions (its own group per process start), from the end.
+        # Approvals: every instance reads the decisions of the last approval_horizon_s (its own group per process
+        # start), then every new one.
+        horizon_ms = int(settings.execution.approval_horizon_s * 1000)
         self.decisions = Consumer(
             kafka.connection(),
             f"execution-approvals-{time.time_ns()}",
@@ -128,6 +130,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             namespace=kafka.namespace,
             group_options=options,
             auto_offset_reset="earliest",
+            start_at_ms=lambda: time.time_ns() // 1_000_000 - horizon_ms,
         )
         # The kill switch: risk's trading-state changes, from the group's committed offset (or the end, for a group
         # that has none), so a restart never acts on a halt again that it already acted on, nor on an old one.
@@ -164,7 +167,9 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         )
         self.loop = asyncio.get_running_loop()
         await self.publisher.start()
-        async for message in replay(kafka.connection(), "execution.reports.v1", namespace=kafka.namespace):
+        since_ms = time.time_ns() // 1_000_000 - int(self.settings.execution.reports_horizon_s * 1000)
+        reports = replay(kafka.connection(), "execution.reports.v1", namespace=kafka.namespace, since_ms=since_ms)
+        async for message in reports:
             self.engine.remember(message.value)  # type: ignore[arg-type]
         await self.decisions.start()
         await self.kill_switch.start()

@@ -9,6 +9,18 @@ from trading_platform.settings import BrokerSettings, Section, ServiceSettings
 class ExecutionConfig(Section):
     requests_per_minute: int = Field(200, gt=0, description="the broker's rate limit")
     approval_wait_s: float = Field(2.0, gt=0, description="how long a command waits to see its risk approval")
+    approval_horizon_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="at start, approvals are read from this long ago: a command older than that finds none and is "
+        "refused (fail closed), and the start reads a window of risk.decisions.v1, not its history",
+    )
+    reports_horizon_s: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="at start, execution.reports.v1 is folded from this long ago (what the broker already reported "
+        "about orders still alive): a bounded start",
+    )
     stream_wait_s: float = Field(5.0, gt=0, description="how long a submit waits for the trade-update stream")
     submit_timeout_s: float = Field(5.0, gt=0)
     listen_confirm_s: float = Field(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -93,7 +93,10 @@ class Consumer:
         transactional: bool = False,
         isolation_level: str = "read_committed",
         start_timeout_s: float = START_TIMEOUT_S,
+        start_at_ms: Callable[[], int] | None = None,
     ) -> None:
+        # start_at_ms: where a partition without a committed offset starts, as a time (UNIX ms, asked at start):
+        # the first record at or after it, or the end. For a reader that needs only a recent window of a topic.
         if transactional and (publisher is None or not publisher.transactional):
             raise ValueError("Consumer(transactional=True) needs a publisher with a transactional_id")
         self.connection = connection_of(connection)
@@ -109,6 +112,7 @@ class Consumer:
         self.max_attempts = max_attempts
         self.retry_initial_s = retry_initial_s
         self.start_timeout_s = start_timeout_s
+        self.start_at_ms = start_at_ms
         self._owns_publisher = publisher is None
         self.publisher = publisher or Publisher(self.connection, f"{group_id}-dlq", namespace=namespace)
         options = {**DEFAULT_GROUP_OPTIONS, **(group_options or {})}
@@ -154,7 +158,10 @@ class Consumer:
                 joining.result()
                 # Where each partition starts is settled now, not at the first fetch: a consumer that starts from
                 # the end ("latest") then reads everything published after start() returned.
-                for partition in self._consumer.assignment():
+                assigned = self._consumer.assignment()
+                if self.start_at_ms is not None and assigned:
+                    await self._seek_to_time(assigned, self.start_at_ms())
+                for partition in assigned:
                     await self._consumer.position(partition)
                 return
             log.warning(
@@ -167,6 +174,18 @@ class Consumer:
             f"consumer group {self.group_id!r} got no partitions in {JOIN_WAITS * self.join_timeout_s:.0f} s: is the "
             f"Kafka cluster at {self.connection.bootstrap_servers} healthy (its group coordinator available)?"
         )
+
+    async def _seek_to_time(self, partitions: set[TopicPartition], at_ms: int) -> None:
+        fresh = [tp for tp in partitions if await self._consumer.committed(tp) is None]
+        if not fresh:
+            return
+        found = await self._consumer.offsets_for_times({tp: at_ms for tp in fresh})
+        for tp in fresh:
+            offset = found.get(tp)
+            if offset is None:
+                await self._consumer.seek_to_end(tp)
+            else:
+                self._consumer.seek(tp, offset.offset)
 
     async def _fetch(self, max_records: int) -> dict[TopicPartition, list[Record]]:
         """The next batch: the broker answers as soon as data arrives. stop() cuts the wait short (nothing fetched

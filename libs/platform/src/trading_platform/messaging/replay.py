@@ -74,8 +74,11 @@ async def replay(
     namespace: str = "",
     timeout_s: float = 30.0,
     start_timeout_s: float = START_TIMEOUT_S,
+    since_ms: int | None = None,
 ) -> AsyncIterator[ConsumedMessage]:
-    """Every message of a topic from the beginning up to its end at the time of the call, then stop.
+    """Every message of a topic from the beginning (or from the first record at or after `since_ms`, UNIX ms: a
+    replay whose cost is bounded by a time window, not by the topic's whole history) up to its end at the time of
+    the call, then stop.
 
     A partition is done once the consumer's position reached the end captured at the start (control records of
     transactions count: the position moves past them); records appended after that are not yielded. No consumer
@@ -93,6 +96,14 @@ async def replay(
             return
         consumer.assign(list(remaining))
         await consumer.seek_to_beginning(*remaining)
+        if since_ms is not None:
+            found = await consumer.offsets_for_times({tp: since_ms for tp in remaining})
+            for tp in list(remaining):
+                at = found.get(tp)
+                if at is None:  # nothing that recent in this partition
+                    del remaining[tp]
+                else:
+                    consumer.seek(tp, at.offset)
         deadline = time.monotonic() + timeout_s
         while True:
             for tp in [tp for tp, end in remaining.items() if await consumer.position(tp) >= end]:
