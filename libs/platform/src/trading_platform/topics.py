@@ -181,6 +181,16 @@ TOPICS: dict[str, Topic] = {
             writer=OMS,
         ),
         _t(
+            "oms.snapshots.v1",
+            oms_pb2.OrderBookSnapshot,
+            '"_book"',
+            "snapshots of the book of record: a start replays only the events after the latest",
+            partitions=1,
+            retention_days=-1,
+            writer=OMS,
+            compacted=True,
+        ),
+        _t(
             "oms.positions.v1",
             oms_pb2.PositionChanged,
             "symbol",

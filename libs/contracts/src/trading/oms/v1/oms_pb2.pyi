@@ -184,6 +184,29 @@ class OrderEvent(_message.Message):
     reason: str
     def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., event_type: _Optional[_Union[OrderEventType, str]] = ..., client_order_id: _Optional[str] = ..., order: _Optional[_Union[Order, _Mapping]] = ..., last_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., fill_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class OrderBookSnapshot(_message.Message):
+    __slots__ = ("envelope", "orders", "positions", "event_offsets", "handled_message_ids", "events_applied")
+    class EventOffsetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    HANDLED_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    envelope: _common_pb2.Envelope
+    orders: _containers.RepeatedCompositeFieldContainer[Order]
+    positions: _containers.RepeatedCompositeFieldContainer[Position]
+    event_offsets: _containers.ScalarMap[int, int]
+    handled_message_ids: _containers.RepeatedScalarFieldContainer[str]
+    events_applied: int
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., positions: _Optional[_Iterable[_Union[Position, _Mapping]]] = ..., event_offsets: _Optional[_Mapping[int, int]] = ..., handled_message_ids: _Optional[_Iterable[str]] = ..., events_applied: _Optional[int] = ...) -> None: ...
+
 class Position(_message.Message):
     __slots__ = ("symbol", "quantity", "average_entry_price", "realized_pnl", "unrealized_pnl", "market_price")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
