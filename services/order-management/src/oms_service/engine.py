@@ -7,6 +7,7 @@ message that caused it (envelope.causation_id); the set of those ids is what mak
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -18,6 +19,9 @@ from trading_platform.decimals import from_proto, to_proto
 S = oms_pb2
 T = oms_pb2
 ZERO = Decimal(0)
+# What a snapshot keeps besides every open order and every position: the latest terminal orders and handled ids.
+SNAPSHOT_TERMINAL_ORDERS = 10_000
+SNAPSHOT_HANDLED_IDS = 50_000
 # Average prices keep 10 decimal places; realised P&L is then exact for every fill at a cent or sub-cent price.
 PRICE_STEP = Decimal("0.0000000001")
 TERMINAL = {
@@ -145,10 +149,13 @@ class OrderBook:
     positions: dict[str, PositionState] = field(default_factory=dict)
     handled_message_ids: set[str] = field(default_factory=set)
     events_applied: int = 0
+    recent_handled: deque[str] = field(default_factory=lambda: deque(maxlen=SNAPSHOT_HANDLED_IDS))
 
     # -- the fold ----------------------------------------------------------------------------------------------
     def apply(self, event: oms_pb2.OrderEvent) -> None:
         if event.envelope.causation_id:
+            if event.envelope.causation_id not in self.handled_message_ids:
+                self.recent_handled.append(event.envelope.causation_id)
             self.handled_message_ids.add(event.envelope.causation_id)
         self.events_applied += 1
         if event.event_type == T.ORDER_EVENT_TYPE_TRANSITION_REJECTED:
@@ -159,6 +166,49 @@ class OrderBook:
         if event.event_type in (T.ORDER_EVENT_TYPE_PARTIALLY_FILLED, T.ORDER_EVENT_TYPE_FILLED) and event.fill_id:
             position = self.positions.setdefault(order.symbol, PositionState(order.symbol))
             position.fill(order.side, from_proto(event.last_quantity) or ZERO, from_proto(event.last_price) or ZERO)
+
+    # -- snapshots ---------------------------------------------------------------------------------------------
+    def snapshot(self, event_offsets: dict[int, int]) -> oms_pb2.OrderBookSnapshot:
+        """The book as a snapshot covering the events before `event_offsets` (per partition of oms.events.v1): every
+        open order and position, the latest terminal orders and handled ids (the fold's dict keeps event order)."""
+        terminal = [cid for cid, order in self.orders.items() if order.status not in OPEN]
+        dropped = set(terminal[: max(0, len(terminal) - SNAPSHOT_TERMINAL_ORDERS)])
+        return oms_pb2.OrderBookSnapshot(
+            orders=[order for cid, order in self.orders.items() if cid not in dropped],
+            positions=[
+                oms_pb2.Position(
+                    symbol=position.symbol,
+                    quantity=to_proto(position.quantity),
+                    average_entry_price=to_proto(position.average_entry_price),
+                    realized_pnl=to_proto(position.realized_pnl),
+                    market_price=to_proto(position.market_price),
+                )
+                for position in self.positions.values()
+            ],
+            event_offsets=event_offsets,
+            handled_message_ids=list(self.recent_handled),
+            events_applied=self.events_applied,
+        )
+
+    @classmethod
+    def restored(cls, snapshot: oms_pb2.OrderBookSnapshot) -> OrderBook:
+        """The book a snapshot describes; apply() the events after its offsets to bring it up to date."""
+        book = cls(events_applied=snapshot.events_applied)
+        for order in snapshot.orders:
+            copy = oms_pb2.Order()
+            copy.CopyFrom(order)
+            book.orders[order.client_order_id] = copy
+        for position in snapshot.positions:
+            book.positions[position.symbol] = PositionState(
+                position.symbol,
+                from_proto(position.quantity) or ZERO,
+                from_proto(position.average_entry_price) or ZERO,
+                from_proto(position.realized_pnl) or ZERO,
+                from_proto(position.market_price) or ZERO,
+            )
+        book.recent_handled.extend(snapshot.handled_message_ids)
+        book.handled_message_ids.update(snapshot.handled_message_ids)
+        return book
 
     # -- decisions ---------------------------------------------------------------------------------------------
     def open_quantity(self, symbol: str) -> Decimal:
