@@ -1,4 +1,7 @@
-"""A unary gRPC call through the platform's interceptor chain (auth hook, tracing, metrics, logging) on loopback."""
+"""A unary gRPC call through the platform's interceptor chain (auth hook, tracing, metrics, logging) on loopback.
+
+`calls_against` measures the same call against a running service in another process (the trading-path benchmark's
+floor of the gRPC hop: risk's GetTradingState while the stack trades)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ class StateServicer(risk_pb2_grpc.RiskServiceServicer):
         return risk_pb2.TradingStateResponse(state=risk_pb2.TRADING_STATE_ACTIVE)
 
 
-async def run(log_calls: bool) -> dict[str, object]:
+async def run(log_calls: bool) -> dict[str, float]:
     server = RpcServer(
         [Servicer(risk_pb2_grpc.add_RiskServiceServicer_to_server, StateServicer(), "trading.risk.v1.RiskService")],
         log_calls=log_calls,
@@ -37,6 +40,25 @@ async def run(log_calls: bool) -> dict[str, object]:
             samples.append(time.perf_counter_ns() - started)
     await server.stop(0)
     return latency_summary(samples)
+
+
+async def calls_against(address: str, seconds: float, interval_s: float = 0.01) -> dict[str, object]:
+    """GetTradingState against a running risk service for `seconds`, one call every interval_s, through the
+    platform's client channel (as order-management calls risk)."""
+    samples = []
+    async with insecure_channel(address) as channel:
+        stub = risk_pb2_grpc.RiskServiceStub(channel)
+        for _ in range(50):
+            await stub.GetTradingState(risk_pb2.GetTradingStateRequest())
+        deadline = time.monotonic() + seconds
+        next_call = time.monotonic()
+        while time.monotonic() < deadline:
+            started = time.perf_counter_ns()
+            await stub.GetTradingState(risk_pb2.GetTradingStateRequest())
+            samples.append(time.perf_counter_ns() - started)
+            next_call += interval_s
+            await asyncio.sleep(max(0.0, next_call - time.monotonic()))
+    return {"get_trading_state": latency_summary(samples), "interval_ms": interval_s * 1000}
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 """Paper exchange: order round trip (submit -> accepted -> filled, seen on the trade_updates stream) with the real
-alpaca-py TradingClient, and the stocks stream's throughput (bars per second to one subscriber)."""
+alpaca-py TradingClient, and the stocks stream's throughput (bars per second to one subscriber).
+
+`submits_against` measures one submit against a running exchange without touching its positions (a buy limit far
+below the market, cancelled right after): the trading-path benchmark's floor of execution's broker submit."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import time
 import httpx
 import msgpack
 import websockets
+from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
-from alpaca.trading.requests import MarketOrderRequest
+from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from paper_exchange.engine import ExchangeConfig
 from paper_exchange.testing import start_exchange
 
@@ -78,6 +82,59 @@ async def order_round_trips(url: str, ws_url: str, key: str, secret: str) -> dic
         ),
         "submit_to_accepted_on_stream": latency_summary([accepted_at[c] - submitted[c] for c in submitted]),
         "submit_to_filled_on_stream": latency_summary([filled_at[c] - submitted[c] for c in submitted]),
+    }
+
+
+FLOOR_ORDER_PREFIX = "bench-floor-"
+
+
+async def submits_against(
+    url: str, key: str, secret: str, seconds: float, interval_s: float = 0.25, symbol: str = "AAPL"
+) -> dict[str, object]:
+    """alpaca-py's submit_order in a thread (as execution submits) against a running exchange, for `seconds`: a buy
+    limit of 1 share at $0.01 (it never fills, so no position changes), cancelled as soon as it is accepted. Measured
+    from the call to the exchange's handler (its `received_ns`, the trading path's end point) and the whole HTTP
+    round trip. Each order's new/canceled trade updates reach the platform's execution service like any other."""
+    client = TradingClient(key, secret, url_override=url)
+    submitted_wall: dict[str, int] = {}
+    round_trip: list[int] = []
+    failures = 0
+    deadline = time.monotonic() + seconds
+    next_submit = time.monotonic()
+    i = 0
+    while time.monotonic() < deadline:
+        cid = f"{FLOOR_ORDER_PREFIX}{time.time_ns()}-{i}"
+        i += 1
+        request = LimitOrderRequest(
+            symbol=symbol,
+            qty=1,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.DAY,
+            limit_price=0.01,
+            client_order_id=cid,
+        )
+        started = time.perf_counter_ns()
+        submitted_wall[cid] = time.time_ns()
+        try:
+            order = await asyncio.to_thread(client.submit_order, request)
+            round_trip.append(time.perf_counter_ns() - started)
+            await asyncio.to_thread(client.cancel_order_by_id, order.id)  # type: ignore[union-attr]
+        except APIError:  # e.g. the replay's session closed: not a sample
+            failures += 1
+        next_submit += interval_s
+        await asyncio.sleep(max(0.0, next_submit - time.monotonic()))
+    async with httpx.AsyncClient() as admin:
+        arrivals = (await admin.get(f"{url}/admin/submissions", timeout=30)).json()["submissions"]
+    to_handler = [
+        a["received_ns"] - submitted_wall[a["client_order_id"]]
+        for a in arrivals
+        if a["client_order_id"] in submitted_wall
+    ]
+    return {
+        "submit_to_exchange_handler": latency_summary(to_handler),
+        "submit_http_round_trip": latency_summary(round_trip),
+        "failures": failures,
+        "interval_ms": interval_s * 1000,
     }
 
 
