@@ -20,6 +20,7 @@ import contextvars
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import aiokafka.producer.sender as aiokafka_sender
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 from google.protobuf.message import Message
@@ -49,6 +50,13 @@ class MessageTypeError(TypeError):
     """A message of the wrong type for a topic."""
 
 
+TRANSACTION_RETRY_BACKOFF_MS = 10
+# aiokafka waits a fixed 20 ms before it asks again when a transaction's first AddPartitionsToTxn is told
+# CONCURRENT_TRANSACTIONS (KAFKA-5477: the last commit's markers are still being written, which takes a millisecond
+# or two on this broker). Measured, 60 back-to-back one-record transactions: p50 34 ms with 20 ms, 14 ms with 2 ms.
+aiokafka_sender.BACKOFF_OVERRIDE = 0.002
+
+
 class Publisher:
     """Publishes registry-typed messages; `async with Publisher(...) as publisher:` or start()/stop()."""
 
@@ -68,9 +76,15 @@ class Publisher:
         self.names = TopicNames(namespace, shadow)
         self.transactional_id = transactional_id
         self.start_timeout_s = start_timeout_s
+        timeouts = dict(CLIENT_TIMEOUTS)
+        if transactional_id is not None:
+            # A transaction begun right after the last one's commit is told CONCURRENT_TRANSACTIONS until the broker
+            # has written the commit markers (a millisecond or two); the client waits retry_backoff_ms before asking
+            # again, so a short one keeps back-to-back transactions (an order path under load) from waiting 200 ms.
+            timeouts["retry_backoff_ms"] = TRANSACTION_RETRY_BACKOFF_MS
         self._producer = AIOKafkaProducer(
             **self.connection.client_options(),
-            **CLIENT_TIMEOUTS,
+            **timeouts,
             client_id=producer_name,
             acks="all",
             enable_idempotence=True,
