@@ -1,75 +1,96 @@
-"""order-management's restart over the real Kafka-protocol broker: SUBMITTED and its command are published together,
-so an order left INITIALIZED whose command is on the bus was sent (it becomes SUBMITTED), one without a command
-never left (it is denied), and the book is the fold of the log."""
+"""order-management's restart over the real broker: the book is the fold of oms.events.v1 read_committed, so a
+restarted instance rebuilds exactly the book the previous one had, and a crash half-way through an order's
+transaction (its event written, its command not) leaves neither in the log."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from oms_service.app import OmsApp
-from oms_service.config import OmsSettings
+from aiokafka import AIOKafkaProducer
+from oms_service.app import transactional_id
 from trading.common.v1 import common_pb2
+from trading.execution.v1 import execution_pb2
 from trading.oms.v1 import oms_pb2
 from trading_platform.decimals import to_proto
-from trading_platform.devstack import free_port
 from trading_platform.envelope import new_envelope
-from trading_platform.messaging import Publisher, ensure_topics, replay
-from trading_platform.settings import load_settings
+from trading_platform.ids import client_order_id
+from trading_platform.messaging import ensure_topics
 
 pytestmark = pytest.mark.integration
+STRATEGY = "momentum"
 
 
-def initialized(cid: str) -> oms_pb2.OrderEvent:
+def cid_of(signal: Any) -> str:
+    return client_order_id(STRATEGY, signal.envelope.message_id, signal.symbol)
+
+
+def event(cid: str, event_type: int, status: int) -> oms_pb2.OrderEvent:
     order = oms_pb2.Order(
         client_order_id=cid,
         symbol="AAPL",
         side=common_pb2.ORDER_SIDE_BUY,
         quantity=to_proto("10"),
         order_type=common_pb2.ORDER_TYPE_MARKET,
-        status=oms_pb2.ORDER_STATUS_INITIALIZED,
+        status=status,
         filled_quantity=to_proto("0"),
     )
     return oms_pb2.OrderEvent(
-        envelope=new_envelope("order-management"),
-        event_type=oms_pb2.ORDER_EVENT_TYPE_INITIALIZED,
-        client_order_id=cid,
-        order=order,
+        envelope=new_envelope("order-management"), event_type=event_type, client_order_id=cid, order=order
     )
 
 
-async def test_an_initialized_order_with_its_command_on_the_bus_resumes_as_submitted(
-    kafka_bootstrap: str, topic_namespace: str, tmp_path: Path
-) -> None:
-    topics = ["oms.events.v1", "oms.commands.v1"]
-    await ensure_topics(kafka_bootstrap, topics, namespace=topic_namespace)
-    async with Publisher(kafka_bootstrap, "test", namespace=topic_namespace) as publisher:
-        for cid in ("sent", "unsent"):
-            await publisher.publish("oms.events.v1", initialized(cid), key=cid)
-        command = oms_pb2.OrderCommand(
-            envelope=new_envelope("order-management"),
-            submit_order=oms_pb2.SubmitOrder(client_order_id="sent", symbol="AAPL", quantity=to_proto("10")),
+async def test_a_restart_rebuilds_the_same_book_from_the_log(oms: Any) -> None:
+    first = await oms.start()
+    assert not first.trading_blocked  # the broker (empty) and the book (empty) agree
+    aapl = await oms.signal("AAPL", 0.05)  # 50 shares at 100
+    msft = await oms.signal("MSFT", -0.02)  # sell 20
+    await oms.until(
+        lambda: all(
+            c in first.book.orders and first.book.orders[c].status == oms_pb2.ORDER_STATUS_SUBMITTED
+            for c in (cid_of(aapl), cid_of(msft))
+        ),
+        "both orders submitted",
+    )
+    await oms.report(cid_of(aapl), "AAPL", execution_pb2.EXECUTION_REPORT_TYPE_NEW)
+    await oms.report(cid_of(aapl), "AAPL", execution_pb2.EXECUTION_REPORT_TYPE_FILL, "50", "100.5")
+    await oms.until(lambda: first.book.position_quantity("AAPL") == 50, "the fill in the book")
+    await oms.stop(first)
+
+    oms.execution.positions = {"AAPL": Decimal(50)}
+    second = await oms.start()
+    assert second.book.orders == first.book.orders
+    assert second.book.positions == first.book.positions
+    assert second.book.orders[cid_of(aapl)].status == oms_pb2.ORDER_STATUS_FILLED
+    assert second.book.orders[cid_of(msft)].status == oms_pb2.ORDER_STATUS_SUBMITTED  # still working: as it was
+    assert not second.trading_blocked  # rebuilt, then reconciled with the broker, before consuming
+    # One command per order, each committed with its SUBMITTED event: nothing was sent again at the restart.
+    commands = await oms.committed("oms.commands.v1")
+    assert sorted(c.submit_order.client_order_id for c in commands) == sorted([cid_of(aapl), cid_of(msft)])
+
+
+async def test_a_crash_between_the_event_and_its_command_leaves_neither(oms: Any) -> None:
+    await ensure_topics(oms.kafka, ["oms.events.v1", "oms.commands.v1"], namespace=oms.namespace)
+    # An instance that died half-way through an order: its transaction holds INITIALIZED and SUBMITTED, no command.
+    crashed = AIOKafkaProducer(
+        bootstrap_servers=oms.kafka, transactional_id=transactional_id(oms.namespace, False), enable_idempotence=True
+    )
+    await crashed.start()
+    await crashed.begin_transaction()
+    for kind, status in [
+        (oms_pb2.ORDER_EVENT_TYPE_INITIALIZED, oms_pb2.ORDER_STATUS_INITIALIZED),
+        (oms_pb2.ORDER_EVENT_TYPE_SUBMITTED, oms_pb2.ORDER_STATUS_SUBMITTED),
+    ]:
+        await crashed.send_and_wait(
+            oms.namespace + "oms.events.v1", event("half", kind, status).SerializeToString(), key=b"half"
         )
-        await publisher.publish("oms.commands.v1", command, key="sent")
-    unreachable = f"127.0.0.1:{free_port()}"
-    settings = load_settings(
-        OmsSettings,
-        kafka={"bootstrap_servers": kafka_bootstrap, "namespace": topic_namespace},
-        oms={"risk_address": unreachable, "execution_address": unreachable},
-    )
-    app = OmsApp(settings)
-    await app.start()
-    try:
-        assert app.book.orders["sent"].status == oms_pb2.ORDER_STATUS_SUBMITTED
-        assert app.book.orders["unsent"].status == oms_pb2.ORDER_STATUS_DENIED
-        assert app.trading_blocked  # no broker snapshot: new orders stay blocked
-    finally:
-        await app.stop()
-    events: list[Any] = [m.value async for m in replay(kafka_bootstrap, "oms.events.v1", namespace=topic_namespace)]
-    resumed = [
-        (e.client_order_id, oms_pb2.OrderEventType.Name(e.event_type))
-        for e in events
-        if e.event_type != oms_pb2.ORDER_EVENT_TYPE_INITIALIZED
-    ]
-    assert sorted(resumed) == [("sent", "ORDER_EVENT_TYPE_SUBMITTED"), ("unsent", "ORDER_EVENT_TYPE_DENIED")]
+    await crashed.stop()  # gone without committing or aborting (as a killed process)
+    assert len(await oms.written("oms.events.v1")) == 2  # written...
+    assert await oms.committed("oms.events.v1") == []  # ...but not visible: the transaction is still open
+
+    app = await oms.start()  # the same transactional id: its start fences the dead producer and aborts its transaction
+    assert "half" not in app.book.orders
+    assert await oms.committed("oms.events.v1") == []
+    assert await oms.committed("oms.commands.v1") == []
+    await oms.stop(app)

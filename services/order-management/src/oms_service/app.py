@@ -1,14 +1,29 @@
 """Order-management wiring: signals and execution reports in, risk over gRPC, order commands and events out.
 
-Start-up order (DESIGN.md invariant 4): replay oms.events.v1 into the book, reconcile with the broker (through
+Every write is a Kafka transaction. A consumed batch of signals and execution reports, the order events and commands
+its handlers publish, and the batch's consumed offsets commit together (the transactional consumer), so an order's
+event and its command land together or not at all, and a signal counts as handled exactly when what it caused is in
+the log. A manual order or cancel over gRPC runs its own short transaction. The transactional id is one per logical
+instance, `<namespace>order-management-<live|shadow>`: a restarted instance (or the other blue-green colour taking
+the live role) fences the previous holder of the id, whose next transaction fails.
+
+Start-up order (DESIGN.md invariant 4): open the transactional producer (which fences an older holder of the id and
+ends its open transaction), replay oms.events.v1 into the book (read_committed), reconcile with the broker (through
 execution's snapshot RPCs), and only then consume. A reconciliation mismatch blocks new orders until it clears.
+
+The book is changed as handlers run, before their transaction commits. So when a transaction aborts (a handler error,
+a failed commit) the book may hold effects that never reached the log: the consumer stops, the book is rebuilt from
+the log, reconciled, and only then does consuming resume (the aborted batch is delivered again). A fenced producer,
+or aborts that keep coming, stop the service instead: it logs why and asks the runner to stop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal as os_signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -19,6 +34,7 @@ from trading.execution.v1 import execution_pb2, execution_pb2_grpc
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.decimals import from_proto, to_proto
+from trading_platform.deployment import DeploymentControl
 from trading_platform.envelope import new_envelope
 from trading_platform.ids import client_order_id as derive_client_order_id
 from trading_platform.ids import new_message_id
@@ -41,6 +57,41 @@ log = get_logger("order-management")
 S = oms_pb2
 PRODUCED = ["oms.commands.v1", "oms.events.v1", "oms.positions.v1", "oms.reconciliation.v1"]
 CONSUMED = ["signal.signals.v1", "execution.reports.v1"]
+GROUP = "order-management"
+# Aborted transactions the service rebuilds its book after, within RECOVERY_WINDOW_S, before it stops instead.
+MAX_RECOVERIES = 3
+RECOVERY_WINDOW_S = 60.0
+STOP_TIMEOUT_S = 10.0
+# Error types that mean another producer took this transactional id (or the broker timed ours out): this instance
+# must never write again. aiokafka raises ProducerFenced (also for INVALID_PRODUCER_EPOCH).
+FENCED_ERRORS = {"ProducerFenced", "InvalidProducerEpoch", "TransactionalIdAuthorizationFailed"}
+# Why the service asked the runner to stop (read by __main__ for the exit code).
+HALTED: list[str] = []
+
+
+def transactional_id(namespace: str, shadow: bool) -> str:
+    """Stable per logical instance: the live and the shadow colour each have one, so a restarted or second instance
+    of a role fences the previous one, and a shadow colour (publishing to shadow topics) never fences the live one."""
+    return f"{namespace}order-management-{'shadow' if shadow else 'live'}"
+
+
+def is_fenced(error: BaseException) -> bool:
+    """Whether error (or what caused it) says this producer was fenced."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = {type(current).__name__, *(t.__name__ for t in type(current).__mro__)}
+        if names & FENCED_ERRORS or "fenced" in type(current).__name__.lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _stop_the_process(reason: str) -> None:
+    """The service's halt: the runner stops on SIGTERM as it would for the supervisor, and __main__ exits non-zero."""
+    HALTED.append(reason)
+    os_signal.raise_signal(os_signal.SIGTERM)
 
 
 class BookLocks:
@@ -76,34 +127,47 @@ class BookLocks:
             yield
 
 
+class InFlight:
+    """Counts the gRPC transactions under way, so a rebuild can wait until each has committed or aborted."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self.count += 1
+        self._none.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._none.set()
+
+    async def drained(self) -> None:
+        await self._none.wait()
+
+
 class OmsApp(oms_pb2_grpc.OrderServiceServicer):
-    def __init__(self, settings: OmsSettings) -> None:
+    def __init__(self, settings: OmsSettings, on_halt: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.config = settings.oms
         kafka = settings.kafka
+        self.connection = kafka.connection()
         self.shadow = settings.deployment.shadow
+        self.transactional_id = transactional_id(kafka.namespace, self.shadow)
         self.book = OrderBook()
         self.idempotency = MemoryIdempotencyStore()
         self.publisher = Publisher(
-            kafka.bootstrap_servers,
+            self.connection,
             "order-management",
             namespace=kafka.namespace,
             shadow=self.shadow,
-            doorbell_url=settings.doorbell_url(),
+            transactional_id=self.transactional_id,
         )
-        self.consumer = Consumer(
-            kafka.bootstrap_servers,
-            "order-management",
-            CONSUMED,
-            self.on_message,
-            publisher=self.publisher,
-            idempotency=self.idempotency,
-            namespace=kafka.namespace,
-            shadow=self.shadow,
-            group_options=kafka.group_options(),
-            concurrent_keys=True,  # signals (by symbol) and reports (by order) side by side; BookLocks orders a symbol
-            **settings.wakeups(),
-        )
+        self.consumer: Consumer | None = None  # made after each rebuild, with the handled ids of the rebuilt book
         self.risk_channel = insecure_channel(self.config.risk_address, self.config.risk_timeout_s)
         self.execution_channel = insecure_channel(self.config.execution_address, 5.0)
         self.risk = risk_pb2_grpc.RiskServiceStub(self.risk_channel)
@@ -111,108 +175,271 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.equity = self.config.fallback_equity
         self.trading_blocked = True  # until the first reconciliation passes
         self.locks = BookLocks()
+        self.grpc_writes = InFlight()
+        self.on_halt = on_halt
+        self.halted: str | None = None  # why this instance stopped writing
+        self.stopping = False
+        self.recovering = False
+        self.recoveries: list[float] = []  # monotonic times of the recent rebuilds after an abort
+        self.consuming: asyncio.Task[None] | None = None
+        self.recovery: asyncio.Task[None] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+
+    def new_consumer(self) -> Consumer:
+        kafka = self.settings.kafka
+        return Consumer(
+            self.connection,
+            GROUP,
+            CONSUMED,
+            self.on_message,
+            publisher=self.publisher,
+            idempotency=self.idempotency,
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+            group_options=kafka.group_options(),
+            transactional=True,  # the batch's events, commands and offsets in one transaction
+            # A failed handler may have sent part of its records into the transaction and changed the book: trying it
+            # again on that book could commit half an order. One attempt: the batch aborts and the book is rebuilt.
+            max_attempts=1,
+            concurrent_keys=True,  # signals (by symbol) and reports (by order) side by side; BookLocks orders a symbol
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
         kafka = self.settings.kafka
-        await ensure_topics(kafka.bootstrap_servers, PRODUCED + CONSUMED, namespace=kafka.namespace, shadow=self.shadow)
+        await ensure_topics(self.connection, PRODUCED + CONSUMED, namespace=kafka.namespace, shadow=self.shadow)
+        # First the producer: initialising the transactional id fences an older holder of it and ends (aborts) its
+        # open transaction, so the replay below reads a log that instance can no longer add to.
         await self.publisher.start()
-        started = time.monotonic()
-        # Both colours start from the book of record (the live log): a shadow colour then follows the live inputs and
-        # writes its own decisions to shadow topics, so its book stays the one it would keep if it were live.
-        async for message in replay(kafka.bootstrap_servers, "oms.events.v1", namespace=kafka.namespace):
-            self.book.apply(message.value)  # type: ignore[arg-type]
-        # SUBMITTED and its command are published together (one ack wait on the order path): a command on the bus
-        # is what proves an order was sent, so it is read back too.
-        commanded: set[str] = set()
-        async for message in replay(kafka.bootstrap_servers, "oms.commands.v1", namespace=kafka.namespace):
-            command: Any = message.value
-            if command.WhichOneof("command") == "submit_order":
-                commanded.add(command.submit_order.client_order_id)
-        for message_id in self.book.handled_message_ids:
-            await self.idempotency.mark(message_id)
-        log.info(
-            "order book rebuilt from the event log",
-            events=self.book.events_applied,
-            orders=len(self.book.orders),
-            seconds=round(time.monotonic() - started, 3),
-        )
-        if not self.shadow:  # recovering live orders is the live colour's job
-            await self.resume_unfinished(commanded)
+        await self.rebuild()
         await self.reconcile()
+        self.consumer = self.new_consumer()
         await self.consumer.start()
-        self.tasks = [asyncio.create_task(self.consumer.run()), asyncio.create_task(self.reconcile_periodically())]
+        self.consuming = asyncio.create_task(self.consume(self.consumer))
+        self.tasks = [asyncio.create_task(self.reconcile_periodically())]
 
     async def stop(self) -> None:
-        await self.consumer.stop()
+        self.stopping = True
+        if self.recovery is not None:
+            self.recovery.cancel()
+            await asyncio.gather(self.recovery, return_exceptions=True)
+        if self.consumer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.consumer.stop(), STOP_TIMEOUT_S)  # the batch in flight commits
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.consumer.close()
+        if self.consuming is not None:  # a handler that hangs is cancelled: its batch is not committed
+            await asyncio.wait({self.consuming}, timeout=STOP_TIMEOUT_S)
+            self.consuming.cancel()
+            await asyncio.gather(self.consuming, return_exceptions=True)
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):  # a consumer that failed may not close cleanly: nothing depends on it
+                await self.consumer.close()
         await self.publisher.stop()
         await self.risk_channel.close()
         await self.execution_channel.close()
 
-    async def resume_unfinished(self, commanded: set[str]) -> None:
-        """Orders a crash left half-way. INITIALIZED with its command on the bus: it was sent, so it is SUBMITTED
-        now (execution handles the command). INITIALIZED without one never left: denied. SUBMITTED ones get their
-        command again: the same client order id, which execution resolves at the broker without a duplicate."""
-        for order in list(self.book.orders.values()):
-            if order.status == S.ORDER_STATUS_INITIALIZED and order.client_order_id in commanded:
-                submitted = self.book.transition(order.client_order_id, S.ORDER_STATUS_SUBMITTED)
-                await self.emit(S.ORDER_EVENT_TYPE_SUBMITTED, submitted, reason="its command was on the bus")
-            elif order.status == S.ORDER_STATUS_INITIALIZED:
-                denied = self.book.transition(order.client_order_id, S.ORDER_STATUS_DENIED)
-                denied.reason = "abandoned at restart before it was submitted"
-                await self.emit(S.ORDER_EVENT_TYPE_DENIED, denied, reason=denied.reason)
-            elif order.status == S.ORDER_STATUS_SUBMITTED:
-                await self.send_command(order, None)
+    async def rebuild(self) -> None:
+        """The book is the fold of oms.events.v1, read_committed: an aborted transaction's events are not in it."""
+        kafka = self.settings.kafka
+        started = time.monotonic()
+        book = OrderBook()
+        # Both colours start from the book of record (the live log): a shadow colour then follows the live inputs and
+        # writes its own decisions to shadow topics, so its book stays the one it would keep if it were live.
+        async for message in replay(self.connection, "oms.events.v1", namespace=kafka.namespace):
+            book.apply(message.value)  # type: ignore[arg-type]
+        idempotency = MemoryIdempotencyStore()
+        for message_id in book.handled_message_ids:
+            await idempotency.mark(message_id)
+        self.book, self.idempotency = book, idempotency
+        log.info(
+            "order book rebuilt from the event log",
+            events=book.events_applied,
+            orders=len(book.orders),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    async def consume(self, consumer: Consumer) -> None:
+        """Run the consumer; if a transaction aborts, its run() raises and the book is rebuilt (or the service
+        stops)."""
+        try:
+            await consumer.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not self.stopping and consumer is self.consumer:
+                self.transaction_failed(error, "consumer")
+
+    def transaction_failed(self, error: BaseException, where: str) -> None:
+        """A transaction that changed the book aborted: rebuild the book from the log, or stop."""
+        self.trading_blocked = True
+        if self.stopping or self.halted is not None:
+            return
+        if is_fenced(error):
+            self.halt(
+                "fenced: another instance initialised this transactional id, so this one must not write again",
+                error,
+            )
+            return
+        now = time.monotonic()
+        self.recoveries = [t for t in self.recoveries if now - t < RECOVERY_WINDOW_S] + [now]
+        if len(self.recoveries) > MAX_RECOVERIES:
+            self.halt(f"{len(self.recoveries)} aborted transactions in {RECOVERY_WINDOW_S:.0f} s", error)
+            return
+        if self.recovery is None or self.recovery.done():
+            log.error(
+                "transaction aborted: the book may hold effects that never reached the log; rebuilding it from the "
+                "log before anything else is sent",
+                where=where,
+                error=f"{type(error).__name__}: {error}",
+                transactional_id=self.transactional_id,
+            )
+            self.recovery = asyncio.create_task(self.recover())
+
+    def halt(self, reason: str, error: BaseException | None = None) -> None:
+        """Stop writing for good: no more consuming, no gRPC writes; the runner is asked to stop the service so its
+        supervisor can start it again (from the log)."""
+        if self.halted is not None:
+            return
+        self.halted = reason
+        self.trading_blocked = True
+        log.error(
+            "order-management stops writing: its book may differ from the log",
+            reason=reason,
+            error=f"{type(error).__name__}: {error}" if error is not None else None,
+            transactional_id=self.transactional_id,
+        )
+        # The consumer's next transaction would fail too: stop it now and leave the group, so its partitions go to
+        # the instance that fenced this one.
+        if self.consumer is not None:
+            self.tasks.append(asyncio.create_task(self.leave_group(self.consumer)))
+        if self.on_halt is None:
+            return
+        if error is not None and is_fenced(error) and self.settings.deployment.blue_green:
+            self.tasks.append(asyncio.create_task(self.halt_unless_role_moved(reason)))
+        else:
+            self.on_halt(reason)
+
+    async def halt_unless_role_moved(self, reason: str) -> None:
+        """In blue-green, the colour taking over this role fences this one (there is no live lease to wait for): the
+        runner restarts it in its new role anyway, so only a fencing with the role unchanged stops the service."""
+        deployment = self.settings.deployment
+        role = None
+        with contextlib.suppress(Exception):
+            control = DeploymentControl.from_url(
+                self.settings.redis.url, self.settings.service_name, self.settings.kafka.namespace
+            )
+            try:
+                role = await asyncio.wait_for(control.role_of(deployment.colour), 2.0)
+            finally:
+                await control.close()
+        if role is not None and role != deployment.role:
+            log.info(
+                "fenced by the colour that took over this role: waiting to restart in the new role",
+                colour=deployment.colour,
+                role=role,
+            )
+            return
+        if self.on_halt is not None:
+            self.on_halt(reason)
+
+    @staticmethod
+    async def leave_group(consumer: Consumer) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
+        with contextlib.suppress(Exception):
+            await consumer.close()
+
+    async def recover(self) -> None:
+        """Stop consuming, wait for the gRPC transactions under way to end, rebuild the book from the log,
+        reconcile, and consume again from the committed offsets (the aborted batch comes again)."""
+        self.recovering = True
+        try:
+            old = self.consumer
+            if old is not None:
+                try:
+                    await asyncio.wait_for(old.stop(), STOP_TIMEOUT_S)
+                except TimeoutError:
+                    self.halt("the consumer did not stop after an aborted transaction")
+                    return
+                await self.leave_group(old)  # a new member joins below: the aborted batch is delivered again
+            await self.grpc_writes.drained()
+            async with self.locks.whole_book():
+                await self.rebuild()
+                mismatches = await self.check_with_broker()
+            if mismatches is not None:
+                await self.publish_reconciliation(mismatches)
+            if self.stopping or self.halted is not None:
+                return
+            self.consumer = self.new_consumer()
+            await self.consumer.start()
+            self.consuming = asyncio.create_task(self.consume(self.consumer))
+            log.info("consuming again after the rebuild", transactional_id=self.transactional_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self.halt("the book could not be rebuilt from the log", error)
+        finally:
+            self.recovering = False
 
     async def reconcile(self) -> None:
+        async with self.locks.whole_book():
+            mismatches = await self.check_with_broker()
+        if mismatches is not None:
+            await self.publish_reconciliation(mismatches)
+
+    async def check_with_broker(self) -> list[str] | None:
+        """Compare the book with the broker and set trading_blocked; the mismatches to report, or None to look
+        again next time."""
         try:
             account = await self.execution.GetAccount(execution_pb2.GetAccountRequest(), timeout=5)
             snapshot = await self.execution.GetBrokerPositions(execution_pb2.GetBrokerPositionsRequest(), timeout=5)
         except grpc.aio.AioRpcError as error:
             self.trading_blocked = True
-            await self.publish_reconciliation([f"broker snapshot unavailable: {error.code().name}"])
-            return
+            return [f"broker snapshot unavailable: {error.code().name}"]
         self.equity = from_proto(account.equity) or self.equity
         broker = {p.symbol: from_proto(p.quantity) or Decimal(0) for p in snapshot.positions}
         mismatches = self.book.reconcile(broker, self.config.reconcile_tolerance)
         in_flight = any(o.status in OPEN for o in self.book.orders.values())
         if mismatches and in_flight:
-            return  # fills on their way explain it; look again next time rather than block on a race
+            return None  # fills on their way explain it; look again next time rather than block on a race
         # The shadow colour's book follows its own decisions, which never reach the broker, so it cannot match the
         # broker: it reports the difference and keeps deciding (blocking would leave nothing to compare at a
         # promotion). Promoted, it restarts from the book of record and reconciles as live, failing closed.
         self.trading_blocked = bool(mismatches) and not self.shadow
-        await self.publish_reconciliation(mismatches)
+        return mismatches
 
     async def publish_reconciliation(self, mismatches: list[str]) -> None:
         if mismatches and self.trading_blocked:
             log.error("reconciliation failed: new orders blocked", mismatches=mismatches)
         elif mismatches:
             log.info("shadow book differs from the broker (expected: its orders are never sent)", mismatches=mismatches)
-        await self.publisher.publish(
-            "oms.reconciliation.v1",
-            oms_pb2.ReconciliationCompleted(
-                envelope=new_envelope("order-management"),
-                matched=not mismatches,
-                mismatches=mismatches,
-                trading_blocked=self.trading_blocked,
-            ),
-            key="_account",
+        if self.halted is not None:
+            return
+        report = oms_pb2.ReconciliationCompleted(
+            envelope=new_envelope("order-management"),
+            matched=not mismatches,
+            mismatches=mismatches,
+            trading_blocked=self.trading_blocked,
         )
+        try:
+            async with self.publisher.transaction():  # a report of its own: the book is not changed by it
+                await self.publisher.publish("oms.reconciliation.v1", report, key="_account")
+        except Exception as error:
+            if is_fenced(error):
+                self.halt("fenced while reporting a reconciliation", error)
+            else:
+                log.warning("reconciliation report not published", error=f"{type(error).__name__}: {error}")
 
     async def reconcile_periodically(self) -> None:
         while True:
             # Blocked means no new orders: look again soon rather than wait a whole interval.
             await asyncio.sleep(1.0 if self.trading_blocked else self.config.reconcile_interval_s)
-            async with self.locks.whole_book():
-                await self.reconcile()
+            if self.recovering or self.halted is not None:
+                continue  # a rebuild reconciles when it is done
+            await self.reconcile()
 
-    # -- the bus -----------------------------------------------------------------------------------------------
     async def on_message(self, message: ConsumedMessage) -> None:
         value: Any = message.value
         if message.topic == "signal.signals.v1":
@@ -280,7 +507,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             updated_at=now,
         )
         # INITIALIZED goes out while risk decides (its ack is awaited before anything depends on it): one ack wait
-        # less on the order path. A crash in between leaves at most an unsent order that risk approved.
+        # less on the order path. It is in the same transaction as what follows, so a crash leaves none of it.
         initialized = asyncio.create_task(self.emit(S.ORDER_EVENT_TYPE_INITIALIZED, order, cause=cause))
         request = risk_pb2.CheckOrderRequest(
             envelope=new_envelope("order-management", cause=cause),
@@ -302,6 +529,9 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             denied.reason = f"risk unavailable: {error.code().name}"
             await self.emit(S.ORDER_EVENT_TYPE_DENIED, denied, cause=cause, reason=denied.reason)
             return denied, None
+        except BaseException:
+            await asyncio.gather(initialized, return_exceptions=True)  # not left sending while the transaction aborts
+            raise
         await initialized
         if not decision.approved:
             denied = self.book.transition(cid, S.ORDER_STATUS_DENIED)
@@ -311,11 +541,15 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             return denied, decision
         submitted = self.book.transition(cid, S.ORDER_STATUS_SUBMITTED)
         submitted.lineage.risk_decision_id = decision.envelope.message_id
-        # The event and the command together: at restart a command on the bus counts as SUBMITTED (resume_unfinished)
-        await asyncio.gather(
+        # The event and the command in the same transaction: they are committed together or not at all. Both are
+        # waited for even when one fails, so nothing is sent or applied after the transaction has begun to abort.
+        for outcome in await asyncio.gather(
             self.emit(S.ORDER_EVENT_TYPE_SUBMITTED, submitted, cause=cause),
             self.send_command(submitted, cause, arrival_price=price),
-        )
+            return_exceptions=True,
+        ):
+            if isinstance(outcome, BaseException):
+                raise outcome
         return submitted, decision
 
     async def send_command(self, order: oms_pb2.Order, cause: Any, arrival_price: Decimal | None = None) -> None:
@@ -371,50 +605,73 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             order=order,
             reason=reason,
         )
-        await self.publisher.publish("oms.events.v1", event, key=order.client_order_id)  # durable first
+        # Sent (acked, uncommitted) before the book changes; if the transaction aborts, the book is rebuilt.
+        await self.publisher.publish("oms.events.v1", event, key=order.client_order_id)
         self.book.apply(event)
 
     # -- gRPC --------------------------------------------------------------------------------------------------
+    def not_writing(self) -> str | None:
+        """Why a gRPC write cannot be taken now (None: it can)."""
+        if self.halted is not None:
+            return f"order-management has stopped writing: {self.halted}"
+        if self.recovering:
+            return "order-management is rebuilding its book from the log after an aborted transaction"
+        return None
+
     async def SubmitOrder(self, request: oms_pb2.SubmitOrderRequest, context: Any) -> oms_pb2.SubmitOrderResponse:
         quantity = from_proto(request.quantity) or Decimal(0)
         if not request.symbol or quantity <= 0 or request.side == common_pb2.ORDER_SIDE_UNSPECIFIED:
             return oms_pb2.SubmitOrderResponse(
                 accepted=False, reason_code="INVALID_ORDER", reason="symbol, side and a positive quantity are required"
             )
+        if (refusal := self.not_writing()) is not None:
+            return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="UNAVAILABLE", reason=refusal)
         decision_id = request.decision_id or new_message_id()
         strategy = request.strategy_id or "manual"
         cid = derive_client_order_id(strategy, decision_id, request.symbol)
-        async with self.locks.symbol(request.symbol):
-            if cid in self.book.orders:
+        async with self.grpc_writes.track():
+            try:
+                # The order's events and its command in a transaction of their own (taking turns with the
+                # consumer's): committed together when the block ends, or not at all.
+                async with self.publisher.transaction(), self.locks.symbol(request.symbol):
+                    if cid in self.book.orders:
+                        return oms_pb2.SubmitOrderResponse(
+                            order=self.book.orders[cid],
+                            accepted=False,
+                            reason_code="DUPLICATE",
+                            reason="this decision was placed before",
+                        )
+                    if self.trading_blocked:
+                        return oms_pb2.SubmitOrderResponse(
+                            accepted=False,
+                            reason_code="RECONCILIATION_BLOCKED",
+                            reason="new orders are blocked until reconciliation passes",
+                        )
+                    position = self.book.positions.get(request.symbol)
+                    price = (
+                        from_proto(request.limit_price, None)
+                        or (position.market_price if position is not None else None)
+                        or Decimal(0)
+                    )
+                    signed = quantity if request.side == common_pb2.ORDER_SIDE_BUY else -quantity
+                    lineage = oms_pb2.OrderLineage(signal_id=decision_id, strategy_id=strategy)
+                    order, decision = await self.place(
+                        cid,
+                        request.symbol,
+                        signed,
+                        price,
+                        lineage,
+                        cause=None,
+                        order_type=request.order_type or common_pb2.ORDER_TYPE_MARKET,
+                        limit_price=from_proto(request.limit_price, None),
+                    )
+            except Exception as error:  # aborted: nothing of this order is in the log, but the book saw it
+                self.transaction_failed(error, "SubmitOrder")
                 return oms_pb2.SubmitOrderResponse(
-                    order=self.book.orders[cid],
                     accepted=False,
-                    reason_code="DUPLICATE",
-                    reason="this decision was placed before",
+                    reason_code="NOT_WRITTEN",
+                    reason=f"the order was not written ({type(error).__name__}: {error}); nothing was sent",
                 )
-            if self.trading_blocked:
-                return oms_pb2.SubmitOrderResponse(
-                    accepted=False,
-                    reason_code="RECONCILIATION_BLOCKED",
-                    reason="new orders are blocked until reconciliation passes",
-                )
-            price = (
-                from_proto(request.limit_price, None)
-                or (self.book.positions.get(request.symbol, None) and self.book.positions[request.symbol].market_price)
-                or Decimal(0)
-            )
-            signed = quantity if request.side == common_pb2.ORDER_SIDE_BUY else -quantity
-            lineage = oms_pb2.OrderLineage(signal_id=decision_id, strategy_id=strategy)
-            order, decision = await self.place(
-                cid,
-                request.symbol,
-                signed,
-                price,
-                lineage,
-                cause=None,
-                order_type=request.order_type or common_pb2.ORDER_TYPE_MARKET,
-                limit_price=from_proto(request.limit_price, None),
-            )
         approved = order.status == S.ORDER_STATUS_SUBMITTED
         return oms_pb2.SubmitOrderResponse(
             order=order,
@@ -426,18 +683,32 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         )
 
     async def CancelOrder(self, request: oms_pb2.CancelOrderRequest, context: Any) -> oms_pb2.CancelOrderResponse:
-        known = self.book.orders.get(request.client_order_id)
-        async with self.locks.symbol(known.symbol if known is not None else request.client_order_id):
-            order = self.book.orders.get(request.client_order_id)
-            if order is None or order.status not in OPEN:
-                return oms_pb2.CancelOrderResponse(accepted=False, reason="no open order with that id")
-            command = oms_pb2.OrderCommand(
-                envelope=new_envelope("order-management"),
-                cancel_order=oms_pb2.CancelOrder(
-                    client_order_id=request.client_order_id, reason=request.reason or "operator"
-                ),
-            )
-            await self.publisher.publish("oms.commands.v1", command, key=request.client_order_id)
+        if (refusal := self.not_writing()) is not None:
+            return oms_pb2.CancelOrderResponse(accepted=False, reason=refusal)
+        async with self.grpc_writes.track():
+            known = self.book.orders.get(request.client_order_id)
+            try:
+                async with (
+                    self.publisher.transaction(),
+                    self.locks.symbol(known.symbol if known is not None else request.client_order_id),
+                ):
+                    order = self.book.orders.get(request.client_order_id)
+                    if order is None or order.status not in OPEN:
+                        return oms_pb2.CancelOrderResponse(accepted=False, reason="no open order with that id")
+                    command = oms_pb2.OrderCommand(
+                        envelope=new_envelope("order-management"),
+                        cancel_order=oms_pb2.CancelOrder(
+                            client_order_id=request.client_order_id, reason=request.reason or "operator"
+                        ),
+                    )
+                    await self.publisher.publish("oms.commands.v1", command, key=request.client_order_id)
+            except Exception as error:  # the book is unchanged by a cancel: only a fenced producer matters here
+                if is_fenced(error):
+                    self.halt("fenced while sending a cancel", error)
+                log.warning("cancel not sent", client_order_id=request.client_order_id, error=str(error))
+                return oms_pb2.CancelOrderResponse(
+                    accepted=False, reason=f"the cancel was not written ({type(error).__name__}); try again"
+                )
         return oms_pb2.CancelOrderResponse(accepted=True, reason="cancel sent to the broker")
 
     async def GetOrder(self, request: oms_pb2.GetOrderRequest, context: Any) -> oms_pb2.Order:
@@ -466,9 +737,10 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
 
 
 async def build(settings: OmsSettings) -> ServiceParts:
-    app = OmsApp(settings)
+    # No live lease: two live instances cannot both write, since the newer one's transactional id fences the older.
+    app = OmsApp(settings, on_halt=_stop_the_process)
     return ServiceParts(
         components=[app],
         servicers=[Servicer(oms_pb2_grpc.add_OrderServiceServicer_to_server, app, "trading.oms.v1.OrderService")],
-        live_lease=True,  # the old live colour leaves the book and the consumer group before this one joins
+        ready_info={"transactional_id": app.transactional_id},
     )

@@ -1,0 +1,204 @@
+"""What the order-management integration tests share: a risk gate and an execution service of their own (gRPC fakes
+that approve and report the broker's positions), OmsApp instances over the real broker, and readers of the log as a
+read_committed consumer (what the platform sees) and a read_uncommitted one (what was written at all)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from google.protobuf.message import Message
+from oms_service.app import OmsApp
+from oms_service.config import OmsSettings
+from trading.execution.v1 import execution_pb2, execution_pb2_grpc
+from trading.risk.v1 import risk_pb2, risk_pb2_grpc
+from trading.signal.v1 import signal_pb2
+from trading_platform.decimals import to_proto
+from trading_platform.envelope import new_envelope
+from trading_platform.messaging import Publisher, replay
+from trading_platform.rpc import RpcServer, Servicer
+from trading_platform.settings import load_settings
+from trading_platform.topics import lookup
+
+STRATEGY = "momentum"
+
+
+class FakeRisk(risk_pb2_grpc.RiskServiceServicer):
+    """Approves every order (and remembers what it was asked)."""
+
+    def __init__(self) -> None:
+        self.checked: list[str] = []
+
+    async def CheckOrder(self, request: risk_pb2.CheckOrderRequest, context: Any) -> risk_pb2.RiskDecision:
+        self.checked.append(request.client_order_id)
+        return risk_pb2.RiskDecision(
+            envelope=new_envelope("risk"),
+            client_order_id=request.client_order_id,
+            approved=True,
+            reason_code=risk_pb2.REASON_CODE_APPROVED,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+        )
+
+
+class FakeExecution(execution_pb2_grpc.ExecutionServiceServicer):
+    """The broker's account and positions, as the test sets them."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, Decimal] = {}
+
+    async def GetAccount(self, request: Any, context: Any) -> execution_pb2.BrokerAccount:
+        return execution_pb2.BrokerAccount(account_id="test", equity=to_proto("100000"), cash=to_proto("100000"))
+
+    async def GetBrokerPositions(self, request: Any, context: Any) -> execution_pb2.GetBrokerPositionsResponse:
+        return execution_pb2.GetBrokerPositionsResponse(
+            positions=[execution_pb2.BrokerPosition(symbol=s, quantity=to_proto(q)) for s, q in self.positions.items()]
+        )
+
+
+class Oms:
+    def __init__(self, kafka: str, namespace: str, address: str, risk: FakeRisk, execution: FakeExecution) -> None:
+        self.kafka = kafka
+        self.namespace = namespace
+        self.address = address
+        self.risk = risk
+        self.execution = execution
+        self.apps: list[OmsApp] = []
+        self.halts: dict[int, list[str]] = {}  # id(app) -> the reasons it halted for
+        self._publisher: Publisher | None = None
+
+    def settings(self, role: str = "live", reconcile_interval_s: float = 0.5, **sections: Any) -> OmsSettings:
+        return load_settings(
+            OmsSettings,
+            kafka={"bootstrap_servers": self.kafka, "namespace": self.namespace, "rebalance_timeout_ms": 1000},
+            oms={
+                "risk_address": self.address,
+                "execution_address": self.address,
+                "reconcile_interval_s": reconcile_interval_s,
+            },
+            deployment={"role": role, **sections.pop("deployment", {})},
+            **sections,
+        )
+
+    async def start(self, role: str = "live", reconcile_interval_s: float = 0.5, **sections: Any) -> OmsApp:
+        halts: list[str] = []
+        app = OmsApp(self.settings(role, reconcile_interval_s, **sections), on_halt=halts.append)
+        self.halts[id(app)] = halts
+        await app.start()
+        self.apps.append(app)
+        return app
+
+    async def stop(self, app: OmsApp) -> None:
+        self.apps.remove(app)
+        await app.stop()
+
+    async def publisher(self) -> Publisher:
+        if self._publisher is None:
+            self._publisher = Publisher(self.kafka, "test", namespace=self.namespace)
+            await self._publisher.start()
+        return self._publisher
+
+    async def signal(self, symbol: str, weight: float, price: str = "100") -> signal_pb2.SignalGenerated:
+        signal = signal_pb2.SignalGenerated(
+            envelope=new_envelope("signal"),
+            symbol=symbol,
+            strategy_id=STRATEGY,
+            target_weight=weight,
+            reference_price=to_proto(price),
+        )
+        await (await self.publisher()).publish("signal.signals.v1", signal, key=symbol)
+        return signal
+
+    async def report(self, cid: str, symbol: str, kind: int, filled: str = "0", price: str = "100") -> None:
+        report = execution_pb2.ExecutionReport(
+            envelope=new_envelope("execution"),
+            report_type=kind,
+            client_order_id=cid,
+            broker_order_id=f"b-{cid}",
+            symbol=symbol,
+        )
+        if kind in (execution_pb2.EXECUTION_REPORT_TYPE_FILL, execution_pb2.EXECUTION_REPORT_TYPE_PARTIAL_FILL):
+            report.fill_id = f"f-{cid}-{filled}"
+            report.filled_quantity.CopyFrom(to_proto(filled))
+            report.last_quantity.CopyFrom(to_proto(filled))
+            report.last_price.CopyFrom(to_proto(price))
+            report.average_fill_price.CopyFrom(to_proto(price))
+        await (await self.publisher()).publish("execution.reports.v1", report, key=cid)
+
+    async def committed(self, topic: str, shadow: bool = False) -> list[Any]:
+        """The topic as the platform reads it: read_committed."""
+        namespace = self.namespace + ("shadow." if shadow else "")
+        return [m.value async for m in replay(self.kafka, topic, namespace=namespace)]
+
+    async def written(self, topic: str) -> list[Any]:
+        """Every record written to the topic, committed, aborted or still open (read_uncommitted)."""
+        registered = lookup(topic)
+        physical = self.namespace + registered.name
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka, enable_auto_commit=False, isolation_level="read_uncommitted"
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(physical, p) for p in sorted(consumer.partitions_for_topic(physical) or ())]
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                ids = consumer.partitions_for_topic(physical) or ()
+                partitions = [TopicPartition(physical, p) for p in sorted(ids)]
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)  # the high watermark: everything written
+            await consumer.seek_to_beginning(*partitions)
+            values: list[Message] = []
+            deadline = time.monotonic() + 20
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                assert time.monotonic() < deadline, f"could not read {physical} to its end"
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    values += [registered.message_type.FromString(r.value) for r in records if r.value is not None]
+            return values
+        finally:
+            await consumer.stop()
+
+    async def until(self, condition: Callable[[], Any], what: str, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            result = condition()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def close(self) -> None:
+        for app in list(self.apps):
+            await self.stop(app)
+        if self._publisher is not None:
+            await self._publisher.stop()
+
+
+@pytest.fixture
+async def oms(kafka_bootstrap: str, topic_namespace: str) -> AsyncIterator[Oms]:
+    risk, execution = FakeRisk(), FakeExecution()
+    server = RpcServer(
+        [
+            Servicer(risk_pb2_grpc.add_RiskServiceServicer_to_server, risk, "trading.risk.v1.RiskService"),
+            Servicer(
+                execution_pb2_grpc.add_ExecutionServiceServicer_to_server,
+                execution,
+                "trading.execution.v1.ExecutionService",
+            ),
+        ],
+        log_calls=False,
+    )
+    await server.start()
+    harness = Oms(kafka_bootstrap, topic_namespace, server.address, risk, execution)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await server.stop(0)
