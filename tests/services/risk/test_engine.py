@@ -67,7 +67,7 @@ def test_each_limit_denies_with_its_reason() -> None:
 def test_duplicate_client_order_id_and_rate_throttle() -> None:
     risk = engine(max_orders_per_second=2)
     assert risk.check(order("a")).approved
-    assert risk.check(order("a")).reason_code == R.REASON_CODE_DUPLICATE_ORDER
+    assert risk.check(order("a", quantity="11")).reason_code == R.REASON_CODE_DUPLICATE_ORDER  # another order, same id
     assert risk.check(order("b")).approved
     assert risk.check(order("c")).reason_code == R.REASON_CODE_ORDER_RATE
     risk.clock.advance(1_100_000_000)  # type: ignore[attr-defined]
@@ -115,3 +115,14 @@ def test_an_approved_order_never_breaks_the_order_limits(orders: list[tuple[int,
             assert quantity <= risk.limits.max_order_quantity
             assert quantity * Decimal(100) <= risk.limits.max_order_notional
             assert abs(limit - 100) <= 100 * risk.limits.price_collar
+
+
+def test_the_same_order_asked_again_is_checked_again_and_counted_once() -> None:
+    """order-management asks again after its transaction aborted (the redelivered signal derives the same client
+    order id): the same order gets a fresh verdict as things stand now, and uses no second slot of the limits."""
+    risk = engine(max_orders_per_day=1)
+    assert risk.check(order("a")).approved
+    assert risk.check(order("a")).approved  # asked again: not a duplicate, not a second order of the day
+    assert risk.check(order("b")).reason_code == R.REASON_CODE_ORDERS_PER_DAY
+    risk.set_state(R.TRADING_STATE_HALTED, "drill")
+    assert risk.check(order("a")).reason_code == R.REASON_CODE_TRADING_HALTED  # a halt since is not bypassed

@@ -44,7 +44,8 @@ class RiskEngine:
     state_reason: str = "start"
     last_price: dict[str, tuple[Decimal, int]] = field(default_factory=dict)  # symbol -> (price, seen at ns)
     positions: dict[str, Exposure] = field(default_factory=dict)
-    seen_client_order_ids: set[str] = field(default_factory=set)
+    # client order id -> (symbol, side, quantity) of the order it was first checked for
+    seen_client_order_ids: dict[str, tuple[str, int, Decimal]] = field(default_factory=dict)
     recent_orders: deque[int] = field(default_factory=deque)
     orders_today: int = 0
     day: int = -1
@@ -98,8 +99,15 @@ class RiskEngine:
             return Verdict(
                 False, R.REASON_CODE_INVALID_ORDER, "an order needs a symbol, a side and a positive quantity"
             )
-        if request.client_order_id in self.seen_client_order_ids:
-            return Verdict(False, R.REASON_CODE_DUPLICATE_ORDER, f"{request.client_order_id} was checked before")
+        # The same order asked again (its caller's transaction aborted, and the redelivered signal derives the same
+        # client order id) is checked again as it stands now and counted once; another order under a used id is a
+        # duplicate.
+        asked = (symbol, request.side, quantity)
+        first = self.seen_client_order_ids.get(request.client_order_id)
+        if first is not None and first != asked:
+            return Verdict(
+                False, R.REASON_CODE_DUPLICATE_ORDER, f"{request.client_order_id} was checked before for another order"
+            )
         held = self.positions.get(symbol, Exposure()).quantity
         signed = quantity * side
         reduces = held != 0 and (held > 0) != (signed > 0) and abs(signed) <= abs(held)
@@ -167,18 +175,18 @@ class RiskEngine:
                 return Verdict(False, R.REASON_CODE_BUYING_POWER, "not enough buying power")
         while self.recent_orders and now - self.recent_orders[0] > NS:
             self.recent_orders.popleft()
-        if len(self.recent_orders) >= limits.max_orders_per_second:
+        if first is None and len(self.recent_orders) >= limits.max_orders_per_second:
             return Verdict(False, R.REASON_CODE_ORDER_RATE, f"more than {limits.max_orders_per_second} orders/s")
         day = now // (86_400 * NS)
         if day != self.day:
             self.day, self.orders_today = day, 0
-        if self.orders_today >= limits.max_orders_per_day:
+        if first is None and self.orders_today >= limits.max_orders_per_day:
             return Verdict(False, R.REASON_CODE_ORDERS_PER_DAY, f"{limits.max_orders_per_day} orders today")
         breach = self._loss_limits()
         if breach is not None and not reduces:
             return breach
-        if not request.dry_run:
-            self.seen_client_order_ids.add(request.client_order_id)
+        if not request.dry_run and first is None:
+            self.seen_client_order_ids[request.client_order_id] = asked
             self.recent_orders.append(now)
             self.orders_today += 1
         return Verdict(True, R.REASON_CODE_APPROVED, "approved")
