@@ -90,3 +90,17 @@ def test_cache_folder_is_outside_the_work_tree(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("TRADING_KAFKA_CACHE", "/elsewhere")
     assert embedded_kafka.cache_dir() == Path("/elsewhere")
     assert not str(embedded_kafka.cache_dir()).startswith(os.getcwd())
+
+
+@pytest.mark.integration
+def test_a_cluster_id_that_begins_with_a_dash_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random KRaft cluster id is URL-safe base64 and may begin with "-", which the storage tool once read as a flag
+    (a start failed about one time in 64)."""
+    monkeypatch.setattr(embedded_kafka, "new_cluster_id", lambda: "-dashFirstClusterId123")
+    java = embedded_kafka.java_binary()
+    lib = embedded_kafka.resolve_jars()
+    config = BrokerConfig(free_port(), free_port(), tmp_path / "data", "admin-secret", "controller-secret")
+    config_file = tmp_path / "server.properties"
+    config_file.write_text(config.properties())
+    assert embedded_kafka.format_storage(java, lib, config_file, config)
+    assert "cluster.id=-dashFirstClusterId123" in (tmp_path / "data" / "meta.properties").read_text()

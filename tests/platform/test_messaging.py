@@ -447,11 +447,13 @@ def signal_for(message: ConsumedMessage) -> signal_pb2.SignalGenerated:
 
 async def read_uncommitted(bootstrap: str, physical: str) -> int:
     """How many records the topic holds, aborted ones included."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_uncommitted")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_uncommitted", auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(physical, p) for p in sorted(consumer.partitions_for_topic(physical) or ())]
+        ids = await consumer._client._wait_on_metadata(physical)  # tracked, so a metadata refresh keeps it
+        partitions = [TopicPartition(physical, p) for p in sorted(ids)]
         assert partitions
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

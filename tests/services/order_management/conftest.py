@@ -140,16 +140,18 @@ class Oms:
         """Every record written to the topic, committed, aborted or still open (read_uncommitted)."""
         registered = lookup(topic)
         physical = self.namespace + registered.name
+        # From the beginning, also as the reset policy: a reset to the end begun at assign() can land after
+        # seek_to_beginning() and skip everything.
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka, enable_auto_commit=False, isolation_level="read_uncommitted"
+            bootstrap_servers=self.kafka,
+            enable_auto_commit=False,
+            isolation_level="read_uncommitted",
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:
-            partitions = [TopicPartition(physical, p) for p in sorted(consumer.partitions_for_topic(physical) or ())]
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                ids = consumer.partitions_for_topic(physical) or ()
-                partitions = [TopicPartition(physical, p) for p in sorted(ids)]
+            ids = await consumer._client._wait_on_metadata(physical)  # tracked, so a refresh keeps it
+            partitions = [TopicPartition(physical, p) for p in sorted(ids)]
             consumer.assign(partitions)
             ends = await consumer.end_offsets(partitions)  # the high watermark: everything written
             await consumer.seek_to_beginning(*partitions)

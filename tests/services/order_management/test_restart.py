@@ -94,3 +94,27 @@ async def test_a_crash_between_the_event_and_its_command_leaves_neither(oms: Any
     assert await oms.committed("oms.events.v1") == []
     assert await oms.committed("oms.commands.v1") == []
     await oms.stop(app)
+
+
+async def test_a_restart_starts_from_the_latest_snapshot_and_replays_only_what_came_after(oms: Any) -> None:
+    first = await oms.start()
+    aapl = await oms.signal("AAPL", 0.05)
+    await oms.until(lambda: cid_of(aapl) in first.book.orders, "the first order")
+    await oms.report(cid_of(aapl), "AAPL", execution_pb2.EXECUTION_REPORT_TYPE_FILL, "50", "100.5")
+    await oms.until(lambda: first.book.position_quantity("AAPL") == 50, "the fill in the book")
+    await first.write_snapshot()
+    covered = first.book.events_applied
+    msft = await oms.signal("MSFT", -0.02)
+    await oms.until(lambda: cid_of(msft) in first.book.orders, "an order after the snapshot")
+    await oms.stop(first)
+    snapshots = await oms.committed("oms.snapshots.v1")
+    assert len(snapshots) == 1 and snapshots[0].events_applied == covered
+
+    oms.execution.positions = {"AAPL": Decimal(50)}
+    second = await oms.start()
+    assert second.book.orders == first.book.orders
+    assert second.book.positions == first.book.positions
+    assert second.book.events_applied == first.book.events_applied
+    assert second.snapshot_at_events == covered  # restored from the snapshot; only the later events were replayed
+    assert second.event_offsets == first.event_offsets
+    await oms.stop(second)

@@ -135,8 +135,13 @@ async def _tail(
     if isinstance(connection, str):
         connection = KafkaConnection(connection)
     # read_committed, as every consumer of the platform: records of aborted transactions are not shown
+    # The reset policy matches the seek: a reset to the other end begun at assign() could land after the seek.
     consumer = AIOKafkaConsumer(
-        **connection.client_options(), **CLIENT_TIMEOUTS, enable_auto_commit=False, isolation_level="read_committed"
+        **connection.client_options(),
+        **CLIENT_TIMEOUTS,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest" if from_beginning else "latest",
     )
     await start_client(consumer.start, connection)
     try:

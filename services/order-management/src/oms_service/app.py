@@ -55,7 +55,7 @@ from oms_service.engine import OPEN, OrderBook
 
 log = get_logger("order-management")
 S = oms_pb2
-PRODUCED = ["oms.commands.v1", "oms.events.v1", "oms.positions.v1", "oms.reconciliation.v1"]
+PRODUCED = ["oms.commands.v1", "oms.events.v1", "oms.positions.v1", "oms.reconciliation.v1", "oms.snapshots.v1"]
 CONSUMED = ["signal.signals.v1", "execution.reports.v1"]
 GROUP = "order-management"
 # Aborted transactions the service rebuilds its book after, within RECOVERY_WINDOW_S, before it stops instead.
@@ -159,6 +159,10 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.shadow = settings.deployment.shadow
         self.transactional_id = transactional_id(kafka.namespace, self.shadow)
         self.book = OrderBook()
+        # Per partition of oms.events.v1, the offset after the last event the book holds (from the rebuild, then from
+        # each event's ack): what a snapshot of the book covers.
+        self.event_offsets: dict[int, int] = {}
+        self.snapshot_at_events = 0  # events_applied at the last snapshot
         self.idempotency = MemoryIdempotencyStore()
         self.publisher = Publisher(
             self.connection,
@@ -217,6 +221,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         await self.consumer.start()
         self.consuming = asyncio.create_task(self.consume(self.consumer))
         self.tasks = [asyncio.create_task(self.reconcile_periodically())]
+        if not self.shadow:  # the shadow colour's book is not the book of record
+            self.tasks.append(asyncio.create_task(self.snapshot_periodically()))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -241,24 +247,64 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         await self.execution_channel.close()
 
     async def rebuild(self) -> None:
-        """The book is the fold of oms.events.v1, read_committed: an aborted transaction's events are not in it."""
+        """The book is the latest snapshot (oms.snapshots.v1) plus the fold of the events after it in oms.events.v1,
+        read_committed: an aborted transaction's events are not in it. The cost is bounded by the snapshot interval,
+        not by the log's whole history."""
         kafka = self.settings.kafka
         started = time.monotonic()
-        book = OrderBook()
-        # Both colours start from the book of record (the live log): a shadow colour then follows the live inputs and
-        # writes its own decisions to shadow topics, so its book stays the one it would keep if it were live.
-        async for message in replay(self.connection, "oms.events.v1", namespace=kafka.namespace):
+        snapshot: oms_pb2.OrderBookSnapshot | None = None
+        # Both colours start from the book of record (the live log and the live colour's snapshots): a shadow colour
+        # then follows the live inputs and writes its own decisions to shadow topics, so its book stays the one it
+        # would keep if it were live.
+        async for message in replay(self.connection, "oms.snapshots.v1", namespace=kafka.namespace, last=4):
+            snapshot = message.value  # type: ignore[assignment]
+        book = OrderBook.restored(snapshot) if snapshot is not None else OrderBook()
+        offsets = dict(snapshot.event_offsets) if snapshot is not None else {}
+        replayed = 0
+        async for message in replay(
+            self.connection, "oms.events.v1", namespace=kafka.namespace, start_offsets=offsets or None
+        ):
             book.apply(message.value)  # type: ignore[arg-type]
+            offsets[message.partition] = message.offset + 1
+            replayed += 1
         idempotency = MemoryIdempotencyStore()
         for message_id in book.handled_message_ids:
             await idempotency.mark(message_id)
-        self.book, self.idempotency = book, idempotency
+        self.book, self.idempotency, self.event_offsets = book, idempotency, offsets
+        self.snapshot_at_events = book.events_applied - replayed
         log.info(
             "order book rebuilt from the event log",
-            events=book.events_applied,
+            snapshot_events=self.snapshot_at_events if snapshot is not None else None,
+            events_replayed=replayed,
             orders=len(book.orders),
             seconds=round(time.monotonic() - started, 3),
         )
+
+    async def snapshot_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.snapshot_check_s)
+            if self.book.events_applied - self.snapshot_at_events >= self.config.snapshot_every_events:
+                await self.write_snapshot()
+
+    async def write_snapshot(self) -> None:
+        """Between transactions (holding the publisher's), the book is exactly the committed log up to
+        event_offsets: write it as a snapshot, in a transaction of its own."""
+        if self.recovering or self.halted is not None or self.stopping:
+            return
+        try:
+            async with self.publisher.transaction():
+                if self.recovering or self.halted is not None:
+                    return
+                snapshot = self.book.snapshot(dict(self.event_offsets))
+                snapshot.envelope.CopyFrom(new_envelope("order-management"))
+                await self.publisher.publish("oms.snapshots.v1", snapshot, key="_book")
+            self.snapshot_at_events = snapshot.events_applied
+            log.info("book snapshot written", events=snapshot.events_applied, orders=len(snapshot.orders))
+        except Exception as error:
+            if is_fenced(error):
+                self.halt("fenced while writing a snapshot", error)
+            else:  # only the next start's cost: it replays more events
+                log.warning("book snapshot not written", error=f"{type(error).__name__}: {error}")
 
     async def consume(self, consumer: Consumer) -> None:
         """Run the consumer; if a transaction aborts, its run() raises and the book is rebuilt (or the service
@@ -581,8 +627,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 reason=event.reason,
             )
         event.envelope.CopyFrom(new_envelope("order-management", cause=report))
-        await self.publisher.publish("oms.events.v1", event, key=event.client_order_id)
-        self.book.apply(event)
+        await self.record(event)
         if event.fill_id:
             position = self.book.positions[event.order.symbol]
             await self.publisher.publish(
@@ -605,9 +650,14 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             order=order,
             reason=reason,
         )
-        # Sent (acked, uncommitted) before the book changes; if the transaction aborts, the book is rebuilt.
-        await self.publisher.publish("oms.events.v1", event, key=order.client_order_id)
+        await self.record(event)
+
+    async def record(self, event: oms_pb2.OrderEvent) -> None:
+        """The one way the book changes while running: the event is sent (acked, not yet committed) and then
+        applied; if the transaction aborts, the book is rebuilt from the log. Its offset is what a snapshot covers."""
+        partition, offset = await self.publisher.publish("oms.events.v1", event, key=event.client_order_id)
         self.book.apply(event)
+        self.event_offsets[partition] = max(self.event_offsets.get(partition, 0), offset + 1)
 
     # -- gRPC --------------------------------------------------------------------------------------------------
     def not_writing(self) -> str | None:

@@ -18,6 +18,10 @@ class OmsConfig(Section):
     fallback_equity: Decimal = Field(Decimal(100000), gt=0, description="sizing equity until the broker answers")
     reconcile_interval_s: float = Field(30.0, gt=0)
     reconcile_tolerance: Decimal = Field(Decimal("0.000001"), ge=0)
+    snapshot_every_events: int = Field(
+        1000, ge=1, description="a snapshot of the book once this many events were applied since the last one"
+    )
+    snapshot_check_s: float = Field(5.0, gt=0, description="how often the snapshot writer looks")
 
 
 class OmsSettings(ServiceSettings):

@@ -20,8 +20,8 @@ S = oms_pb2
 T = oms_pb2
 ZERO = Decimal(0)
 # What a snapshot keeps besides every open order and every position: the latest terminal orders and handled ids.
-SNAPSHOT_TERMINAL_ORDERS = 10_000
-SNAPSHOT_HANDLED_IDS = 50_000
+SNAPSHOT_TERMINAL_ORDERS = 1_000
+SNAPSHOT_HANDLED_IDS = 5_000
 # Average prices keep 10 decimal places; realised P&L is then exact for every fill at a cent or sub-cent price.
 PRICE_STEP = Decimal("0.0000000001")
 TERMINAL = {

@@ -200,8 +200,7 @@ def format_storage(java: str, lib: Path, config_file: Path, config: BrokerConfig
             f"{lib}/*",
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            new_cluster_id(),
+            f"--cluster-id={new_cluster_id()}",  # one "=" word: an id may begin with "-"
             "-c",
             str(config_file),
             *(

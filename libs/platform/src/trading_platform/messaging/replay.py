@@ -54,11 +54,15 @@ async def end_offsets(
 async def _end_offsets(consumer: AIOKafkaConsumer, physical_topics: Iterable[str]) -> dict[str, dict[int, int]]:
     result: dict[str, dict[int, int]] = {}
     partitions = []
-    for name in physical_topics:
+    names = list(physical_topics)
+    # A consumer without a subscription tracks no topics, and its periodic metadata refresh then asks for none, so
+    # what its start-up metadata knew can vanish: track these topics, then ask (a topic that does not exist is left
+    # out; without this, a replay could find an existing log "empty" and a rebuild start from nothing).
+    for name in names:
+        consumer._client.add_topic(name)
+    await consumer._client.force_metadata_update()
+    for name in names:
         ids = consumer.partitions_for_topic(name)
-        if ids is None:
-            await consumer._client.force_metadata_update()
-            ids = consumer.partitions_for_topic(name)
         partitions += [TopicPartition(name, p) for p in sorted(ids or ())]
     if partitions:
         offsets = await consumer.end_offsets(partitions)
@@ -75,10 +79,13 @@ async def replay(
     timeout_s: float = 30.0,
     start_timeout_s: float = START_TIMEOUT_S,
     since_ms: int | None = None,
+    start_offsets: dict[int, int] | None = None,
+    last: int | None = None,
 ) -> AsyncIterator[ConsumedMessage]:
     """Every message of a topic from the beginning (or from the first record at or after `since_ms`, UNIX ms: a
-    replay whose cost is bounded by a time window, not by the topic's whole history) up to its end at the time of
-    the call, then stop.
+    replay whose cost is bounded by a time window, not by the topic's whole history), or from `start_offsets` (per
+    partition: after a snapshot that covers what came before), or only the `last` records of each partition (the
+    latest snapshot), up to its end at the time of the call, then stop.
 
     A partition is done once the consumer's position reached the end captured at the start (control records of
     transactions count: the position moves past them); records appended after that are not yielded. No consumer
@@ -96,6 +103,15 @@ async def replay(
             return
         consumer.assign(list(remaining))
         await consumer.seek_to_beginning(*remaining)
+        if start_offsets or last is not None:
+            beginnings = await consumer.beginning_offsets(list(remaining))
+            for tp in list(remaining):
+                start = start_offsets.get(tp.partition, 0) if start_offsets else remaining[tp] - (last or 0)
+                start = max(start, beginnings[tp])
+                if start >= remaining[tp]:
+                    del remaining[tp]
+                else:
+                    consumer.seek(tp, start)
         if since_ms is not None:
             found = await consumer.offsets_for_times({tp: since_ms for tp in remaining})
             for tp in list(remaining):
