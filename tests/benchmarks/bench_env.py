@@ -1,4 +1,4 @@
-"""RL environment speed on one core (DESIGN.md section 8: >= 20,000 steps/s): SingleAssetEnv and PortfolioEnv over
+"""RL environment speed on one core (docs/architecture.md section 8: >= 20,000 steps/s): SingleAssetEnv and PortfolioEnv over
 real skfolio closes, stepping with a fixed action and resetting at each episode's end (features are precomputed
 in the constructor, so this is the per-step cost training pays), plus the constructor time."""
 

@@ -1,4 +1,4 @@
-"""Policy inference latency for one observation (DESIGN.md section 8: p99 <= 1 ms): the exported ONNX policy through
+"""Policy inference latency for one observation (docs/architecture.md section 8: p99 <= 1 ms): the exported ONNX policy through
 onnxruntime (1 intra-op thread), through trading_policy's OnnxPolicy (scaling + clipping + session), through a Ray
 actor call, and the torch module itself for comparison.
 

@@ -1,6 +1,6 @@
 """Charts and k8s/ manifests, offline: render every chart with helm-python-sdk under each environment and cloud file
 and each blue-green mode, lint them, validate the manifests against the Kubernetes schemas, and check the policy
-every workload must meet (DESIGN.md section 9): non-root, read-only, probes, resources, labels, Vault references only,
+every workload must meet (docs/architecture.md section 9): non-root, read-only, probes, resources, labels, Vault references only,
 the live colour behind the Service, the idle colour in the shadow role, and settings the service accepts.
 """
 

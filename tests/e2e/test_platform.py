@@ -1,7 +1,7 @@
 """The whole platform as `make up` runs it: embedded stack, paper exchange, six services as processes.
 
 It trades through a replayed period; order-management and execution are killed (SIGKILL) mid-flight and restarted;
-the kill switch is pulled. Then the invariants of DESIGN.md section 4 are checked against the broker's own record.
+the kill switch is pulled. Then the invariants of docs/architecture.md section 4 are checked against the broker's own record.
 """
 
 from __future__ import annotations

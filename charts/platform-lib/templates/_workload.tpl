@@ -5,7 +5,7 @@ Workloads. Call with a dict:
   args    optional list of arguments
   env     optional list of extra EnvVar objects (e.g. secretKeyRef for the paper exchange)
 
-Blue-green (DESIGN.md section 9): `<fullname>-blue` and `<fullname>-green`, each with TRADING_DEPLOYMENT__COLOUR and
+Blue-green (docs/architecture.md section 9): `<fullname>-blue` and `<fullname>-green`, each with TRADING_DEPLOYMENT__COLOUR and
 TRADING_DEPLOYMENT__ROLE (live for blueGreen.activeColour, shadow for the other: shadow consumer groups, shadow.<topic>
 outputs, never the broker) and TRADING_DEPLOYMENT__BLUE_GREEN=true: at run time each colour follows the live colour
 held in Redis, which `tradectl deploy promote` moves after its checks (the Service selector follows with

@@ -1,4 +1,4 @@
-"""tradectl deploy status|promote|rollback: Kafka-aware blue-green (DESIGN.md section 9).
+"""tradectl deploy status|promote|rollback: Kafka-aware blue-green (docs/architecture.md section 9).
 
 Each colour of a service started with TRADING_DEPLOYMENT__BLUE_GREEN=true reads the live colour from Redis and takes
 its role from it (trading_platform.deployment). Promotion is one explicit command:

@@ -1,4 +1,4 @@
-"""Real historical market data shipped inside pinned PyPI packages (DESIGN.md section 6), read by path.
+"""Real historical market data shipped inside pinned PyPI packages (docs/architecture.md section 6), read by path.
 
 Nothing heavy is imported: the packages are located with importlib and their CSV files parsed with the standard
 library into numpy arrays. Sources:

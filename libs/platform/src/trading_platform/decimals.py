@@ -1,6 +1,6 @@
 """Exact decimals on the wire: conversion between Python Decimal and trading.common.v1.Decimal (a string).
 
-Money, prices and quantities in orders, fills and positions are never floats (DESIGN.md section 3).
+Money, prices and quantities in orders, fills and positions are never floats (docs/architecture.md section 3).
 """
 
 from __future__ import annotations

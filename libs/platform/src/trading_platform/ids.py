@@ -1,4 +1,4 @@
-"""Identifiers: message ids and the deterministic client order id (DESIGN.md invariant 2)."""
+"""Identifiers: message ids and the deterministic client order id (docs/architecture.md invariant 2)."""
 
 from __future__ import annotations
 

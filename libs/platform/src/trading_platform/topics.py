@@ -1,6 +1,6 @@
 """The topic registry: every topic's name, registered message type, partitions, retention and key.
 
-Names follow `<domain>.<kind>.v<major>` (DESIGN.md section 3). Two derived families exist for every topic:
+Names follow `<domain>.<kind>.v<major>` (docs/architecture.md section 3). Two derived families exist for every topic:
 - `<topic>.dlq`: dead letters (trading.common.v1.DeadLetter) of anything a consumer of <topic> could not handle;
 - `shadow.<topic>`: what the idle colour of a blue-green pair publishes instead of the live topic.
 `lookup()` resolves all three forms, which is how `tradectl tail` decodes any topic.

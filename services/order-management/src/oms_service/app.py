@@ -7,9 +7,10 @@ the log. A manual order or cancel over gRPC runs its own short transaction. The 
 instance, `<namespace>order-management-<live|shadow>`: a restarted instance (or the other blue-green colour taking
 the live role) fences the previous holder of the id, whose next transaction fails.
 
-Start-up order (DESIGN.md invariant 4): open the transactional producer (which fences an older holder of the id and
-ends its open transaction), replay oms.events.v1 into the book (read_committed), reconcile with the broker (through
-execution's snapshot RPCs), and only then consume. A reconciliation mismatch blocks new orders until it clears.
+Start-up order (invariant 4 of docs/architecture.md): open the transactional producer (which fences an older holder of
+the id and ends its open transaction), restore the latest snapshot and replay the oms.events.v1 after it
+(read_committed), reconcile with the broker (through execution's snapshot RPCs), and only then consume. A reconciliation
+mismatch blocks new orders until it clears.
 
 The book is changed as handlers run, before their transaction commits. So when a transaction aborts (a handler error,
 a failed commit) the book may hold effects that never reached the log: the consumer stops, the book is rebuilt from

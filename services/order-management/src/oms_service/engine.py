@@ -1,9 +1,8 @@
 """Orders and positions of record: the order state machine, positions and P&L, and sizing. Pure, no I/O.
 
 The state is a fold of OrderEvents (oms.events.v1): `apply(event)` is the only way it changes, so a restarted service
-that replays the topic rebuilds exactly the same orders and positions (DESIGN.md invariant 4). Every event records the
-message that caused it (envelope.causation_id); the set of those ids is what makes handling idempotent.
-"""
+that replays the topic rebuilds exactly the same orders and positions (invariant 4 of docs/architecture.md). Every event
+records the message that caused it (envelope.causation_id); the set of those ids is what makes handling idempotent."""
 
 from __future__ import annotations
 
@@ -245,7 +244,7 @@ class OrderBook:
         return delta
 
     def transition(self, client_order_id: str, status: int) -> oms_pb2.Order:
-        """The order after moving to status, or IllegalTransition (the state machine of DESIGN.md)."""
+        """The order after moving to status, or IllegalTransition (the state machine of docs/architecture.md)."""
         current = self.orders.get(client_order_id)
         if current is None:
             raise IllegalTransition(f"unknown order {client_order_id}")

@@ -1,7 +1,7 @@
 """Intraday minute bars and quotes GENERATED from real daily bars.
 
-There are no real US-equity minute bars offline (DESIGN.md section 6), so each real day's open/high/low/close is
-turned into 390 regular-session minute bars by a seeded random path that starts at the open, touches the high and the
+There are no real US-equity minute bars offline (docs/architecture.md section 6), so each real day's open/high/low/close
+is turned into 390 regular-session minute bars by a seeded random path that starts at the open, touches the high and the
 low exactly (at random minutes, in random order) and ends at the close, never leaving [low, high]. Volume follows the
 usual U-shaped intraday profile and sums to the real day's volume. Everything generated says so (`generated=True`).
 The same (seed, symbol, date) always gives the same bars.

@@ -1,9 +1,10 @@
 """Consuming registry topics in a consumer group (Consumer): commit after the handler, dead letters, retries.
 
-- Committing loop (the default): an offset is committed only after the handler returned (DESIGN.md invariant 3),
-  once per fetched batch. A message whose envelope.message_id was already handled is skipped (the idempotency store
-  is marked only after success). A record that does not decode, or whose handler raises PermanentError or keeps
-  failing after `max_attempts` tries with backoff, goes to `<topic>.dlq` as a DeadLetter, and the consumer carries on.
+- Committing loop (the default): an offset is committed only after the handler returned (invariant 3 of
+  docs/architecture.md), once per fetched batch. A message whose envelope.message_id was already handled is skipped
+  (the idempotency store is marked only after success). A record that does not decode, or whose handler raises
+  PermanentError or keeps failing after `max_attempts` tries with backoff, goes to `<topic>.dlq` as a DeadLetter, and
+  the consumer carries on.
 - Transactional loop (`transactional=True`, with a transactional `publisher`): each fetched batch is one Kafka
   transaction. Its records are handled (one by one, or in key lanes), what the handlers publish and the batch's
   dead letters are sent inside the transaction, the batch's next offsets are added to it, and it commits: outputs
@@ -233,14 +234,15 @@ class Consumer:
                             handled[partition] = record.offset + 1
                 finally:
                     # One commit per fetched batch, of handled records only: a crash before it redelivers them,
-                    # and the idempotency store makes the second handling a no-op (DESIGN.md invariant 3).
+                    # and the idempotency store makes the second handling a no-op (docs/architecture.md invariant 3).
                     if handled:
                         await self._consumer.commit(handled)
 
     async def _run_lanes(self, lanes: KeyLanes) -> None:
         """concurrent_keys: fetching goes on while lanes work, so a slow record (a broker call) holds up only its
         own key; at most max_in_flight records are outstanding. Each partition commits the run of handled records
-        from its oldest outstanding one, so a crash redelivers everything not yet handled (DESIGN.md invariant 3)."""
+        from its oldest outstanding one, so a crash redelivers everything not yet handled (invariant 3 of
+        docs/architecture.md)."""
         committing: asyncio.Task[None] | None = None  # one commit at a time, overlapping the next fetch
         try:
             while not self._stopping.is_set():

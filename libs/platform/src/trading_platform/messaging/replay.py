@@ -1,7 +1,7 @@
 """Reading a topic's log from the beginning (replay) and the end offsets of topics (end_offsets).
 
-Replay is how a service rebuilds its state from its event log (DESIGN.md invariant 4): every committed message of
-a topic from the beginning up to the end it had when the replay started, then stop. Both read with
+Replay is how a service rebuilds its state from its event log (invariant 4 of docs/architecture.md): every committed
+message of a topic from the beginning up to the end it had when the replay started, then stop. Both read with
 isolation_level="read_committed", so a rebuild never sees the records of an aborted transaction, and the end of a
 partition is its last stable offset (an open transaction's records are not waited for).
 """
