@@ -92,7 +92,7 @@ def submitted_by(platform: Platform, green: bool) -> list[dict[str, Any]]:
 def switch(platform: Platform, to: str | None) -> tuple[int, int]:
     """Promote both paired services to `to` (or roll both back); returns the wall-clock window of the switch."""
     endpoints = platform.stack.endpoints()
-    target = Target(endpoints.redis_url, endpoints.kafka_bootstrap, "")
+    target = Target(endpoints.redis_url, endpoints.kafka_admin(), "")
     started = time.time_ns()
     for service in ("execution", "order-management"):
         address = platform.spec(service if (to or "blue") == "blue" else f"{service}-green").address
@@ -155,7 +155,7 @@ def test_trades_through_a_promotion_and_a_rollback(platform: Platform) -> None:
     assert len(ids) == len(set(ids)), "a client order id was submitted twice"
 
     # None lost: every order the live book sent for submission reached the broker or was refused with a reason.
-    bootstrap = platform.stack.endpoints().kafka_bootstrap
+    bootstrap = platform.stack.endpoints().kafka_admin()  # the broker refuses anonymous readers
 
     async def fates() -> tuple[set[str], set[str]]:
         sent, refused = set(), set()

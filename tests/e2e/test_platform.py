@@ -247,7 +247,7 @@ def test_trades_survives_crashes_halts_and_keeps_every_invariant(platform: Platf
     assert len(submissions) >= 10
 
     # Every broker order has an approved risk decision that names it.
-    bootstrap = platform.stack.endpoints().kafka_bootstrap
+    bootstrap = platform.stack.endpoints().kafka_admin()  # the broker refuses anonymous readers
 
     async def approvals() -> set[str]:
         return {m.value.client_order_id async for m in replay(bootstrap, "risk.decisions.v1") if m.value.approved}  # type: ignore[attr-defined]
@@ -351,7 +351,7 @@ def test_rl_policy_versions_swap_without_a_gap_and_a_shadow_publishes(platform: 
 
     registry = ModelRegistry(platform.run_dir / "models")
     assert registry.get("trend-ppo").version == "1"
-    bootstrap = platform.stack.endpoints().kafka_bootstrap
+    bootstrap = platform.stack.endpoints().kafka_admin()  # the broker refuses anonymous readers
 
     async def topic(name: str) -> list[Any]:
         return [m.value async for m in replay(bootstrap, name)]
@@ -378,3 +378,37 @@ def test_rl_policy_versions_swap_without_a_gap_and_a_shadow_publishes(platform: 
         [("live", "trend-ppo@2"), ("shadow", "trend-ppo@3")],
         [("shadow", "trend-ppo@3"), ("live", "trend-ppo@2")],
     )
+
+
+def test_engineers_tail_the_running_stack_with_librdkafka_tools(platform: Platform) -> None:
+    """`tradectl dev status --json` points to the operator's client properties; confluent-kafka's group consumer
+    (librdkafka, as kcat) reads what the running platform publishes with them."""
+    import json
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from confluent_kafka import Consumer
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tradectl.main", "dev", "status", "--run-dir", str(platform.run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    properties = Path(json.loads(result.stdout)["endpoints"]["kafka_client_properties"])
+    config = dict(line.split("=", 1) for line in properties.read_text().splitlines() if line)
+    consumer = Consumer({**config, "group.id": f"tradectl-e2e-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["marketdata.bars.v1", "signal.signals.v1"])
+    seen: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(seen) < 2 and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen[message.topic()] = seen.get(message.topic(), 0) + 1
+    finally:
+        consumer.close()
+    assert set(seen) == {"marketdata.bars.v1", "signal.signals.v1"}, seen
