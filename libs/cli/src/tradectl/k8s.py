@@ -155,6 +155,12 @@ def render_users(cluster: str = "trading", namespace: str = "kafka") -> str:
     return header + yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True, width=120)
 
 
+def write_manifest(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 @app.command()
 def users(
     out: Path = typer.Option(DEFAULT_USERS_OUT, "--out", help="directory of kafkausers.yaml"),
@@ -162,9 +168,7 @@ def users(
     namespace: str = typer.Option("kafka", "--namespace", help="namespace the Strimzi user operator watches"),
 ) -> None:
     """Write Strimzi KafkaUser manifests (SCRAM-SHA-512, ACLs from the topic registry) of every principal."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / USERS_FILE
-    path.write_text(render_users(cluster, namespace))
+    path = write_manifest(out / USERS_FILE, render_users(cluster, namespace))
     typer.echo(f"wrote {len(acls.by_user())} KafkaUsers to {path}")
 
 
@@ -175,7 +179,5 @@ def topics(
     namespace: str = typer.Option("kafka", "--namespace", help="namespace the Strimzi topic operator watches"),
 ) -> None:
     """Write Strimzi KafkaTopic manifests of every registered topic (with its .dlq and shadow. forms)."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / TOPICS_FILE
-    path.write_text(render_topics(cluster, namespace))
+    path = write_manifest(out / TOPICS_FILE, render_topics(cluster, namespace))
     typer.echo(f"wrote {len(topic_names())} KafkaTopics to {path}")

@@ -64,11 +64,7 @@ def ensure_topics(connection: KafkaConnection, physical: Mapping[str, str]) -> l
                 name,
                 num_partitions=topic.partitions,
                 replication_factor=replicas,
-                config={
-                    "retention.ms": str(topic.retention_ms),
-                    "cleanup.policy": topic.cleanup_policy,
-                    "min.insync.replicas": str(min_insync),
-                },
+                config=topic.config(min_insync),
             )
         )
     _wait(admin.create_topics(new, request_timeout=TIMEOUT_S), "creating topics")

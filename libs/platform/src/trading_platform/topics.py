@@ -49,6 +49,14 @@ class Topic:
     def cleanup_policy(self) -> str:
         return "compact,delete" if self.compacted else "delete"
 
+    def config(self, min_insync_replicas: int) -> dict[str, str]:
+        """The topic-level configuration a cluster creates it with."""
+        return {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": self.cleanup_policy,
+            "min.insync.replicas": str(min_insync_replicas),
+        }
+
     @property
     def type_name(self) -> str:
         return self.message_type.DESCRIPTOR.full_name

@@ -51,11 +51,7 @@ async def ensure_topics(
                 name=physical,
                 num_partitions=topic.partitions,
                 replication_factor=replicas,
-                topic_configs={
-                    "retention.ms": str(topic.retention_ms),
-                    "cleanup.policy": topic.cleanup_policy,
-                    "min.insync.replicas": str(min_insync),
-                },
+                topic_configs=topic.config(min_insync),
             )
             for physical, topic in wanted.items()
             if physical not in existing
