@@ -38,7 +38,7 @@ async def test_roles_follow_the_live_colour_and_history_is_kept(redis_url: str, 
 async def test_the_lease_is_exclusive_handed_over_and_its_tokens_increase(
     redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 600)
+    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 2000)
     control = DeploymentControl.from_url(redis_url, "execution", redis_namespace)
     try:
         blue = await control.acquire_lease("blue")
@@ -64,8 +64,9 @@ async def test_the_lease_is_exclusive_handed_over_and_its_tokens_increase(
 async def test_a_stale_token_can_neither_renew_nor_release(
     redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 600)
-    monkeypatch.setattr(deployment, "LEASE_MARGIN_MS", 200)
+    # Timings with room for a busy machine (a renewal every 0.2 s may stall for a few hundred ms under load).
+    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 2000)
+    monkeypatch.setattr(deployment, "LEASE_MARGIN_MS", 700)
     control = DeploymentControl.from_url(redis_url, "execution", redis_namespace)
     try:
         old = await control.acquire_lease("blue")
@@ -75,7 +76,7 @@ async def test_a_stale_token_can_neither_renew_nor_release(
         lost: list[str] = []
         guard.on_lost.append(lost.append)
         keeping = asyncio.create_task(guard.keep(control))
-        await asyncio.sleep(0.8)  # longer than the TTL: kept alive by the renewals
+        await asyncio.sleep(2.5)  # longer than the TTL: kept alive by the renewals
         assert guard.valid() and await control.lease() == ("blue", old)
         # Another process of the same colour takes a new token (here: after the old lease vanished from Redis).
         await control.redis.delete(control.prefix + "lease")
@@ -94,8 +95,9 @@ async def test_a_stale_token_can_neither_renew_nor_release(
 async def test_a_holder_whose_renewals_stop_refuses_before_another_can_acquire(
     redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 800)
-    monkeypatch.setattr(deployment, "LEASE_MARGIN_MS", 300)
+    # Timings with room for a busy machine (a renewal every 0.2 s may stall for a few hundred ms under load).
+    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 3000)
+    monkeypatch.setattr(deployment, "LEASE_MARGIN_MS", 1000)
     holder = DeploymentControl.from_url(redis_url, "execution", redis_namespace)
     rival = DeploymentControl.from_url(redis_url, "execution", redis_namespace)
     renewing = asyncio.Event()
@@ -121,21 +123,21 @@ async def test_a_holder_whose_renewals_stop_refuses_before_another_can_acquire(
         renewing.clear()
         paused_at = time.monotonic()
         green = asyncio.create_task(rival.acquire_lease("green"))
-        for _ in range(100):  # the local deadline flips it (health NOT_SERVING) without any act asking
+        for _ in range(250):  # the local deadline flips it (health NOT_SERVING) without any act asking
             if lost_at:
                 break
             await asyncio.sleep(0.02)
-        assert lost_at and lost_at[0] - paused_at <= deployment.lease_window_s() + 0.1
+        assert lost_at and lost_at[0] - paused_at <= deployment.lease_window_s() + 0.3
         assert not green.done()  # the rival cannot acquire yet: Redis still has the old lease
         with pytest.raises(
             LeaseLost, match=rf"execution \(blue\) refuses to submit order o-2: live lease token {token}"
         ):
             guard.check("submit order o-2")
-        green_token = await asyncio.wait_for(green, 3)
+        green_token = await asyncio.wait_for(green, 6)
         acquired_at = time.monotonic()
         assert green_token is not None and green_token > token
-        assert acquired_at - lost_at[0] >= 0.2  # stopped acting at least about the margin before the rival began
-        assert acquired_at - paused_at >= 0.8 - 0.25  # a lease, not released, is taken only once its TTL has passed
+        assert acquired_at - lost_at[0] >= 0.5  # stopped acting at least about the margin before the rival began
+        assert acquired_at - paused_at >= 3.0 - 0.25  # a lease, not released, is taken only once its TTL has passed
         renewing.set()  # the partition heals: the old token is refused and stays refused
         await asyncio.wait_for(keeping, 2)
         assert not guard.valid() and await holder.lease() == ("green", green_token)
@@ -216,8 +218,9 @@ async def test_the_runner_restarts_in_the_new_role(redis_url: str, redis_namespa
 async def test_the_runner_stops_when_its_lease_is_taken_and_waits_for_it_again(
     redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 800)
-    monkeypatch.setattr(deployment, "LEASE_MARGIN_MS", 300)
+    # Timings with room for a busy machine (a renewal every 0.2 s may stall for a few hundred ms under load).
+    monkeypatch.setattr(deployment, "LEASE_TTL_MS", 3000)
+    monkeypatch.setattr(deployment, "LEASE_MARGIN_MS", 1000)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -85,6 +85,27 @@ def upsert_users(connection: KafkaConnection, passwords: Mapping[str, str]) -> N
     _wait(admin.alter_user_scram_credentials(upserts, request_timeout=TIMEOUT_S), "setting SCRAM users")
 
 
+def wait_until_authenticated(connections: Iterable[KafkaConnection], timeout_s: float = TIMEOUT_S) -> None:
+    """A SCRAM credential reaches the broker's cache a moment after the controller accepted it: wait until each of
+    these connections authenticates, so a client started next is not refused."""
+    import time
+
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + timeout_s
+    for connection in connections:
+        while True:
+            config = {**connection.librdkafka_config(), "client.id": "trading-cluster-admin", "log_level": 0}
+            admin = AdminClient(config)
+            try:
+                admin.list_topics(timeout=1.0)
+                break
+            except Exception as error:
+                if time.monotonic() > deadline:
+                    raise ClusterAdminError(f"{connection.username} cannot authenticate: {error}") from None
+                time.sleep(0.1)
+
+
 def _binding(grant: Grant) -> Any:
     from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 

@@ -357,6 +357,10 @@ class DevStack:
             passwords = {user: self._principal_password(client, user) for user in principals()}
             cluster_admin.upsert_users(admin, passwords)
             cluster_admin.apply_acls(admin, acls.grants())
+            cluster_admin.wait_until_authenticated(
+                KafkaConnection(endpoints.kafka_bootstrap, "SASL_PLAINTEXT", user, password)
+                for user, password in passwords.items()
+            )
         except cluster_admin.ClusterAdminError as error:
             raise DevStackError(f"configuring Kafka at {endpoints.kafka_bootstrap}: {error}") from None
         operator = KafkaConnection(endpoints.kafka_bootstrap, "SASL_PLAINTEXT", OPERATOR, passwords[OPERATOR])
