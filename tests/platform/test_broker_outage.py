@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import hvac
 import pytest
 from aiokafka import AIOKafkaProducer
 from trading_platform.devstack import DevStack, Endpoints, StackPorts, free_port
@@ -33,12 +32,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, 
         devstack.down()
 
 
-def risk_connection(endpoints: Endpoints) -> KafkaConnection:
-    client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
-    data = client.secrets.kv.v2.read_secret_version(path="trading/risk/kafka", raise_on_deleted_version=True)
-    return KafkaConnection(endpoints.kafka_bootstrap, "SASL_PLAINTEXT", "risk", data["data"]["data"]["password"])
-
-
 async def wait_for_health(address: str, wanted: str, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
     status = ""
@@ -54,7 +47,7 @@ async def test_health_follows_the_broker_and_a_publish_during_the_outage_lands(
     stack: tuple[DevStack, Endpoints], tmp_path: Path
 ) -> None:
     devstack, endpoints = stack
-    connection = risk_connection(endpoints)
+    connection = endpoints.kafka_principal("risk")
     port = free_port()
     env = {
         **os.environ,

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import hvac
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
@@ -37,11 +36,9 @@ def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints
 
 def principal(endpoints: Endpoints, user: str) -> KafkaConnection:
     """A service's connection, with the password the dev stack generated into Vault for it."""
-    client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
-    secret = client.secrets.kv.v2.read_secret_version(path=f"trading/{user}/kafka", raise_on_deleted_version=True)
-    data = secret["data"]["data"]
-    assert data["username"] == user
-    return KafkaConnection(endpoints.kafka_bootstrap, "SASL_PLAINTEXT", user, data["password"])
+    connection = endpoints.kafka_principal(user)
+    assert connection.username == user
+    return connection
 
 
 def end_offsets(connection: KafkaConnection, topic: str) -> int:
@@ -61,7 +58,7 @@ def test_every_registry_topic_exists_and_the_operator_reads_them(secure_stack: E
 
     properties = Path(secure_stack.kafka_client_properties)
     assert properties.stat().st_mode & 0o077 == 0, "the client properties hold a password: owner only"
-    config = dict(line.split("=", 1) for line in properties.read_text().splitlines() if line)
+    config = secure_stack.kafka_client_config()
     assert config["sasl.username"] == "tradectl"
     topics = AdminClient(config).list_topics(timeout=10).topics
     for name in TOPICS:
@@ -163,9 +160,7 @@ def test_confluent_kafka_group_consumer_reads_with_the_operator_credentials(secu
     marker = uuid.uuid4().hex.encode()
     producer.produce("marketdata.quality.v1", marker, key=b"AAPL")
     assert producer.flush(15) == 0
-    config = dict(
-        line.split("=", 1) for line in Path(secure_stack.kafka_client_properties).read_text().splitlines() if line
-    )
+    config = secure_stack.kafka_client_config()
     consumer = Consumer({**config, "group.id": f"tradectl-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest"})
     consumer.subscribe(["marketdata.quality.v1"])
     try:

@@ -81,6 +81,18 @@ class Endpoints:
         secret = json.loads(Path(self.kafka_admin_file).read_text())
         return KafkaConnection(self.kafka_bootstrap, "SASL_PLAINTEXT", secret["username"], secret["password"])
 
+    def kafka_principal(self, user: str) -> KafkaConnection:
+        """A principal's connection with the password the dev stack keeps for it in Vault (what its service reads)."""
+        client = hvac.Client(url=self.vault_addr, token=self.vault_token())
+        path = f"trading/{user}/{KAFKA_SECRET}"
+        data = client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)["data"]["data"]
+        return KafkaConnection(self.kafka_bootstrap, "SASL_PLAINTEXT", data["username"], data["password"])
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """The operator's librdkafka properties (`kafka_client_properties`) as a dict, for confluent-kafka."""
+        lines = Path(self.kafka_client_properties).read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if line)
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
