@@ -80,7 +80,7 @@ def by_user(namespace: str = "") -> dict[str, list[Grant]]:
 
 
 def may(user: str, operation: Operation, topic: str, namespace: str = "") -> bool:
-    """Whether the policy lets `user` do `operation` on a topic (for tests and `tradectl topics --acl`)."""
+    """Whether the policy lets `user` do `operation` on a topic (what the tests of the policy ask)."""
     return any(
         g.user == user and g.resource == "topic" and g.name == namespace + topic and g.operation == operation
         for g in grants(namespace)

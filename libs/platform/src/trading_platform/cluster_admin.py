@@ -128,25 +128,3 @@ def apply_acls(connection: KafkaConnection, grants: Iterable[Grant]) -> int:
         admin = _admin(connection)
         _wait(admin.create_acls(bindings, request_timeout=TIMEOUT_S), "creating ACLs")
     return len(bindings)
-
-
-def list_acls(connection: KafkaConnection) -> list[Any]:
-    from confluent_kafka.admin import (
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-    )
-
-    match_all = AclBindingFilter(
-        ResourceType.ANY,
-        None,  # type: ignore[arg-type]  # None matches any name, principal and host
-        ResourcePatternType.ANY,
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        AclOperation.ANY,
-        AclPermissionType.ANY,
-    )
-    admin = _admin(connection)
-    return list(admin.describe_acls(match_all, request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S))

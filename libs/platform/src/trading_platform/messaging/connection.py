@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 from aiokafka.errors import KafkaConnectionError
 
@@ -62,13 +62,6 @@ class KafkaConnection:
                 }
             )
         return config
-
-    @property
-    def principal(self) -> str:
-        return f"User:{self.username}" if self.username else "User:ANONYMOUS"
-
-
-Connectable: TypeAlias = "KafkaConnection | str"
 
 
 def connection_of(target: KafkaConnection | str) -> KafkaConnection:
