@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import faust
 import pytest
@@ -14,7 +15,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 pytestmark = pytest.mark.integration
 
 
-async def test_a_faust_agent_with_a_table_consumes_and_produces(kafka_bootstrap: str, topic_namespace: str) -> None:
+async def test_a_faust_agent_with_a_table_consumes_and_produces(
+    kafka_bootstrap: str, topic_namespace: str, tmp_path: Path
+) -> None:
     source, sink = topic_namespace + "faust-in", topic_namespace + "faust-out"
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
@@ -26,6 +29,7 @@ async def test_a_faust_agent_with_a_table_consumes_and_produces(kafka_bootstrap:
         f"{topic_namespace}faust-check",
         broker=f"kafka://{kafka_bootstrap}",
         store="memory://",
+        datadir=str(tmp_path / "faust"),  # faust writes table state here; never into the working directory
         web_enabled=False,
         topic_replication_factor=1,
         topic_partitions=1,
