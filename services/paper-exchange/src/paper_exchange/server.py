@@ -56,6 +56,10 @@ class Faults:
     reorder_trade_updates_rate: float = 0.0
     # Trade updates of fills are held back this many seconds.
     fill_delay_s: float = 0.0
+    # Stop answering for this many seconds from now (one shot): every trading and market-data request is held, then
+    # answered 503 without being handled; new stream connections wait; nothing goes out on the streams (what the
+    # engine produces meanwhile is sent once the exchange answers again). /admin and /healthz keep answering.
+    unresponsive_s: float = 0.0
 
 
 @dataclass
@@ -109,6 +113,9 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
         path = request.url.path
         if path.startswith(("/admin", "/healthz", "/docs", "/openapi.json")):
             return await call_next(request)
+        if state.silent():
+            await state.until_answering()
+            return error(503, 50310000, "the exchange did not answer (injected: unresponsive)")
         key = request.headers.get("APCA-API-KEY-ID", "")
         secret = request.headers.get("APCA-API-SECRET-KEY", "")
         if not state.authorized(key, secret):
@@ -193,6 +200,9 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
                 "order_id": order.id,
                 "received_ns": received_ns,
                 "key_id": request.headers.get("APCA-API-KEY-ID", ""),
+                "symbol": order.symbol,
+                "side": order.side,
+                "qty": None if order.qty is None else format(order.qty, "f"),
             }
         )
         if state.faults.lost_response_rate and state.rng.random() < state.faults.lost_response_rate:
@@ -319,7 +329,7 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
 
     @app.get("/admin/faults")
     async def get_faults() -> dict[str, Any]:
-        return asdict(state.faults)
+        return {**asdict(state.faults), "unresponsive_for_s": state.silent_for_s()}
 
     @app.put("/admin/faults")
     async def set_faults(request: Request) -> dict[str, Any]:
@@ -331,10 +341,13 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
             )
         state.faults = Faults(**{**asdict(state.faults), **values})
         state.rng = random.Random(state.faults.seed)
+        if state.faults.unresponsive_s:
+            state.silent_until = time.monotonic() + state.faults.unresponsive_s
+            state.faults.unresponsive_s = 0.0
         if state.faults.drop_streams:
             await state.drop_streams()
             state.faults.drop_streams = False
-        return asdict(state.faults)
+        return {**asdict(state.faults), "unresponsive_for_s": state.silent_for_s()}
 
     @app.get("/admin/submissions")
     async def submissions() -> dict[str, Any]:
@@ -376,6 +389,7 @@ class _State:
         self.data_keys: set[str] = set()
         self.outbox: list[tuple[str, dict[str, Any]]] = []  # (kind, payload) produced by the engine, sent by flush()
         self.tape_position = 0  # next tick of the real ES tape (symbol "ES" on the stocks stream)
+        self.silent_until = 0.0  # monotonic time until which the exchange answers nothing (fault unresponsive_s)
         exchange.listeners.append(lambda event: self.outbox.append(("trade", event)))
         exchange.market_listeners.append(lambda symbol, bar: self.outbox.append(("bar", bar)))
 
@@ -429,8 +443,20 @@ class _State:
         end_index = int(np.searchsorted(tape.ts_ns, start + 60_000_000_000, side="left"))
         await self.replay_tape(max(end_index - self.tape_position, 0))
 
+    def silent(self) -> bool:
+        return time.monotonic() < self.silent_until
+
+    def silent_for_s(self) -> float:
+        return round(max(0.0, self.silent_until - time.monotonic()), 3)
+
+    async def until_answering(self) -> None:
+        while self.silent():
+            await asyncio.sleep(self.silent_until - time.monotonic())
+
     # The engine is synchronous; its events are queued and sent after each request or replay step.
     async def flush(self) -> None:
+        if self.silent():  # unresponsive: kept, and sent by the first flush once the exchange answers again
+            return
         pending, self.outbox = self.outbox, []
         trade_events = [p for kind, p in pending if kind == "trade"]
         if (
@@ -496,6 +522,7 @@ class _State:
         if self.faults.refuse_streams:
             await websocket.close(code=1013)
             return
+        await self.until_answering()
         await websocket.accept()
         try:
             message = json.loads(await _receive(websocket))
@@ -536,6 +563,7 @@ class _State:
         if self.faults.refuse_streams:
             await websocket.close(code=1013)
             return
+        await self.until_answering()
         await websocket.accept()
         key = ""
         try:
