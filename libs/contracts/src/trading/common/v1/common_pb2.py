@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrading/common/v1/common.proto\x12\x11trading.common.v1\"\x99\x01\n\x08\x45nvelope\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x03 \x01(\t\x12\x10\n\x08ts_event\x18\x04 \x01(\x03\x12\x0f\n\x07ts_init\x18\x05 \x01(\x03\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x16\n\x0eschema_version\x18\x07 \x01(\r\"\x18\n\x07\x44\x65\x63imal\x12\r\n\x05value\x18\x01 \x01(\t\"\xc8\x02\n\nDeadLetter\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x14\n\x0csource_topic\x18\x02 \x01(\t\x12\x18\n\x10source_partition\x18\x03 \x01(\x05\x12\x15\n\rsource_offset\x18\x04 \x01(\x03\x12\x0b\n\x03key\x18\x05 \x01(\x0c\x12\r\n\x05value\x18\x06 \x01(\x0c\x12;\n\x07headers\x18\x07 \x03(\x0b\x32*.trading.common.v1.DeadLetter.HeadersEntry\x12\x13\n\x0breason_code\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x16\n\x0e\x63onsumer_group\x18\n \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01*P\n\tOrderSide\x12\x1a\n\x16ORDER_SIDE_UNSPECIFIED\x10\x00\x12\x12\n\x0eORDER_SIDE_BUY\x10\x01\x12\x13\n\x0fORDER_SIDE_SELL\x10\x02*\xa2\x01\n\tOrderType\x12\x1a\n\x16ORDER_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11ORDER_TYPE_MARKET\x10\x01\x12\x14\n\x10ORDER_TYPE_LIMIT\x10\x02\x12\x13\n\x0fORDER_TYPE_STOP\x10\x03\x12\x19\n\x15ORDER_TYPE_STOP_LIMIT\x10\x04\x12\x1c\n\x18ORDER_TYPE_TRAILING_STOP\x10\x05*\xb6\x01\n\x0bTimeInForce\x12\x1d\n\x19TIME_IN_FORCE_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_IN_FORCE_DAY\x10\x01\x12\x15\n\x11TIME_IN_FORCE_GTC\x10\x02\x12\x15\n\x11TIME_IN_FORCE_IOC\x10\x03\x12\x15\n\x11TIME_IN_FORCE_FOK\x10\x04\x12\x15\n\x11TIME_IN_FORCE_OPG\x10\x05\x12\x15\n\x11TIME_IN_FORCE_CLS\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrading/common/v1/common.proto\x12\x11trading.common.v1\"\x99\x01\n\x08\x45nvelope\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x03 \x01(\t\x12\x10\n\x08ts_event\x18\x04 \x01(\x03\x12\x0f\n\x07ts_init\x18\x05 \x01(\x03\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x16\n\x0eschema_version\x18\x07 \x01(\r\"\x18\n\x07\x44\x65\x63imal\x12\r\n\x05value\x18\x01 \x01(\t\"\x8b\x03\n\nDeadLetter\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x14\n\x0csource_topic\x18\x02 \x01(\t\x12\x18\n\x10source_partition\x18\x03 \x01(\x05\x12\x15\n\rsource_offset\x18\x04 \x01(\x03\x12\x0b\n\x03key\x18\x05 \x01(\x0c\x12\r\n\x05value\x18\x06 \x01(\x0c\x12;\n\x07headers\x18\x07 \x03(\x0b\x32*.trading.common.v1.DeadLetter.HeadersEntry\x12\x13\n\x0breason_code\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x16\n\x0e\x63onsumer_group\x18\n \x01(\t\x12\x12\n\nerror_type\x18\x0b \x01(\t\x12\x1b\n\x13source_timestamp_ms\x18\x0c \x01(\x03\x12\x10\n\x08\x61ttempts\x18\r \x01(\x05\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01*P\n\tOrderSide\x12\x1a\n\x16ORDER_SIDE_UNSPECIFIED\x10\x00\x12\x12\n\x0eORDER_SIDE_BUY\x10\x01\x12\x13\n\x0fORDER_SIDE_SELL\x10\x02*\xa2\x01\n\tOrderType\x12\x1a\n\x16ORDER_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11ORDER_TYPE_MARKET\x10\x01\x12\x14\n\x10ORDER_TYPE_LIMIT\x10\x02\x12\x13\n\x0fORDER_TYPE_STOP\x10\x03\x12\x19\n\x15ORDER_TYPE_STOP_LIMIT\x10\x04\x12\x1c\n\x18ORDER_TYPE_TRAILING_STOP\x10\x05*\xb6\x01\n\x0bTimeInForce\x12\x1d\n\x19TIME_IN_FORCE_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_IN_FORCE_DAY\x10\x01\x12\x15\n\x11TIME_IN_FORCE_GTC\x10\x02\x12\x15\n\x11TIME_IN_FORCE_IOC\x10\x03\x12\x15\n\x11TIME_IN_FORCE_FOK\x10\x04\x12\x15\n\x11TIME_IN_FORCE_OPG\x10\x05\x12\x15\n\x11TIME_IN_FORCE_CLS\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,18 +33,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEADLETTER_HEADERSENTRY']._loaded_options = None
   _globals['_DEADLETTER_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_ORDERSIDE']._serialized_start=566
-  _globals['_ORDERSIDE']._serialized_end=646
-  _globals['_ORDERTYPE']._serialized_start=649
-  _globals['_ORDERTYPE']._serialized_end=811
-  _globals['_TIMEINFORCE']._serialized_start=814
-  _globals['_TIMEINFORCE']._serialized_end=996
+  _globals['_ORDERSIDE']._serialized_start=633
+  _globals['_ORDERSIDE']._serialized_end=713
+  _globals['_ORDERTYPE']._serialized_start=716
+  _globals['_ORDERTYPE']._serialized_end=878
+  _globals['_TIMEINFORCE']._serialized_start=881
+  _globals['_TIMEINFORCE']._serialized_end=1063
   _globals['_ENVELOPE']._serialized_start=54
   _globals['_ENVELOPE']._serialized_end=207
   _globals['_DECIMAL']._serialized_start=209
   _globals['_DECIMAL']._serialized_end=233
   _globals['_DEADLETTER']._serialized_start=236
-  _globals['_DEADLETTER']._serialized_end=564
-  _globals['_DEADLETTER_HEADERSENTRY']._serialized_start=518
-  _globals['_DEADLETTER_HEADERSENTRY']._serialized_end=564
+  _globals['_DEADLETTER']._serialized_end=631
+  _globals['_DEADLETTER_HEADERSENTRY']._serialized_start=585
+  _globals['_DEADLETTER_HEADERSENTRY']._serialized_end=631
 # @@protoc_insertion_point(module_scope)

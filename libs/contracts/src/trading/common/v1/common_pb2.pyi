@@ -73,7 +73,7 @@ class Decimal(_message.Message):
     def __init__(self, value: _Optional[str] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
-    __slots__ = ("envelope", "source_topic", "source_partition", "source_offset", "key", "value", "headers", "reason_code", "reason", "consumer_group")
+    __slots__ = ("envelope", "source_topic", "source_partition", "source_offset", "key", "value", "headers", "reason_code", "reason", "consumer_group", "error_type", "source_timestamp_ms", "attempts")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,9 @@ class DeadLetter(_message.Message):
     REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CONSUMER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     envelope: Envelope
     source_topic: str
     source_partition: int
@@ -101,4 +104,7 @@ class DeadLetter(_message.Message):
     reason_code: str
     reason: str
     consumer_group: str
-    def __init__(self, envelope: _Optional[_Union[Envelope, _Mapping]] = ..., source_topic: _Optional[str] = ..., source_partition: _Optional[int] = ..., source_offset: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, bytes]] = ..., reason_code: _Optional[str] = ..., reason: _Optional[str] = ..., consumer_group: _Optional[str] = ...) -> None: ...
+    error_type: str
+    source_timestamp_ms: int
+    attempts: int
+    def __init__(self, envelope: _Optional[_Union[Envelope, _Mapping]] = ..., source_topic: _Optional[str] = ..., source_partition: _Optional[int] = ..., source_offset: _Optional[int] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, bytes]] = ..., reason_code: _Optional[str] = ..., reason: _Optional[str] = ..., consumer_group: _Optional[str] = ..., error_type: _Optional[str] = ..., source_timestamp_ms: _Optional[int] = ..., attempts: _Optional[int] = ...) -> None: ...
