@@ -25,37 +25,39 @@ _sym_db = _symbol_database.Default()
 from trading.common.v1 import common_pb2 as trading_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trading/execution/v1/execution.proto\x12\x14trading.execution.v1\x1a\x1etrading/common/v1/common.proto\"\xa6\x04\n\x0f\x45xecutionReport\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12>\n\x0breport_type\x18\x02 \x01(\x0e\x32).trading.execution.v1.ExecutionReportType\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\x12\x17\n\x0f\x62roker_order_id\x18\x04 \x01(\t\x12\x0e\n\x06symbol\x18\x05 \x01(\t\x12*\n\x04side\x18\x06 \x01(\x0e\x32\x1c.trading.common.v1.OrderSide\x12\x32\n\x0eorder_quantity\x18\x07 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x31\n\rlast_quantity\x18\x08 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12.\n\nlast_price\x18\t \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0f\n\x07\x66ill_id\x18\n \x01(\t\x12\x33\n\x0f\x66illed_quantity\x18\x0b \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x36\n\x12\x61verage_fill_price\x18\x0c \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0e\n\x06reason\x18\r \x01(\t\x12\x11\n\tbroker_ts\x18\x0e \x01(\x03\"\xe5\x02\n\x18\x45xecutionQualityMeasured\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x17\n\x0f\x63lient_order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1b\n\x13submit_to_accept_ns\x18\x04 \x01(\x03\x12\x1f\n\x17submit_to_first_fill_ns\x18\x05 \x01(\x03\x12\x1e\n\x16submit_to_last_fill_ns\x18\x06 \x01(\x03\x12\x31\n\rarrival_price\x18\x07 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x36\n\x12\x61verage_fill_price\x18\x08 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x14\n\x0cslippage_bps\x18\t \x01(\x01\x12\x12\n\nfill_ratio\x18\n \x01(\x01\"\x94\x01\n\x17\x42rokerConnectionChanged\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x19\n\x11trading_connected\x18\x02 \x01(\x08\x12\x1f\n\x17trade_updates_connected\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x13\n\x11GetAccountRequest\"\xbb\x01\n\rBrokerAccount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12(\n\x04\x63\x61sh\x18\x02 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12*\n\x06\x65quity\x18\x03 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x30\n\x0c\x62uying_power\x18\x04 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0e\n\x06status\x18\x05 \x01(\t\"\xb9\x01\n\x0e\x42rokerPosition\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12,\n\x08quantity\x18\x02 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x37\n\x13\x61verage_entry_price\x18\x03 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x30\n\x0cmarket_value\x18\x04 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\"\xa6\x02\n\x0b\x42rokerOrder\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62roker_order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12*\n\x04side\x18\x04 \x01(\x0e\x32\x1c.trading.common.v1.OrderSide\x12,\n\x08quantity\x18\x05 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x33\n\x0f\x66illed_quantity\x18\x06 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x36\n\x12\x61verage_fill_price\x18\x07 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x1b\n\x19GetBrokerPositionsRequest\"U\n\x1aGetBrokerPositionsResponse\x12\x37\n\tpositions\x18\x01 \x03(\x0b\x32$.trading.execution.v1.BrokerPosition\"7\n\x16GetBrokerOrdersRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"L\n\x17GetBrokerOrdersResponse\x12\x31\n\x06orders\x18\x01 \x03(\x0b\x32!.trading.execution.v1.BrokerOrder*\xd6\x03\n\x13\x45xecutionReportType\x12%\n!EXECUTION_REPORT_TYPE_UNSPECIFIED\x10\x00\x12%\n!EXECUTION_REPORT_TYPE_PENDING_NEW\x10\x01\x12\x1d\n\x19\x45XECUTION_REPORT_TYPE_NEW\x10\x02\x12&\n\"EXECUTION_REPORT_TYPE_PARTIAL_FILL\x10\x03\x12\x1e\n\x1a\x45XECUTION_REPORT_TYPE_FILL\x10\x04\x12\"\n\x1e\x45XECUTION_REPORT_TYPE_CANCELED\x10\x05\x12!\n\x1d\x45XECUTION_REPORT_TYPE_EXPIRED\x10\x06\x12\"\n\x1e\x45XECUTION_REPORT_TYPE_REPLACED\x10\x07\x12\"\n\x1e\x45XECUTION_REPORT_TYPE_REJECTED\x10\x08\x12(\n$EXECUTION_REPORT_TYPE_PENDING_CANCEL\x10\t\x12&\n\"EXECUTION_REPORT_TYPE_DONE_FOR_DAY\x10\n\x12)\n%EXECUTION_REPORT_TYPE_CANCEL_REJECTED\x10\x0b\x32\xd7\x02\n\x10\x45xecutionService\x12Z\n\nGetAccount\x12\'.trading.execution.v1.GetAccountRequest\x1a#.trading.execution.v1.BrokerAccount\x12w\n\x12GetBrokerPositions\x12/.trading.execution.v1.GetBrokerPositionsRequest\x1a\x30.trading.execution.v1.GetBrokerPositionsResponse\x12n\n\x0fGetBrokerOrders\x12,.trading.execution.v1.GetBrokerOrdersRequest\x1a-.trading.execution.v1.GetBrokerOrdersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$trading/execution/v1/execution.proto\x12\x14trading.execution.v1\x1a\x1etrading/common/v1/common.proto\"\xdf\x04\n\x0f\x45xecutionReport\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12>\n\x0breport_type\x18\x02 \x01(\x0e\x32).trading.execution.v1.ExecutionReportType\x12\x17\n\x0f\x63lient_order_id\x18\x03 \x01(\t\x12\x17\n\x0f\x62roker_order_id\x18\x04 \x01(\t\x12\x0e\n\x06symbol\x18\x05 \x01(\t\x12*\n\x04side\x18\x06 \x01(\x0e\x32\x1c.trading.common.v1.OrderSide\x12\x32\n\x0eorder_quantity\x18\x07 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x31\n\rlast_quantity\x18\x08 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12.\n\nlast_price\x18\t \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0f\n\x07\x66ill_id\x18\n \x01(\t\x12\x33\n\x0f\x66illed_quantity\x18\x0b \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x36\n\x12\x61verage_fill_price\x18\x0c \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0e\n\x06reason\x18\r \x01(\t\x12\x11\n\tbroker_ts\x18\x0e \x01(\x03\x12\x37\n\x0crefusal_code\x18\x0f \x01(\x0e\x32!.trading.execution.v1.RefusalCode\"\xe5\x02\n\x18\x45xecutionQualityMeasured\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x17\n\x0f\x63lient_order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12\x1b\n\x13submit_to_accept_ns\x18\x04 \x01(\x03\x12\x1f\n\x17submit_to_first_fill_ns\x18\x05 \x01(\x03\x12\x1e\n\x16submit_to_last_fill_ns\x18\x06 \x01(\x03\x12\x31\n\rarrival_price\x18\x07 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x36\n\x12\x61verage_fill_price\x18\x08 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x14\n\x0cslippage_bps\x18\t \x01(\x01\x12\x12\n\nfill_ratio\x18\n \x01(\x01\"\x94\x01\n\x17\x42rokerConnectionChanged\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x19\n\x11trading_connected\x18\x02 \x01(\x08\x12\x1f\n\x17trade_updates_connected\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x13\n\x11GetAccountRequest\"\xbb\x01\n\rBrokerAccount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12(\n\x04\x63\x61sh\x18\x02 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12*\n\x06\x65quity\x18\x03 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x30\n\x0c\x62uying_power\x18\x04 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0e\n\x06status\x18\x05 \x01(\t\"\xb9\x01\n\x0e\x42rokerPosition\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12,\n\x08quantity\x18\x02 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x37\n\x13\x61verage_entry_price\x18\x03 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x30\n\x0cmarket_value\x18\x04 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\"\xa6\x02\n\x0b\x42rokerOrder\x12\x17\n\x0f\x63lient_order_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62roker_order_id\x18\x02 \x01(\t\x12\x0e\n\x06symbol\x18\x03 \x01(\t\x12*\n\x04side\x18\x04 \x01(\x0e\x32\x1c.trading.common.v1.OrderSide\x12,\n\x08quantity\x18\x05 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x33\n\x0f\x66illed_quantity\x18\x06 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x36\n\x12\x61verage_fill_price\x18\x07 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x0e\n\x06status\x18\x08 \x01(\t\"\x1b\n\x19GetBrokerPositionsRequest\"U\n\x1aGetBrokerPositionsResponse\x12\x37\n\tpositions\x18\x01 \x03(\x0b\x32$.trading.execution.v1.BrokerPosition\"7\n\x16GetBrokerOrdersRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"L\n\x17GetBrokerOrdersResponse\x12\x31\n\x06orders\x18\x01 \x03(\x0b\x32!.trading.execution.v1.BrokerOrder*\xd6\x03\n\x13\x45xecutionReportType\x12%\n!EXECUTION_REPORT_TYPE_UNSPECIFIED\x10\x00\x12%\n!EXECUTION_REPORT_TYPE_PENDING_NEW\x10\x01\x12\x1d\n\x19\x45XECUTION_REPORT_TYPE_NEW\x10\x02\x12&\n\"EXECUTION_REPORT_TYPE_PARTIAL_FILL\x10\x03\x12\x1e\n\x1a\x45XECUTION_REPORT_TYPE_FILL\x10\x04\x12\"\n\x1e\x45XECUTION_REPORT_TYPE_CANCELED\x10\x05\x12!\n\x1d\x45XECUTION_REPORT_TYPE_EXPIRED\x10\x06\x12\"\n\x1e\x45XECUTION_REPORT_TYPE_REPLACED\x10\x07\x12\"\n\x1e\x45XECUTION_REPORT_TYPE_REJECTED\x10\x08\x12(\n$EXECUTION_REPORT_TYPE_PENDING_CANCEL\x10\t\x12&\n\"EXECUTION_REPORT_TYPE_DONE_FOR_DAY\x10\n\x12)\n%EXECUTION_REPORT_TYPE_CANCEL_REJECTED\x10\x0b*\xad\x02\n\x0bRefusalCode\x12\x1c\n\x18REFUSAL_CODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18REFUSAL_CODE_NO_APPROVAL\x10\x01\x12\"\n\x1eREFUSAL_CODE_APPROVAL_MISMATCH\x10\x02\x12\x1c\n\x18REFUSAL_CODE_STREAM_DOWN\x10\x03\x12\x1f\n\x1bREFUSAL_CODE_LEASE_NOT_HELD\x10\x04\x12 \n\x1cREFUSAL_CODE_BROKER_REJECTED\x10\x05\x12 \n\x1cREFUSAL_CODE_COMMAND_TOO_OLD\x10\x06\x12\x1b\n\x17REFUSAL_CODE_UNRESOLVED\x10\x07\x12\x1e\n\x1aREFUSAL_CODE_INVALID_ORDER\x10\x08\x32\xd7\x02\n\x10\x45xecutionService\x12Z\n\nGetAccount\x12\'.trading.execution.v1.GetAccountRequest\x1a#.trading.execution.v1.BrokerAccount\x12w\n\x12GetBrokerPositions\x12/.trading.execution.v1.GetBrokerPositionsRequest\x1a\x30.trading.execution.v1.GetBrokerPositionsResponse\x12n\n\x0fGetBrokerOrders\x12,.trading.execution.v1.GetBrokerOrdersRequest\x1a-.trading.execution.v1.GetBrokerOrdersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trading.execution.v1.execution_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXECUTIONREPORTTYPE']._serialized_start=2106
-  _globals['_EXECUTIONREPORTTYPE']._serialized_end=2576
+  _globals['_EXECUTIONREPORTTYPE']._serialized_start=2163
+  _globals['_EXECUTIONREPORTTYPE']._serialized_end=2633
+  _globals['_REFUSALCODE']._serialized_start=2636
+  _globals['_REFUSALCODE']._serialized_end=2937
   _globals['_EXECUTIONREPORT']._serialized_start=95
-  _globals['_EXECUTIONREPORT']._serialized_end=645
-  _globals['_EXECUTIONQUALITYMEASURED']._serialized_start=648
-  _globals['_EXECUTIONQUALITYMEASURED']._serialized_end=1005
-  _globals['_BROKERCONNECTIONCHANGED']._serialized_start=1008
-  _globals['_BROKERCONNECTIONCHANGED']._serialized_end=1156
-  _globals['_GETACCOUNTREQUEST']._serialized_start=1158
-  _globals['_GETACCOUNTREQUEST']._serialized_end=1177
-  _globals['_BROKERACCOUNT']._serialized_start=1180
-  _globals['_BROKERACCOUNT']._serialized_end=1367
-  _globals['_BROKERPOSITION']._serialized_start=1370
-  _globals['_BROKERPOSITION']._serialized_end=1555
-  _globals['_BROKERORDER']._serialized_start=1558
-  _globals['_BROKERORDER']._serialized_end=1852
-  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_start=1854
-  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_end=1881
-  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_start=1883
-  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_end=1968
-  _globals['_GETBROKERORDERSREQUEST']._serialized_start=1970
-  _globals['_GETBROKERORDERSREQUEST']._serialized_end=2025
-  _globals['_GETBROKERORDERSRESPONSE']._serialized_start=2027
-  _globals['_GETBROKERORDERSRESPONSE']._serialized_end=2103
-  _globals['_EXECUTIONSERVICE']._serialized_start=2579
-  _globals['_EXECUTIONSERVICE']._serialized_end=2922
+  _globals['_EXECUTIONREPORT']._serialized_end=702
+  _globals['_EXECUTIONQUALITYMEASURED']._serialized_start=705
+  _globals['_EXECUTIONQUALITYMEASURED']._serialized_end=1062
+  _globals['_BROKERCONNECTIONCHANGED']._serialized_start=1065
+  _globals['_BROKERCONNECTIONCHANGED']._serialized_end=1213
+  _globals['_GETACCOUNTREQUEST']._serialized_start=1215
+  _globals['_GETACCOUNTREQUEST']._serialized_end=1234
+  _globals['_BROKERACCOUNT']._serialized_start=1237
+  _globals['_BROKERACCOUNT']._serialized_end=1424
+  _globals['_BROKERPOSITION']._serialized_start=1427
+  _globals['_BROKERPOSITION']._serialized_end=1612
+  _globals['_BROKERORDER']._serialized_start=1615
+  _globals['_BROKERORDER']._serialized_end=1909
+  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_start=1911
+  _globals['_GETBROKERPOSITIONSREQUEST']._serialized_end=1938
+  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_start=1940
+  _globals['_GETBROKERPOSITIONSRESPONSE']._serialized_end=2025
+  _globals['_GETBROKERORDERSREQUEST']._serialized_start=2027
+  _globals['_GETBROKERORDERSREQUEST']._serialized_end=2082
+  _globals['_GETBROKERORDERSRESPONSE']._serialized_start=2084
+  _globals['_GETBROKERORDERSRESPONSE']._serialized_end=2160
+  _globals['_EXECUTIONSERVICE']._serialized_start=2940
+  _globals['_EXECUTIONSERVICE']._serialized_end=3283
 # @@protoc_insertion_point(module_scope)

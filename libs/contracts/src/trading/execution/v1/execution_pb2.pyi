@@ -22,6 +22,18 @@ class ExecutionReportType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXECUTION_REPORT_TYPE_PENDING_CANCEL: _ClassVar[ExecutionReportType]
     EXECUTION_REPORT_TYPE_DONE_FOR_DAY: _ClassVar[ExecutionReportType]
     EXECUTION_REPORT_TYPE_CANCEL_REJECTED: _ClassVar[ExecutionReportType]
+
+class RefusalCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REFUSAL_CODE_UNSPECIFIED: _ClassVar[RefusalCode]
+    REFUSAL_CODE_NO_APPROVAL: _ClassVar[RefusalCode]
+    REFUSAL_CODE_APPROVAL_MISMATCH: _ClassVar[RefusalCode]
+    REFUSAL_CODE_STREAM_DOWN: _ClassVar[RefusalCode]
+    REFUSAL_CODE_LEASE_NOT_HELD: _ClassVar[RefusalCode]
+    REFUSAL_CODE_BROKER_REJECTED: _ClassVar[RefusalCode]
+    REFUSAL_CODE_COMMAND_TOO_OLD: _ClassVar[RefusalCode]
+    REFUSAL_CODE_UNRESOLVED: _ClassVar[RefusalCode]
+    REFUSAL_CODE_INVALID_ORDER: _ClassVar[RefusalCode]
 EXECUTION_REPORT_TYPE_UNSPECIFIED: ExecutionReportType
 EXECUTION_REPORT_TYPE_PENDING_NEW: ExecutionReportType
 EXECUTION_REPORT_TYPE_NEW: ExecutionReportType
@@ -34,9 +46,18 @@ EXECUTION_REPORT_TYPE_REJECTED: ExecutionReportType
 EXECUTION_REPORT_TYPE_PENDING_CANCEL: ExecutionReportType
 EXECUTION_REPORT_TYPE_DONE_FOR_DAY: ExecutionReportType
 EXECUTION_REPORT_TYPE_CANCEL_REJECTED: ExecutionReportType
+REFUSAL_CODE_UNSPECIFIED: RefusalCode
+REFUSAL_CODE_NO_APPROVAL: RefusalCode
+REFUSAL_CODE_APPROVAL_MISMATCH: RefusalCode
+REFUSAL_CODE_STREAM_DOWN: RefusalCode
+REFUSAL_CODE_LEASE_NOT_HELD: RefusalCode
+REFUSAL_CODE_BROKER_REJECTED: RefusalCode
+REFUSAL_CODE_COMMAND_TOO_OLD: RefusalCode
+REFUSAL_CODE_UNRESOLVED: RefusalCode
+REFUSAL_CODE_INVALID_ORDER: RefusalCode
 
 class ExecutionReport(_message.Message):
-    __slots__ = ("envelope", "report_type", "client_order_id", "broker_order_id", "symbol", "side", "order_quantity", "last_quantity", "last_price", "fill_id", "filled_quantity", "average_fill_price", "reason", "broker_ts")
+    __slots__ = ("envelope", "report_type", "client_order_id", "broker_order_id", "symbol", "side", "order_quantity", "last_quantity", "last_price", "fill_id", "filled_quantity", "average_fill_price", "reason", "broker_ts", "refusal_code")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     REPORT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +72,7 @@ class ExecutionReport(_message.Message):
     AVERAGE_FILL_PRICE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     BROKER_TS_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_CODE_FIELD_NUMBER: _ClassVar[int]
     envelope: _common_pb2.Envelope
     report_type: ExecutionReportType
     client_order_id: str
@@ -65,7 +87,8 @@ class ExecutionReport(_message.Message):
     average_fill_price: _common_pb2.Decimal
     reason: str
     broker_ts: int
-    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., report_type: _Optional[_Union[ExecutionReportType, str]] = ..., client_order_id: _Optional[str] = ..., broker_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., order_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., fill_id: _Optional[str] = ..., filled_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., average_fill_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., reason: _Optional[str] = ..., broker_ts: _Optional[int] = ...) -> None: ...
+    refusal_code: RefusalCode
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., report_type: _Optional[_Union[ExecutionReportType, str]] = ..., client_order_id: _Optional[str] = ..., broker_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., order_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., last_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., fill_id: _Optional[str] = ..., filled_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., average_fill_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., reason: _Optional[str] = ..., broker_ts: _Optional[int] = ..., refusal_code: _Optional[_Union[RefusalCode, str]] = ...) -> None: ...
 
 class ExecutionQualityMeasured(_message.Message):
     __slots__ = ("envelope", "client_order_id", "symbol", "submit_to_accept_ns", "submit_to_first_fill_ns", "submit_to_last_fill_ns", "arrival_price", "average_fill_price", "slippage_bps", "fill_ratio")

@@ -79,7 +79,7 @@ class OrderLineage(_message.Message):
     def __init__(self, signal_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_hash: _Optional[str] = ..., risk_decision_id: _Optional[str] = ..., broker_order_id: _Optional[str] = ...) -> None: ...
 
 class SubmitOrder(_message.Message):
-    __slots__ = ("client_order_id", "symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "lineage", "arrival_price")
+    __slots__ = ("client_order_id", "symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "lineage", "arrival_price", "trail_price", "trail_percent")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,8 @@ class SubmitOrder(_message.Message):
     STOP_PRICE_FIELD_NUMBER: _ClassVar[int]
     LINEAGE_FIELD_NUMBER: _ClassVar[int]
     ARRIVAL_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PERCENT_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     symbol: str
     side: _common_pb2.OrderSide
@@ -100,7 +102,9 @@ class SubmitOrder(_message.Message):
     stop_price: _common_pb2.Decimal
     lineage: OrderLineage
     arrival_price: _common_pb2.Decimal
-    def __init__(self, client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., lineage: _Optional[_Union[OrderLineage, _Mapping]] = ..., arrival_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
+    trail_price: _common_pb2.Decimal
+    trail_percent: _common_pb2.Decimal
+    def __init__(self, client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., lineage: _Optional[_Union[OrderLineage, _Mapping]] = ..., arrival_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., trail_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., trail_percent: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class CancelOrder(_message.Message):
     __slots__ = ("client_order_id", "reason")
@@ -129,7 +133,7 @@ class OrderCommand(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., submit_order: _Optional[_Union[SubmitOrder, _Mapping]] = ..., cancel_order: _Optional[_Union[CancelOrder, _Mapping]] = ..., cancel_all_orders: _Optional[_Union[CancelAllOrders, _Mapping]] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("client_order_id", "symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "status", "filled_quantity", "average_fill_price", "lineage", "fill_ids", "created_at", "updated_at", "reason")
+    __slots__ = ("client_order_id", "symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "status", "filled_quantity", "average_fill_price", "lineage", "fill_ids", "created_at", "updated_at", "reason", "trail_price", "trail_percent")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +150,8 @@ class Order(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PERCENT_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     symbol: str
     side: _common_pb2.OrderSide
@@ -162,7 +168,9 @@ class Order(_message.Message):
     created_at: int
     updated_at: int
     reason: str
-    def __init__(self, client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., filled_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., average_fill_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., lineage: _Optional[_Union[OrderLineage, _Mapping]] = ..., fill_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    trail_price: _common_pb2.Decimal
+    trail_percent: _common_pb2.Decimal
+    def __init__(self, client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., filled_quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., average_fill_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., lineage: _Optional[_Union[OrderLineage, _Mapping]] = ..., fill_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., reason: _Optional[str] = ..., trail_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., trail_percent: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class OrderEvent(_message.Message):
     __slots__ = ("envelope", "event_type", "client_order_id", "order", "last_quantity", "last_price", "fill_id", "reason")
@@ -236,19 +244,23 @@ class PositionChanged(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., position: _Optional[_Union[Position, _Mapping]] = ..., client_order_id: _Optional[str] = ..., fill_id: _Optional[str] = ...) -> None: ...
 
 class ReconciliationCompleted(_message.Message):
-    __slots__ = ("envelope", "matched", "mismatches", "trading_blocked")
+    __slots__ = ("envelope", "matched", "mismatches", "trading_blocked", "open_orders", "broker_open_orders")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     MATCHED_FIELD_NUMBER: _ClassVar[int]
     MISMATCHES_FIELD_NUMBER: _ClassVar[int]
     TRADING_BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    BROKER_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
     envelope: _common_pb2.Envelope
     matched: bool
     mismatches: _containers.RepeatedScalarFieldContainer[str]
     trading_blocked: bool
-    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., matched: _Optional[bool] = ..., mismatches: _Optional[_Iterable[str]] = ..., trading_blocked: _Optional[bool] = ...) -> None: ...
+    open_orders: int
+    broker_open_orders: int
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., matched: _Optional[bool] = ..., mismatches: _Optional[_Iterable[str]] = ..., trading_blocked: _Optional[bool] = ..., open_orders: _Optional[int] = ..., broker_open_orders: _Optional[int] = ...) -> None: ...
 
 class SubmitOrderRequest(_message.Message):
-    __slots__ = ("symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "decision_id", "strategy_id")
+    __slots__ = ("symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "decision_id", "strategy_id", "trail_price", "trail_percent")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +270,8 @@ class SubmitOrderRequest(_message.Message):
     STOP_PRICE_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRAIL_PERCENT_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     side: _common_pb2.OrderSide
     quantity: _common_pb2.Decimal
@@ -267,7 +281,9 @@ class SubmitOrderRequest(_message.Message):
     stop_price: _common_pb2.Decimal
     decision_id: str
     strategy_id: str
-    def __init__(self, symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., decision_id: _Optional[str] = ..., strategy_id: _Optional[str] = ...) -> None: ...
+    trail_price: _common_pb2.Decimal
+    trail_percent: _common_pb2.Decimal
+    def __init__(self, symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., decision_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., trail_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., trail_percent: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class SubmitOrderResponse(_message.Message):
     __slots__ = ("order", "accepted", "reason_code", "reason")

@@ -26,7 +26,7 @@ from trading.common.v1 import common_pb2 as trading_dot_common_dot_v1_dot_common
 from trading.marketdata.v1 import marketdata_pb2 as trading_dot_marketdata_dot_v1_dot_marketdata__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrading/signal/v1/signal.proto\x12\x11trading.signal.v1\x1a\x1etrading/common/v1/common.proto\x1a&trading/marketdata/v1/marketdata.proto\"\x92\x02\n\x0fSignalGenerated\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x03 \x01(\t\x12\x15\n\rtarget_weight\x18\x04 \x01(\x01\x12\x33\n\x0freference_price\x18\x05 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x12\n\nmodel_name\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x14\n\x0c\x66\x65\x61ture_hash\x18\x08 \x01(\t\x12\x0e\n\x06\x62\x61r_id\x18\t \x01(\t\x12\x0e\n\x06shadow\x18\n \x01(\x08\"\xb6\x01\n\x0cModelChanged\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x18\n\x10previous_version\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"F\n\x0c\x46\x65\x61tureDrift\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x12\n\nmean_shift\x18\x02 \x01(\x01\x12\x11\n\tstd_ratio\x18\x03 \x01(\x01\"\xe4\x02\n\x17PredictionMonitorReport\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x14\n\x0cobservations\x18\x05 \x01(\x03\x12.\n\x05\x64rift\x18\x06 \x03(\x0b\x32\x1f.trading.signal.v1.FeatureDrift\x12\x11\n\tmax_drift\x18\x07 \x01(\x01\x12\x13\n\x0b\x64rift_alert\x18\x08 \x01(\x08\x12\x13\n\x0b\x61\x63tion_mean\x18\t \x01(\x01\x12\x12\n\naction_std\x18\n \x01(\x01\x12\x18\n\x10\x61\x63tion_histogram\x18\x0b \x03(\x01\x12\x17\n\x0frealised_reward\x18\x0c \x01(\x01\x12\x17\n\x0f\x65xpected_reward\x18\r \x01(\x01\"J\n\x0ePredictRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12(\n\x04\x62\x61rs\x18\x02 \x03(\x0b\x32\x1a.trading.marketdata.v1.Bar\"\x15\n\x13GetModelInfoRequest\"\x94\x01\n\tModelInfo\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x15\n\rfeature_names\x18\x04 \x03(\t\x12\x1c\n\x14shadow_model_version\x18\x05 \x01(\t\x12\x11\n\tloaded_at\x18\x06 \x01(\x03\x32\xb7\x01\n\rSignalService\x12P\n\x07Predict\x12!.trading.signal.v1.PredictRequest\x1a\".trading.signal.v1.SignalGenerated\x12T\n\x0cGetModelInfo\x12&.trading.signal.v1.GetModelInfoRequest\x1a\x1c.trading.signal.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etrading/signal/v1/signal.proto\x12\x11trading.signal.v1\x1a\x1etrading/common/v1/common.proto\x1a&trading/marketdata/v1/marketdata.proto\"\xa2\x02\n\x0fSignalGenerated\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x13\n\x0bstrategy_id\x18\x03 \x01(\t\x12\x15\n\rtarget_weight\x18\x04 \x01(\x01\x12\x33\n\x0freference_price\x18\x05 \x01(\x0b\x32\x1a.trading.common.v1.Decimal\x12\x12\n\nmodel_name\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x14\n\x0c\x66\x65\x61ture_hash\x18\x08 \x01(\t\x12\x0e\n\x06\x62\x61r_id\x18\t \x01(\t\x12\x0e\n\x06shadow\x18\n \x01(\x08\x12\x0e\n\x06\x62\x61r_ts\x18\x0b \x01(\x03\"\xb6\x01\n\x0cModelChanged\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x18\n\x10previous_version\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"F\n\x0c\x46\x65\x61tureDrift\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x12\n\nmean_shift\x18\x02 \x01(\x01\x12\x11\n\tstd_ratio\x18\x03 \x01(\x01\"\xe4\x02\n\x17PredictionMonitorReport\x12-\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x1b.trading.common.v1.Envelope\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x14\n\x0cobservations\x18\x05 \x01(\x03\x12.\n\x05\x64rift\x18\x06 \x03(\x0b\x32\x1f.trading.signal.v1.FeatureDrift\x12\x11\n\tmax_drift\x18\x07 \x01(\x01\x12\x13\n\x0b\x64rift_alert\x18\x08 \x01(\x08\x12\x13\n\x0b\x61\x63tion_mean\x18\t \x01(\x01\x12\x12\n\naction_std\x18\n \x01(\x01\x12\x18\n\x10\x61\x63tion_histogram\x18\x0b \x03(\x01\x12\x17\n\x0frealised_reward\x18\x0c \x01(\x01\x12\x17\n\x0f\x65xpected_reward\x18\r \x01(\x01\"J\n\x0ePredictRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12(\n\x04\x62\x61rs\x18\x02 \x03(\x0b\x32\x1a.trading.marketdata.v1.Bar\"\x15\n\x13GetModelInfoRequest\"\x94\x01\n\tModelInfo\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x15\n\rfeature_names\x18\x04 \x03(\t\x12\x1c\n\x14shadow_model_version\x18\x05 \x01(\t\x12\x11\n\tloaded_at\x18\x06 \x01(\x03\x32\xb7\x01\n\rSignalService\x12P\n\x07Predict\x12!.trading.signal.v1.PredictRequest\x1a\".trading.signal.v1.SignalGenerated\x12T\n\x0cGetModelInfo\x12&.trading.signal.v1.GetModelInfoRequest\x1a\x1c.trading.signal.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trading.signal.v1.signal_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SIGNALGENERATED']._serialized_start=126
-  _globals['_SIGNALGENERATED']._serialized_end=400
-  _globals['_MODELCHANGED']._serialized_start=403
-  _globals['_MODELCHANGED']._serialized_end=585
-  _globals['_FEATUREDRIFT']._serialized_start=587
-  _globals['_FEATUREDRIFT']._serialized_end=657
-  _globals['_PREDICTIONMONITORREPORT']._serialized_start=660
-  _globals['_PREDICTIONMONITORREPORT']._serialized_end=1016
-  _globals['_PREDICTREQUEST']._serialized_start=1018
-  _globals['_PREDICTREQUEST']._serialized_end=1092
-  _globals['_GETMODELINFOREQUEST']._serialized_start=1094
-  _globals['_GETMODELINFOREQUEST']._serialized_end=1115
-  _globals['_MODELINFO']._serialized_start=1118
-  _globals['_MODELINFO']._serialized_end=1266
-  _globals['_SIGNALSERVICE']._serialized_start=1269
-  _globals['_SIGNALSERVICE']._serialized_end=1452
+  _globals['_SIGNALGENERATED']._serialized_end=416
+  _globals['_MODELCHANGED']._serialized_start=419
+  _globals['_MODELCHANGED']._serialized_end=601
+  _globals['_FEATUREDRIFT']._serialized_start=603
+  _globals['_FEATUREDRIFT']._serialized_end=673
+  _globals['_PREDICTIONMONITORREPORT']._serialized_start=676
+  _globals['_PREDICTIONMONITORREPORT']._serialized_end=1032
+  _globals['_PREDICTREQUEST']._serialized_start=1034
+  _globals['_PREDICTREQUEST']._serialized_end=1108
+  _globals['_GETMODELINFOREQUEST']._serialized_start=1110
+  _globals['_GETMODELINFOREQUEST']._serialized_end=1131
+  _globals['_MODELINFO']._serialized_start=1134
+  _globals['_MODELINFO']._serialized_end=1282
+  _globals['_SIGNALSERVICE']._serialized_start=1285
+  _globals['_SIGNALSERVICE']._serialized_end=1468
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SignalGenerated(_message.Message):
-    __slots__ = ("envelope", "symbol", "strategy_id", "target_weight", "reference_price", "model_name", "model_version", "feature_hash", "bar_id", "shadow")
+    __slots__ = ("envelope", "symbol", "strategy_id", "target_weight", "reference_price", "model_name", "model_version", "feature_hash", "bar_id", "shadow", "bar_ts")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class SignalGenerated(_message.Message):
     FEATURE_HASH_FIELD_NUMBER: _ClassVar[int]
     BAR_ID_FIELD_NUMBER: _ClassVar[int]
     SHADOW_FIELD_NUMBER: _ClassVar[int]
+    BAR_TS_FIELD_NUMBER: _ClassVar[int]
     envelope: _common_pb2.Envelope
     symbol: str
     strategy_id: str
@@ -30,7 +31,8 @@ class SignalGenerated(_message.Message):
     feature_hash: str
     bar_id: str
     shadow: bool
-    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., symbol: _Optional[str] = ..., strategy_id: _Optional[str] = ..., target_weight: _Optional[float] = ..., reference_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_hash: _Optional[str] = ..., bar_id: _Optional[str] = ..., shadow: _Optional[bool] = ...) -> None: ...
+    bar_ts: int
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., symbol: _Optional[str] = ..., strategy_id: _Optional[str] = ..., target_weight: _Optional[float] = ..., reference_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_hash: _Optional[str] = ..., bar_id: _Optional[str] = ..., shadow: _Optional[bool] = ..., bar_ts: _Optional[int] = ...) -> None: ...
 
 class ModelChanged(_message.Message):
     __slots__ = ("envelope", "role", "model_name", "previous_version", "model_version", "content_hash", "reason")
