@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from trading_platform.settings import load_settings
 from trading_platform.testing.plugin import FAST_GROUP_OPTIONS
 
 pytestmark = pytest.mark.integration
+R = execution_pb2
 
 
 async def wait_until(condition: Any, timeout_s: float, what: str) -> None:
@@ -33,29 +35,48 @@ async def wait_until(condition: Any, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def send(publisher: Publisher, cid: str, approve: bool) -> None:
+def submit_order(cid: str, **fields: Any) -> oms_pb2.SubmitOrder:
+    """A market order to buy 3 AAPL, with fields replaced as given."""
+    order = oms_pb2.SubmitOrder(
+        client_order_id=cid,
+        symbol="AAPL",
+        side=common_pb2.ORDER_SIDE_BUY,
+        quantity=to_proto("3"),
+        order_type=common_pb2.ORDER_TYPE_MARKET,
+        time_in_force=common_pb2.TIME_IN_FORCE_DAY,
+        arrival_price=to_proto("214"),
+    )
+    for name, value in fields.items():
+        if isinstance(value, str) and name in ("quantity", "limit_price", "stop_price", "trail_price", "trail_percent"):
+            getattr(order, name).CopyFrom(to_proto(value))
+        else:
+            setattr(order, name, value)
+    return order
+
+
+async def send(publisher: Publisher, cid: str, approve: bool, **command_fields: Any) -> oms_pb2.OrderCommand:
+    """Risk's approval of the default order (as risk writes it: id, symbol, side, quantity), then the command, with
+    command_fields changing the command only."""
+    approved = submit_order(cid)
     if approve:
         decision = risk_pb2.RiskDecision(
-            envelope=new_envelope("risk"), client_order_id=cid, approved=True, reason_code=risk_pb2.REASON_CODE_APPROVED
+            envelope=new_envelope("risk"),
+            client_order_id=cid,
+            approved=True,
+            reason_code=risk_pb2.REASON_CODE_APPROVED,
+            symbol=approved.symbol,
+            side=approved.side,
+            quantity=approved.quantity,
         )
         await publisher.publish("risk.decisions.v1", decision, key=cid)
         decision_id = decision.envelope.message_id
     else:
         decision_id = "never-decided"
-    command = oms_pb2.OrderCommand(
-        envelope=new_envelope("order-management"),
-        submit_order=oms_pb2.SubmitOrder(
-            client_order_id=cid,
-            symbol="AAPL",
-            side=common_pb2.ORDER_SIDE_BUY,
-            quantity=to_proto("3"),
-            order_type=common_pb2.ORDER_TYPE_MARKET,
-            time_in_force=common_pb2.TIME_IN_FORCE_DAY,
-            lineage=oms_pb2.OrderLineage(risk_decision_id=decision_id),
-            arrival_price=to_proto("214"),
-        ),
-    )
+    order = submit_order(cid, **command_fields)
+    order.lineage.risk_decision_id = decision_id
+    command = oms_pb2.OrderCommand(envelope=new_envelope("order-management"), submit_order=order)
     await publisher.publish("oms.commands.v1", command, key=cid)
+    return command
 
 
 async def reports(bootstrap: str, namespace: str) -> dict[str, list[tuple[int, str]]]:
@@ -66,7 +87,23 @@ async def reports(bootstrap: str, namespace: str) -> dict[str, list[tuple[int, s
     return found
 
 
-def execution_settings(kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange) -> Any:
+async def reports_of(bootstrap: str, namespace: str, cid: str) -> list[execution_pb2.ExecutionReport]:
+    return [
+        m.value  # type: ignore[misc]
+        async for m in replay(bootstrap, "execution.reports.v1", namespace=namespace)
+        if m.value.client_order_id == cid  # type: ignore[attr-defined]
+    ]
+
+
+async def posted(paper_exchange: RunningExchange) -> list[str]:
+    """The client order ids the paper exchange received, in order."""
+    submissions = (await asyncio.to_thread(paper_exchange.admin, "GET", "submissions"))["submissions"]
+    return [s["client_order_id"] for s in submissions]
+
+
+def execution_settings(
+    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange, **execution: Any
+) -> Any:
     return load_settings(
         ExecutionSettings,
         service_name="execution",
@@ -80,8 +117,74 @@ def execution_settings(kafka_bootstrap: str, topic_namespace: str, paper_exchang
             "api_key_id": paper_exchange.key_id,
             "api_secret_key": paper_exchange.secret_key,
         },
-        execution={"stream_wait_s": 0.5, "approval_wait_s": 1.0, "submit_timeout_s": 3.0, "listen_confirm_s": 1.0},
+        execution={
+            "stream_wait_s": 0.5,
+            "approval_wait_s": 1.0,
+            "submit_timeout_s": 3.0,
+            "listen_confirm_s": 1.0,
+            **execution,
+        },
     )
+
+
+@pytest.fixture
+async def execution(kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange) -> AsyncIterator[Any]:
+    """Start an ExecutionApp (settings overridden as given) and a publisher; both are stopped at the end."""
+    await ensure_topics(
+        kafka_bootstrap, ["oms.commands.v1", "risk.decisions.v1", "execution.reports.v1"], namespace=topic_namespace
+    )
+    publisher = Publisher(kafka_bootstrap, "test", namespace=topic_namespace)
+    await publisher.start()
+    apps: list[ExecutionApp] = []
+
+    async def start(**execution: Any) -> tuple[ExecutionApp, Publisher]:
+        app = ExecutionApp(execution_settings(kafka_bootstrap, topic_namespace, paper_exchange, **execution))
+        await app.start()
+        apps.append(app)
+        await wait_until(lambda: app.stream_up, 10, "the trade-update stream")
+        return app, publisher
+
+    try:
+        yield start
+    finally:
+        for app in apps:
+            await app.stop()
+        await publisher.stop()
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        ({"quantity": "30"}, "quantity 30, approved 3"),
+        ({"side": common_pb2.ORDER_SIDE_SELL}, "side ORDER_SIDE_SELL, approved ORDER_SIDE_BUY"),
+        ({"symbol": "MSFT"}, "symbol 'MSFT', approved 'AAPL'"),
+    ],
+)
+async def test_a_command_that_differs_from_its_approval_is_refused_reported_and_never_sent(
+    execution: Any,
+    kafka_bootstrap: str,
+    topic_namespace: str,
+    paper_exchange: RunningExchange,
+    changed: dict[str, Any],
+    named: str,
+) -> None:
+    """Risk approved buying 3 AAPL under this id; a command under the same id and risk decision id for anything else
+    is refused with APPROVAL_MISMATCH on execution.reports.v1 (which audit records), and the broker never sees it.
+    The approved order itself, under another id, goes through."""
+    _, publisher = await execution()
+    await send(publisher, "differs-1", approve=True, **changed)
+    await send(publisher, "same-1", approve=True)
+
+    async def both_answered() -> bool:
+        found = await reports(kafka_bootstrap, topic_namespace)
+        return "differs-1" in found and R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("same-1", [])]
+
+    await wait_until(both_answered, 20, "a refusal for the changed command and a fill for the approved one")
+    [refusal] = await reports_of(kafka_bootstrap, topic_namespace, "differs-1")
+    assert refusal.report_type == R.EXECUTION_REPORT_TYPE_REJECTED
+    assert refusal.refusal_code == R.REFUSAL_CODE_APPROVAL_MISMATCH
+    assert named in refusal.reason
+    assert "differs-1" not in await posted(paper_exchange)
 
 
 async def test_execution_holds_the_order_path_invariants(

@@ -37,8 +37,9 @@ from trading_platform.rpc import Servicer
 from trading_platform.service import ServiceParts
 
 from execution_service.config import ExecutionSettings
-from execution_service.engine import ExecutionEngine, InFlight
+from execution_service.engine import ExecutionEngine, InFlight, approval_mismatch
 
+R = execution_pb2
 log = get_logger("execution")
 tracer = trace.get_tracer("execution")
 SUBMITS = Counter("execution_submits_total", "order submissions", ["outcome"])
@@ -146,7 +147,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             auto_offset_reset="latest",
         )
         self.engine = ExecutionEngine()
-        self.approved: dict[str, str] = {}  # client order id -> risk decision id
+        self.approved: dict[str, risk_pb2.RiskDecision] = {}  # client order id -> its approving risk decision
         self.approval_waiters: dict[str, asyncio.Event] = {}
         self.limiter = AsyncLimiter(settings.execution.requests_per_minute, 60)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -249,7 +250,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     async def on_decision(self, message: ConsumedMessage) -> None:
         decision: Any = message.value
         if decision.approved:
-            self.approved[decision.client_order_id] = decision.envelope.message_id
+            self.approved[decision.client_order_id] = decision
             waiter = self.approval_waiters.pop(decision.client_order_id, None)
             if waiter is not None:
                 waiter.set()
@@ -278,14 +279,19 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
         cid = order.client_order_id
         decision_id = order.lineage.risk_decision_id
-        if decision_id and self.approved.get(cid) != decision_id:  # the decision may still be on its way: wake on it
+        if decision_id and self._approval_id(cid) != decision_id:  # the decision may still be on its way: wake on it
             waiter = self.approval_waiters.setdefault(cid, asyncio.Event())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), self.settings.execution.approval_wait_s)
             self.approval_waiters.pop(cid, None)
-        if not decision_id or self.approved.get(cid) != decision_id:
+        if not decision_id or self._approval_id(cid) != decision_id:
             SUBMITS.labels("refused_no_approval").inc()
-            await self._reject(order, command, "no approved risk decision names this order")
+            await self._reject(order, command, "no approved risk decision names this order", R.REFUSAL_CODE_NO_APPROVAL)
+            return
+        mismatch = approval_mismatch(self.approved[cid], order)
+        if mismatch is not None:  # not the order risk approved: never sent (invariant 1)
+            SUBMITS.labels("refused_approval_mismatch").inc()
+            await self._reject(order, command, mismatch, R.REFUSAL_CODE_APPROVAL_MISMATCH)
             return
         if self.shadow:
             log.info("shadow: not submitting", client_order_id=cid)
@@ -295,7 +301,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             await asyncio.sleep(0.01)
         if not self.stream_up:  # fail closed: without trade updates we could not see what happens to it
             SUBMITS.labels("refused_stream_down").inc()
-            await self._reject(order, command, "trade-update stream is down")
+            await self._reject(order, command, "trade-update stream is down", R.REFUSAL_CODE_STREAM_DOWN)
             return
         request = self._request(order)
         # Trade updates arrive on the stream with no trace context: keep the submit's, so one trace runs bar -> fill.
@@ -314,7 +320,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                 SUBMITS.labels("refused_no_lease").inc()
                 self.engine.inflight.pop(cid, None)
                 self.trace_contexts.pop(cid, None)
-                await self._reject(order, command, refused)
+                await self._reject(order, command, refused, R.REFUSAL_CODE_LEASE_NOT_HELD)
                 return
             try:
                 with tracer.start_as_current_span("broker submit") as span:
@@ -330,7 +336,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                 elif error.status_code is not None and error.status_code < 500 and error.status_code != 429:
                     SUBMITS.labels("rejected").inc()
                     self.engine.inflight.pop(cid, None)
-                    await self._reject(order, command, f"broker rejected: {error}")
+                    await self._reject(order, command, f"broker rejected: {error}", R.REFUSAL_CODE_BROKER_REJECTED)
                 else:
                     SUBMITS.labels("ambiguous").inc()
                     await self._resolve(cid, order=order, command=command)
@@ -361,7 +367,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         if order is not None and command is not None:
             refused = self._lease_refuses(f"submit order {cid} (not at the broker after an ambiguous submit)")
             if refused is not None:
-                await self._reject(order, command, refused)
+                await self._reject(order, command, refused, R.REFUSAL_CODE_LEASE_NOT_HELD)
                 return
             log.warning("order not at the broker after an ambiguous submit; submitting it", client_order_id=cid)
             try:
@@ -369,7 +375,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             except APIError as error:
                 if error.status_code == 422 and "unique" in str(error):
                     return
-                await self._reject(order, command, f"broker rejected: {error}")
+                await self._reject(order, command, f"broker rejected: {error}", R.REFUSAL_CODE_BROKER_REJECTED)
 
     def _lease_refuses(self, act: str) -> str | None:
         """None when this instance may act on the broker now (it holds the live lease, or runs without blue-green);
@@ -412,8 +418,15 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             return LimitOrderRequest(limit_price=float(from_proto(order.limit_price) or 0), **common)
         return MarketOrderRequest(**common)
 
-    async def _reject(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand, reason: str) -> None:
-        log.warning("order refused", client_order_id=order.client_order_id, reason=reason)
+    def _approval_id(self, cid: str) -> str | None:
+        approval = self.approved.get(cid)
+        return approval.envelope.message_id if approval is not None else None
+
+    async def _reject(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand, reason: str, code: int) -> None:
+        """A REJECTED report of a command execution refused: on the bus (so audited), with its refusal code."""
+        log.warning(
+            "order refused", client_order_id=order.client_order_id, reason=reason, code=R.RefusalCode.Name(code)
+        )
         report = execution_pb2.ExecutionReport(
             envelope=new_envelope("execution", cause=command),
             report_type=execution_pb2.EXECUTION_REPORT_TYPE_REJECTED,
@@ -422,6 +435,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             side=order.side,
             order_quantity=order.quantity,
             reason=reason,
+            refusal_code=code,
         )
         await self.publisher.publish("execution.reports.v1", report, key=order.client_order_id)
 

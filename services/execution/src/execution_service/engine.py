@@ -1,4 +1,5 @@
-"""Turning broker trade updates into execution reports, and measuring execution quality. Pure, no I/O."""
+"""Checking submit commands against their approvals, turning broker trade updates into execution reports, and
+measuring execution quality. Pure, no I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
-from trading_platform.decimals import to_proto
+from trading.oms.v1 import oms_pb2
+from trading.risk.v1 import risk_pb2
+from trading_platform.decimals import from_proto, to_proto
 
 E = execution_pb2
 EVENT_TYPES = {
@@ -29,6 +32,25 @@ TERMINAL = {"fill", "canceled", "expired", "rejected", "replaced"}
 
 def _decimal(value: Any) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def approval_mismatch(approval: risk_pb2.RiskDecision, order: oms_pb2.SubmitOrder) -> str | None:
+    """How a submit command differs from the risk decision that approved it (symbol, side, quantity), or None when
+    it is the order risk approved. A decision that does not say one of them matches nothing (fail closed)."""
+    differences = []
+    if approval.symbol != order.symbol:
+        differences.append(f"symbol {order.symbol!r}, approved {approval.symbol!r}")
+    if approval.side != order.side:
+        differences.append(
+            f"side {common_pb2.OrderSide.Name(order.side)}, approved {common_pb2.OrderSide.Name(approval.side)}"
+        )
+    approved_quantity = from_proto(approval.quantity, None)
+    quantity = from_proto(order.quantity, None)
+    if approved_quantity is None or quantity != approved_quantity:
+        differences.append(f"quantity {quantity}, approved {approved_quantity}")
+    if not differences:
+        return None
+    return "the command differs from its risk approval: " + "; ".join(differences)
 
 
 @dataclass
