@@ -3,7 +3,8 @@
 One module per job: `connection` (how a client reaches the cluster, credentials, bounded start), `names` (physical
 topic names, record headers), `records` (ConsumedMessage, decoding), `producer` (Publisher: idempotent, optionally
 transactional), `consumer` (Consumer: the committing and the transactional consume loops), `lanes` (key lanes),
-`dead_letters`, `idempotency` (handled-id stores), `replay` (replay, end_offsets) and `admin` (ensure_topics).
+`failures` (permanent or transient: the retry policy), `dead_letters`, `redrive` (list, show and redrive dead
+letters), `idempotency` (handled-id stores), `replay` (replay, end_offsets) and `admin` (ensure_topics).
 Every client is built from a KafkaConnection (or a bootstrap string for an unauthenticated cluster).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from trading_platform.messaging.admin import ensure_topics
 from trading_platform.messaging.connection import BrokerUnavailableError, KafkaConnection, connection_of
 from trading_platform.messaging.consumer import DEFAULT_GROUP_OPTIONS, Consumer, ConsumerJoinError
-from trading_platform.messaging.dead_letters import PermanentError
+from trading_platform.messaging.failures import PermanentError, TransientError
 from trading_platform.messaging.idempotency import IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore
 from trading_platform.messaging.names import HEADER_MESSAGE_TYPE, TopicNames
 from trading_platform.messaging.producer import MessageTypeError, Publisher
@@ -35,6 +36,7 @@ __all__ = [
     "Publisher",
     "RedisIdempotencyStore",
     "TopicNames",
+    "TransientError",
     "connection_of",
     "decode_record",
     "end_offsets",

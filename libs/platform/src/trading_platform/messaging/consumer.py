@@ -2,16 +2,20 @@
 
 - Committing loop (the default): an offset is committed only after the handler returned (invariant 3 of
   docs/architecture.md), once per fetched batch. A message whose envelope.message_id was already handled is skipped
-  (the idempotency store is marked only after success). A record that does not decode, or whose handler raises
-  PermanentError or keeps failing after `max_attempts` tries with backoff, goes to `<topic>.dlq` as a DeadLetter, and
-  the consumer carries on.
+  (the idempotency store is marked only after success). Failures follow trading_platform.messaging.failures: a record
+  that does not decode, or whose handler fails permanently (PermanentError, a validation error), goes to
+  `<topic>.dlq` as a DeadLetter at once and the consumer carries on; a transient error (a dependency down, a timeout)
+  is retried with capped exponential backoff for `transient_retry_s` (10 minutes by default) while nothing after it is
+  committed, and `health()` names the message and the error; any other error is retried `max_attempts` times, then
+  dead-lettered.
 - Transactional loop (`transactional=True`, with a transactional `publisher`): each fetched batch is one Kafka
   transaction. Its records are handled (one by one, or in key lanes), what the handlers publish and the batch's
   dead letters are sent inside the transaction, the batch's next offsets are added to it, and it commits: outputs
   and consumed offsets become visible together, or not at all. A handler that still fails after its retries, or a
   failed commit, aborts the transaction and raises out of run(): that batch's in-memory effects are not in the log,
   so the caller restarts (rebuilds its state) and the batch is delivered again. Handled ids are marked in the
-  idempotency store only after the commit.
+  idempotency store only after the commit. Here only permanent errors are dead-lettered; every other error is tried
+  `max_attempts` times and then aborts the batch (never dead-lettered: redelivery is the retry).
 - Consumers read with isolation_level="read_committed": records of aborted transactions are never delivered.
 - By default a consumer handles one record at a time; with `concurrent_keys=True` in key lanes
   (trading_platform.messaging.lanes).
@@ -19,21 +23,24 @@
   before the loop ends; it wakes a fetch that is waiting for data.
 - A partition taken away in a rebalance is handed over clean: the revocation waits for the batch in flight to be
   committed (lanes: for its lanes to settle), so the next owner starts where this one stopped.
+- Supervision: a run() that raises leaves `failure` set; `health()` reports it until close(). The service runner
+  turns health NOT_SERVING and exits non-zero when a consumer stays dead (trading_platform.service).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from trading_platform.messaging.connection import (
     CLIENT_TIMEOUTS,
@@ -42,7 +49,8 @@ from trading_platform.messaging.connection import (
     connection_of,
     start_client,
 )
-from trading_platform.messaging.dead_letters import PermanentError, dead_letter_of
+from trading_platform.messaging.dead_letters import dead_letter_of
+from trading_platform.messaging.failures import Interrupted, kind_of, reason_code_of
 from trading_platform.messaging.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from trading_platform.messaging.lanes import KeyLanes, SettleOnRevoke
 from trading_platform.messaging.names import TopicNames
@@ -65,6 +73,28 @@ DEFAULT_GROUP_OPTIONS = {
 POLL_TIMEOUT_MS = 1000  # a getmany's own wait; stop() does not wait for it
 SEQUENTIAL_BATCH = 100  # most records per fetch when handling one at a time
 JOIN_WAITS = 5
+TRANSIENT_RETRY_S = 600.0  # how long a transient error is retried before the message is dead-lettered
+TRANSIENT_BACKOFF_MAX_S = 30.0  # the cap of the exponential backoff between transient retries
+UNKNOWN_BACKOFF_MAX_S = 2.0
+
+
+@dataclass
+class Stall:
+    """A message whose handler keeps failing with a transient error, waiting for its next try."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: str
+    since: float  # time.monotonic() of the first failure
+    attempts: int
+
+    def describe(self) -> str:
+        waited = time.monotonic() - self.since
+        return (
+            f"retrying {self.topic}[{self.partition}]@{self.offset} for {waited:.0f} s "
+            f"({self.attempts} attempts, nothing after it committed): {self.error}"
+        )
 
 
 class ConsumerJoinError(RuntimeError):
@@ -95,6 +125,8 @@ class Consumer:
         isolation_level: str = "read_committed",
         start_timeout_s: float = START_TIMEOUT_S,
         start_at_ms: Callable[[], int] | None = None,
+        transient_retry_s: float | None = TRANSIENT_RETRY_S,
+        transient_backoff_max_s: float = TRANSIENT_BACKOFF_MAX_S,
     ) -> None:
         # start_at_ms: where a partition without a committed offset starts, as a time (UNIX ms, asked at start):
         # the first record at or after it, or the end. For a reader that needs only a recent window of a topic.
@@ -114,11 +146,18 @@ class Consumer:
         self.retry_initial_s = retry_initial_s
         self.start_timeout_s = start_timeout_s
         self.start_at_ms = start_at_ms
+        # transient_retry_s=None: a transient error is retried until it goes away (or the consumer stops).
+        self.transient_retry_s = transient_retry_s
+        self.transient_backoff_max_s = transient_backoff_max_s
         self._owns_publisher = publisher is None
         self.publisher = publisher or Publisher(self.connection, f"{group_id}-dlq", namespace=namespace)
         options = {**DEFAULT_GROUP_OPTIONS, **(group_options or {})}
         # A join normally completes within a rebalance, or a session timeout when a member died without leaving.
         self.join_timeout_s = (options["session_timeout_ms"] + options["rebalance_timeout_ms"]) / 1000 + 5
+        # A message retried for a transient error holds up the fetch loop (sequential mode) for as long as the retry
+        # bound: the group must not take the partitions away meanwhile.
+        retry_bound_s = transient_retry_s if transient_retry_s is not None else 24 * 3600.0
+        options.setdefault("max_poll_interval_ms", max(300_000, int((retry_bound_s + 60) * 1000)))
         self._consumer = AIOKafkaConsumer(
             **self.connection.client_options(),
             **CLIENT_TIMEOUTS,
@@ -136,6 +175,9 @@ class Consumer:
         self.handled = 0
         self.dead_lettered = 0
         self.duplicates_skipped = 0
+        self.stalls: dict[tuple[str, int, int], Stall] = {}
+        self.failure: BaseException | None = None  # why run() ended, if it raised
+        self.closed = False
 
     async def start(self) -> None:
         await self.publisher.start()
@@ -217,8 +259,27 @@ class Consumer:
                 await self._run_lanes(self.lanes)
             else:
                 await self._run_sequential()
+        except Exception as error:
+            self.failure = error
+            log.error(
+                "consumer loop died",
+                group=self.group_id,
+                topics=self.topics,
+                error=f"{type(error).__name__}: {error}",
+                exc_info=True,
+            )
+            raise
         finally:
             self._stopped.set()
+
+    def health(self) -> str | None:
+        """None while the consumer is fine; else why not: its loop died (until close()), or it is retrying a
+        message that fails with a transient error."""
+        if self.failure is not None and not self.closed:
+            return f"consumer {self.group_id} died: {type(self.failure).__name__}: {self.failure}"
+        if self.stalls:
+            return f"consumer {self.group_id} " + "; ".join(stall.describe() for stall in self.stalls.values())
+        return None
 
     async def _run_sequential(self) -> None:
         while not self._stopping.is_set():
@@ -230,7 +291,10 @@ class Consumer:
                         for record in records:
                             if self._stopping.is_set():
                                 break  # drain: unhandled records stay uncommitted and are redelivered
-                            await self._handle(record)
+                            try:
+                                await self._handle(record)
+                            except Interrupted:
+                                break  # stopped while waiting for a retry: redelivered
                             handled[partition] = record.offset + 1
                 finally:
                     # One commit per fetched batch, of handled records only: a crash before it redelivers them,
@@ -312,6 +376,7 @@ class Consumer:
         await self._stopped.wait()
 
     async def close(self) -> None:
+        self.closed = True
         await self._consumer.stop()
         if self._owns_publisher:
             await self.publisher.stop()
@@ -339,26 +404,38 @@ class Consumer:
                 span.set_attribute("messaging.destination.name", physical)
                 span.set_attribute("messaging.consumer.group.name", self.group_id)
                 span.set_attribute("messaging.message.id", message_id)
+                retrying = self._retrying(record)
                 try:
-                    await self._call_with_retries(message)
-                except PermanentError as error:
-                    span.set_status(Status(StatusCode.ERROR, str(error)))
-                    await self._dead_letter(record, topic, headers, error.reason_code, str(error))
-                    return
+                    async for attempt in retrying:
+                        with attempt:
+                            await self.handler(message)
+                except Interrupted:
+                    raise
                 except Exception as error:
+                    attempts = retrying.statistics.get("attempt_number", 1)
                     span.record_exception(error)
                     span.set_status(Status(StatusCode.ERROR, str(error)))
+                    kind = kind_of(error)
+                    if kind == "permanent":
+                        await self._dead_letter(
+                            record, topic, headers, reason_code_of(error), str(error), error, attempts
+                        )
+                        return
                     if self.transactional:  # the batch aborts: its effects are not in the log
                         raise
                     # retries exhausted: dead-letter, never lose it, carry on
+                    if kind == "transient":
+                        stall = self.stalls.get((record.topic, record.partition, record.offset))
+                        waited = time.monotonic() - stall.since if stall is not None else 0.0
+                        code, detail = "transient_exhausted", f"still failing after {waited:.0f} s, {attempts} attempts"
+                    else:
+                        code, detail = "handler_error", f"after {attempts} attempts"
                     await self._dead_letter(
-                        record,
-                        topic,
-                        headers,
-                        "handler_error",
-                        f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)",
+                        record, topic, headers, code, f"{type(error).__name__}: {error} ({detail})", error, attempts
                     )
                     return
+                finally:
+                    self.stalls.pop((record.topic, record.partition, record.offset), None)
         finally:
             otel_context.detach(token)
         if pending is not None:
@@ -367,20 +444,75 @@ class Consumer:
             await self.idempotency.mark(message_id)
         self.handled += 1
 
-    async def _call_with_retries(self, message: Any) -> None:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential(multiplier=self.retry_initial_s, max=2.0),
-            retry=retry_if_not_exception_type(PermanentError),
+    def _retrying(self, record: Record) -> AsyncRetrying:
+        """The retry policy of one message (trading_platform.messaging.failures): permanent errors are not retried;
+        transient ones (committing loops) for transient_retry_s with backoff capped at transient_backoff_max_s;
+        the rest max_attempts times. A stop() cuts a wait short (Interrupted: the message stays uncommitted)."""
+        key = (record.topic, record.partition, record.offset)
+        started = time.monotonic()
+
+        def transient(state: RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome is not None else None
+            return error is not None and not self.transactional and kind_of(error) == "transient"
+
+        def stop(state: RetryCallState) -> bool:
+            if transient(state):
+                bound = self.transient_retry_s
+                return bound is not None and time.monotonic() - started >= bound
+            return state.attempt_number >= self.max_attempts
+
+        def wait(state: RetryCallState) -> float:
+            cap = self.transient_backoff_max_s if transient(state) else UNKNOWN_BACKOFF_MAX_S
+            return float(min(cap, self.retry_initial_s * 2 ** min(state.attempt_number - 1, 30)))
+
+        async def before_sleep(state: RetryCallState) -> None:
+            if not transient(state):
+                return
+            error = state.outcome.exception() if state.outcome is not None else None
+            described = f"{type(error).__name__}: {error}"[:300]
+            attempt = state.attempt_number
+            self.stalls[key] = Stall(record.topic, record.partition, record.offset, described, started, attempt)
+            if attempt & (attempt - 1) == 0:  # 1, 2, 4, 8...: a line now and then, not one per retry
+                log.warning(
+                    "transient error: retrying, nothing after this message is committed meanwhile",
+                    group=self.group_id,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    attempts=attempt,
+                    error=described,
+                )
+
+        async def sleep(seconds: float) -> None:
+            if self.transactional:  # a transactional batch is always finished: its waits are short
+                await asyncio.sleep(seconds)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+                raise Interrupted(f"stopped while {record.topic}[{record.partition}]@{record.offset} waited")
+
+        return AsyncRetrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(lambda error: kind_of(error) != "permanent"),
+            before_sleep=before_sleep,
+            sleep=sleep,
             reraise=True,
-        ):
-            with attempt:
-                await self.handler(message)
+        )
 
     async def _dead_letter(
-        self, record: Record, topic: Topic, headers: dict[str, bytes], reason_code: str, reason: str
+        self,
+        record: Record,
+        topic: Topic,
+        headers: dict[str, bytes],
+        reason_code: str,
+        reason: str,
+        error: BaseException | None = None,
+        attempts: int = 0,
     ) -> None:
-        dead_letter = dead_letter_of(record, self.group_id, headers, reason_code, reason)
+        dead_letter = dead_letter_of(
+            record, self.group_id, headers, reason_code, reason, error=error, attempts=attempts
+        )
         await self.publisher.publish_dead_letter(dead_letter, topic.name)
         self.dead_lettered += 1
         log.warning(

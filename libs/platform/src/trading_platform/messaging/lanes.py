@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from trading_platform.messaging.failures import Interrupted
 from trading_platform.messaging.records import Record
 
 log = structlog.get_logger("trading_platform.messaging")
@@ -69,6 +70,8 @@ class KeyLanes:
                 self._done.setdefault(lane[0], set()).add(record.offset)
                 self.in_flight -= 1
                 self._progress.set()
+        except Interrupted:  # stopped while the record waited for a retry: it stays outstanding (uncommitted)
+            pass
         except BaseException as error:  # the consumer's loop raises it: nothing after it in this lane is committed
             self._failure = self._failure or error
             self._progress.set()
