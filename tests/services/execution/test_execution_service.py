@@ -338,3 +338,36 @@ async def test_the_kill_switch_on_the_trading_state_cancels_every_open_order_at_
     finally:
         await publisher.stop()
         await app.stop()
+
+
+async def test_an_ambiguous_submit_is_never_sent_again_and_is_reported_unresolved_after_its_bound(
+    execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """The submit gets a 5xx (it never landed) and so do the lookups; then the broker answers again, and has no such
+    order. Execution keeps looking the id up and never posts it again (a request that timed out may still land);
+    after resolve_timeout_s it reports REJECTED with REFUSAL_CODE_UNRESOLVED. A later command under the same id is
+    not sent either."""
+    _, publisher = await execution(resolve_timeout_s=4.0)
+    await asyncio.to_thread(paper_exchange.set_faults, error_5xx_rate=1.0)
+    try:
+        await send(publisher, "ambiguous-1", approve=True)
+        await asyncio.sleep(1.5)  # the submit and the first lookups fail
+    finally:
+        await asyncio.to_thread(paper_exchange.set_faults, error_5xx_rate=0.0)
+
+    async def reported() -> bool:
+        return bool(await reports_of(kafka_bootstrap, topic_namespace, "ambiguous-1"))
+
+    await wait_until(reported, 20, "the unresolved submit to be reported")
+    [report] = await reports_of(kafka_bootstrap, topic_namespace, "ambiguous-1")
+    assert report.report_type == R.EXECUTION_REPORT_TYPE_REJECTED
+    assert report.refusal_code == R.REFUSAL_CODE_UNRESOLVED and "not sent again" in report.reason
+    await send(publisher, "ambiguous-1", approve=True)  # the same order asked again: still never sent
+    await send(publisher, "after-1", approve=True)
+
+    async def next_filled() -> bool:
+        found = await reports(kafka_bootstrap, topic_namespace)
+        return R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("after-1", [])]
+
+    await wait_until(next_filled, 20, "the next order to go through")
+    assert "ambiguous-1" not in await posted(paper_exchange)

@@ -149,6 +149,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.engine = ExecutionEngine()
         self.approved: dict[str, risk_pb2.RiskDecision] = {}  # client order id -> its approving risk decision
         self.approval_waiters: dict[str, asyncio.Event] = {}
+        self.resolving: set[str] = set()  # client order ids of ambiguous submits being looked up: in flight
         self.limiter = AsyncLimiter(settings.execution.requests_per_minute, 60)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: list[asyncio.Task[Any]] = []
@@ -296,6 +297,10 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         if self.shadow:
             log.info("shadow: not submitting", client_order_id=cid)
             return
+        if cid in self.resolving or cid in self.engine.unresolved:
+            # An ambiguous submit of it is being looked up, or was never resolved: it may be at the broker already.
+            log.warning("command for an ambiguous submit not sent again", client_order_id=cid)
+            return
         deadline = time.monotonic() + self.settings.execution.stream_wait_s
         while not self.stream_up and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -348,34 +353,49 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     async def _resolve(
         self, cid: str, order: oms_pb2.SubmitOrder | None = None, command: oms_pb2.OrderCommand | None = None
     ) -> None:
-        """Look the order up at the broker. Found: the stream reports it (catch_up covers a missed update).
-        Not found: it never landed, so submitting it now is not a blind repost."""
-        for attempt in range(5):
-            try:
-                found = await asyncio.to_thread(self.client.get_order_by_client_id, cid)
-                log.info(
-                    "ambiguous submit resolved: order is at the broker", client_order_id=cid, status=str(found.status)
-                )
-                await self.catch_up()
-                return
-            except APIError as error:
-                if error.status_code == 404:
-                    break
-            except requests.RequestException:
-                pass
-            await asyncio.sleep(0.2 * (attempt + 1))
-        if order is not None and command is not None:
-            refused = self._lease_refuses(f"submit order {cid} (not at the broker after an ambiguous submit)")
-            if refused is not None:
-                await self._reject(order, command, refused, R.REFUSAL_CODE_LEASE_NOT_HELD)
-                return
-            log.warning("order not at the broker after an ambiguous submit; submitting it", client_order_id=cid)
-            try:
-                await asyncio.to_thread(self.client.submit_order, self._request(order))
-            except APIError as error:
-                if error.status_code == 422 and "unique" in str(error):
+        """After an ambiguous submit, look the order up at the broker by its client order id, again and again, and
+        never send it again (invariant 2): a request that timed out may still land. Meanwhile the id counts as in
+        flight (a redelivered command for it is not sent). Found: the stream reports it (catch_up covers a missed
+        update). Not shown within resolve_timeout_s: a REJECTED report with REFUSAL_CODE_UNRESOLVED (fail closed);
+        should the order appear later, its trade updates are still reported, and order-management's reconciliation
+        sees a broker order its book has closed."""
+        timeout_s = self.settings.execution.resolve_timeout_s
+        deadline = time.monotonic() + timeout_s
+        self.resolving.add(cid)
+        last = "none"
+        attempt = 0
+        try:
+            while True:
+                try:
+                    found = await asyncio.to_thread(self.client.get_order_by_client_id, cid)
+                    log.info(
+                        "ambiguous submit resolved: order is at the broker",
+                        client_order_id=cid,
+                        status=str(found.status),  # type: ignore[union-attr]
+                    )
+                    await self.catch_up()
                     return
-                await self._reject(order, command, f"broker rejected: {error}", R.REFUSAL_CODE_BROKER_REJECTED)
+                except APIError as error:
+                    last = f"HTTP {error.status_code}"
+                except requests.RequestException as error:
+                    last = type(error).__name__
+                if time.monotonic() >= deadline:
+                    break
+                attempt += 1
+                await asyncio.sleep(min(1.0, 0.1 * attempt))
+        finally:
+            self.resolving.discard(cid)
+        SUBMITS.labels("unresolved").inc()
+        self.engine.inflight.pop(cid, None)
+        reason = (
+            f"ambiguous submit unresolved: the broker did not show {cid} within {timeout_s:g} s "
+            f"(last lookup: {last}); it was not sent again"
+        )
+        if order is None or command is None:
+            log.error(reason, client_order_id=cid)
+            return
+        await self._reject(order, command, reason, R.REFUSAL_CODE_UNRESOLVED)
+        self.engine.unresolved.add(cid)
 
     def _lease_refuses(self, act: str) -> str | None:
         """None when this instance may act on the broker now (it holds the live lease, or runs without blue-green);

@@ -23,6 +23,12 @@ class ExecutionConfig(Section):
     )
     stream_wait_s: float = Field(5.0, gt=0, description="how long a submit waits for the trade-update stream")
     submit_timeout_s: float = Field(5.0, gt=0)
+    resolve_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="after an ambiguous submit the order is looked up by client order id (never sent again) this "
+        "long; not found by then, it is reported REJECTED with REFUSAL_CODE_UNRESOLVED",
+    )
     listen_confirm_s: float = Field(
         3.0, gt=0, description="a trade-update stream not confirmed 'listening' this long after connecting is half-open"
     )

@@ -78,9 +78,14 @@ class ExecutionEngine:
     cumulative: dict[str, Decimal] = field(default_factory=dict)
 
     reported: dict[str, tuple[int, Decimal, Decimal]] = field(default_factory=dict)  # cid -> (type, filled, avg)
+    # Ambiguous submits never resolved: never sent again, whatever command names them.
+    unresolved: set[str] = field(default_factory=set)
 
     def remember(self, report: execution_pb2.ExecutionReport) -> None:
         """Fold a published report (at start-up, from execution.reports.v1) so catch-up knows what was said."""
+        if report.refusal_code == E.REFUSAL_CODE_UNRESOLVED:
+            self.unresolved.add(report.client_order_id)
+            return
         filled = Decimal(report.filled_quantity.value or 0)
         previous = self.reported.get(report.client_order_id)
         if previous is None or filled >= previous[1]:
