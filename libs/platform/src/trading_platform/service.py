@@ -8,6 +8,15 @@ With `DEPLOYMENT__BLUE_GREEN`, the role follows the live colour in Redis (tradin
 that owns a broker connection (`live_lease`) is live only while it holds the service's fenced live lease.
 While the service runs, its health follows its dependencies: every HEALTH_INTERVAL_S the Kafka probe (and the
 service's own `health_checks`) must answer, or health turns NOT_SERVING until they answer again.
+
+Consumers are supervised. Health is also NOT_SERVING while one of the service's consumers (ServiceParts.consumers;
+by default every Consumer a component holds as an attribute) is retrying a message for a transient error, or its
+loop has died; the reason is logged. A consumer whose loop died and which its owner did not close or replace within
+CONSUMER_DEATH_GRACE_S (order-management replaces its consumer after an aborted transaction) is dead: the runner
+logs it, stops the service gracefully and raises ConsumerDiedError, and `main` exits with code 1, so the service's
+supervisor (Kubernetes, `make up`'s process supervisor) restarts it and it resumes from its committed offsets. The
+runner does not restart a consumer task itself: the service owns it and its state, and a fresh process is the one
+restart that resets both.
 """
 
 from __future__ import annotations
@@ -17,12 +26,13 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from trading_platform import deployment as _deployment
 from trading_platform.deployment import DeploymentControl, LeaseGuard, RoleWatcher
+from trading_platform.messaging.consumer import Consumer
 from trading_platform.messaging.health import BusProbe
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
 from trading_platform.rpc import AuthHook, RpcServer, Servicer, allow_all
@@ -30,7 +40,12 @@ from trading_platform.settings import ConfigError, ServiceSettings, load_setting
 
 S = TypeVar("S", bound=ServiceSettings)
 HEALTH_INTERVAL_S = 1.0
+CONSUMER_DEATH_GRACE_S = 3.0  # a died consumer its owner has not closed by then stops the service
 HealthCheck = Callable[[], Awaitable[bool]]
+
+
+class ConsumerDiedError(RuntimeError):
+    """A consumer's loop died and its service did not recover it: the service stops and exits with code 1."""
 
 
 class Component(Protocol):
@@ -56,6 +71,51 @@ class ServiceParts:
     # Named checks of the service's own dependencies (Redis, the broker's API...), each answering True when healthy;
     # the Kafka probe is always there.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    # The consumers the runner supervises, asked at every check (an owner may replace one); None: every Consumer a
+    # component holds as an attribute.
+    consumers: Callable[[], Iterable[Consumer]] | None = None
+
+
+def consumers_of(components: Sequence[object]) -> Callable[[], list[Consumer]]:
+    """The Consumers the components hold as attributes (or are), looked up afresh at each call."""
+
+    def find() -> list[Consumer]:
+        found: list[Consumer] = []
+        for component in components:
+            if isinstance(component, Consumer):
+                found.append(component)
+            attributes = getattr(component, "__dict__", {})
+            found += [value for value in attributes.values() if isinstance(value, Consumer)]
+        return found
+
+    return find
+
+
+class ConsumersCheck:
+    """The health check of a service's consumers: healthy while none is retrying a transient error or dead."""
+
+    def __init__(self, consumers: Callable[[], Iterable[Consumer]]) -> None:
+        self.consumers = consumers
+        self.last_error = ""
+        self._died_at: dict[int, float] = {}  # id(consumer) -> when its death was first seen
+
+    async def __call__(self) -> bool:
+        reasons = [reason for consumer in self.consumers() if (reason := consumer.health()) is not None]
+        self.last_error = "; ".join(reasons)[:1000]
+        return not reasons
+
+    def dead(self) -> str | None:
+        """Why the service must stop: a consumer died and was not closed or replaced within the grace period."""
+        now = time.monotonic()
+        current = {id(consumer): consumer for consumer in self.consumers()}
+        self._died_at = {key: at for key, at in self._died_at.items() if key in current}
+        for key, consumer in current.items():
+            if consumer.failure is None or consumer.closed:
+                self._died_at.pop(key, None)
+                continue
+            if now - self._died_at.setdefault(key, now) >= CONSUMER_DEATH_GRACE_S:
+                return consumer.health()
+        return None
 
 
 async def run(
@@ -139,9 +199,12 @@ async def _run_once(
     guard: LeaseGuard | None = None
     keeper: asyncio.Task[None] | None = None
     pending: set[asyncio.Future[None]] = set()
-    until = asyncio.create_task(_first_of(stop, role_changed, lease_lost))
+    died = asyncio.Event()
+    until = asyncio.create_task(_first_of(stop, role_changed, lease_lost, died))
     probe = BusProbe(settings.kafka.connection())
+    consumers = ConsumersCheck(parts.consumers or consumers_of(parts.components))
     health_task: asyncio.Task[None] | None = None
+    supervisor: asyncio.Task[None] | None = None
     try:
         if control is not None and (parts.live_lease or parts.lease is not None) and deployment.role == "live":
             guard = parts.lease or LeaseGuard(settings.service_name)
@@ -176,9 +239,15 @@ async def _run_once(
         if control is not None and watcher is not None:
             watcher.since, watcher.ready = time.time(), True
             await control.report(deployment.colour, deployment.role, watcher.since, True)
-        checks = {"kafka": probe, **parts.health_checks}
+        checks = {"kafka": probe, "consumers": consumers, **parts.health_checks}
         health_task = asyncio.create_task(_follow_health(server, checks, guard, log))
+        supervisor = asyncio.create_task(_supervise(consumers, died))
         await until
+        if died.is_set():
+            reason = consumers.dead() or "a consumer died"
+            await _bounded(server.set_serving(False), 2.0, log, "health status")
+            log.error("consumer died: stopping the service (exit code 1) so its supervisor restarts it", reason=reason)
+            raise ConsumerDiedError(reason)
         if lease_lost.is_set():
             log.error(
                 "live lease lost: stopping, then waiting for the lease again",
@@ -190,9 +259,10 @@ async def _run_once(
         # Every step is bounded and never waits for a cancellation to finish: a step that hangs must not keep a
         # blue-green colour from handing over (it is logged, with `kill -USR1 <pid>` to see where it hangs).
         until.cancel()
-        if health_task is not None:
-            health_task.cancel()
-            await asyncio.gather(health_task, return_exceptions=True)
+        for task in (health_task, supervisor):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await _bounded(probe.close(), 2.0, log, "health probe")
         if watcher is not None and watch_task is not None:
             watcher.stop()
@@ -236,6 +306,13 @@ async def _follow_health(server: RpcServer, checks: dict[str, HealthCheck], guar
         serving = not failing
 
 
+async def _supervise(consumers: ConsumersCheck, died: asyncio.Event) -> None:
+    while not died.is_set():
+        await asyncio.sleep(HEALTH_INTERVAL_S / 2)
+        if consumers.dead() is not None:
+            died.set()
+
+
 async def _first_of(*events: asyncio.Event) -> None:
     waiters = [asyncio.create_task(event.wait()) for event in events]
     try:
@@ -276,5 +353,11 @@ def main(settings_cls: type[S], build: Callable[[S], Awaitable[ServiceParts]]) -
     setup_observability(settings.service_name, settings.telemetry)
     try:
         asyncio.run(run(settings, build))  # type: ignore[arg-type]
+    except ConsumerDiedError as error:
+        print(
+            f"{settings.service_name}: a consumer died ({error}); exiting so the supervisor restarts the service",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     finally:
         shutdown_observability()

@@ -87,6 +87,9 @@ class TelemetrySettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port; 0 = off")
+    metrics_host: str = Field(
+        "127.0.0.1", min_length=1, description="address the metrics endpoint listens on; 0.0.0.0 opens it (Kubernetes)"
+    )
     spans_file: Path | None = Field(None, description="append finished spans as JSON lines here")
 
 
