@@ -108,6 +108,8 @@ a string goes through tpl). Empty strings and nulls are left out so the service'
 {{- $_ := set $env "TRADING_GRPC__HOST" "0.0.0.0" -}}
 {{- $_ := set $env "TRADING_GRPC__PORT" (toString $v.grpc.port) -}}
 {{- $_ := set $env "TRADING_TELEMETRY__METRICS_PORT" (ternary (toString $v.metrics.port) "0" $v.metrics.enabled) -}}
+{{- /* metrics listen on loopback unless opened: in a pod the scraper comes from another pod (NetworkPolicy decides) */}}
+{{- if $v.metrics.enabled }}{{ $_ := set $env "TRADING_TELEMETRY__METRICS_HOST" "0.0.0.0" }}{{ end -}}
 {{- end -}}
 {{- $env = merge (include "platform-lib.configEnv" (dict "root" $root "config" $v.config) | fromYaml) $env -}}
 {{- range $name, $value := $env }}

@@ -134,7 +134,8 @@ spec:
 
 {{/*
 Ingress is denied except: the main port from the pods named in networkPolicy.allowFrom and from namespaces labelled
-global.networkPolicy.operatorNamespaceLabels (tradectl, operators); the metrics port from Prometheus's namespace.
+global.networkPolicy.operatorNamespaceLabels (tradectl, operators); the metrics port from the Prometheus pods (global.networkPolicy.prometheusPodLabels) in
+Prometheus's namespace (global.networkPolicy.prometheusNamespaceLabels), nothing else.
 Egress is denied except: DNS; Kafka, Redis and Vault ports (networkPolicy.platformEgress); the pods and ports of
 networkPolicy.egressTo; HTTPS to networkPolicy.brokerEgress.cidr (the broker); networkPolicy.extraEgress.
 */}}
@@ -167,10 +168,14 @@ spec:
         - port: {{ include "platform-lib.mainPortName" . }}
           protocol: TCP
     {{- if .Values.metrics.enabled }}
+    {{- /* one peer with both selectors: pods with the scraper's labels in the scraper's namespace only */}}
     - from:
         - namespaceSelector:
             matchLabels:
               {{- toYaml (default (dict "kubernetes.io/metadata.name" "monitoring") $global.prometheusNamespaceLabels) | nindent 14 }}
+          podSelector:
+            matchLabels:
+              {{- toYaml (default (dict "app.kubernetes.io/name" "prometheus") $global.prometheusPodLabels) | nindent 14 }}
       ports:
         - port: metrics
           protocol: TCP

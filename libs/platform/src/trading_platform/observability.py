@@ -110,7 +110,8 @@ def setup_observability(service_name: str, telemetry: TelemetrySettings) -> int 
     configure_logging(service_name, telemetry.log_level, telemetry.log_format)
     configure_tracing(service_name, telemetry.spans_file)
     if telemetry.metrics_port:
-        start_http_server(telemetry.metrics_port, addr="0.0.0.0")
+        # Loopback unless TRADING_TELEMETRY__METRICS_HOST opens it (the charts do; a NetworkPolicy admits the scraper).
+        start_http_server(telemetry.metrics_port, addr=telemetry.metrics_host)
         return telemetry.metrics_port
     return None
 

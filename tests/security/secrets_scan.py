@@ -1,0 +1,103 @@
+"""detect-secrets over the tree (every file git tracks or would track) and over text a running stack produced.
+
+The tree scan runs every detect-secrets plugin. Two kinds of hits are not secrets and are filtered by rule:
+`vault:` references (the name of a secret, never its value) and, in runtime text only, hexadecimal strings (trace,
+span and order ids, ledger hashes: HexHighEntropyString is off there). Anything else that is not a secret is listed
+in ALLOWED with the reason, by file and detect-secrets' hash of the string, so a new hit in the same file still fails.
+A value on its line may also carry `pragma: allowlist secret` (detect-secrets' own marker) with the reason beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tests.security.report import REPO, Check
+from tests.security.static import tool
+
+EXCLUDE_SECRETS = [r"^vault:"]
+# (file, the first 12 hex digits of detect-secrets' hashed_secret) -> why it is not a secret
+ALLOWED: dict[tuple[str, str], str] = {
+    (
+        "libs/platform/src/trading_platform/devstack.py",
+        "16e27402a1f9",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "KAFKA_SECRET is the name of a Vault path (secret/trading/<principal>/kafka), not a value",
+    (
+        "services/signal/src/signal_service/bundled_models/trend-ppo/1/manifest.json",
+        "635f111e1643",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "code_version: the git commit the bundled model was trained at",
+    (
+        "services/signal/src/signal_service/bundled_models/trend-ppo/1/manifest.json",
+        "51120e3b4ef2",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "content_hash: the SHA-256 of the bundled ONNX file",
+    (
+        "tests/deploy/test_charts.py",
+        "d78148fdffdf",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "the word secretKeyRef in an assertion",
+    (
+        "tests/deploy/test_charts.py",
+        "e3558a9712de",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "the literal a test feeds the chart to prove the schema refuses literal keys",
+    (
+        "tests/platform/test_settings.py",
+        "90a1a48e84eb",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "the example value of a settings test (no system takes it)",
+    (
+        "tests/platform/test_vault.py",
+        "5534a3f1bed7",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "a value a test writes to its throwaway Vault to prove a policy allows it",
+    (
+        "tests/platform/test_vault.py",
+        "1bb3e28e1f3f",  # pragma: allowlist secret (a finding's hash, not a secret)
+    ): "a value a test writes to its throwaway Vault to prove a policy forbids it",
+}
+
+
+def tree_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(p for p in listed.split("\0") if p and (REPO / p).is_file())
+
+
+def scan(paths: Iterable[str | Path], *, runtime: bool = False) -> list[dict[str, Any]]:
+    """detect-secrets' findings in the files, as {filename, line_number, type, hashed_secret}."""
+    args = ["scan"]
+    for pattern in EXCLUDE_SECRETS:
+        args += ["--exclude-secrets", pattern]
+    if runtime:
+        args += ["--disable-plugin", "HexHighEntropyString"]
+    run = tool("detect-secrets", *args, *[str(p) for p in paths], timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"detect-secrets failed: {run.stderr.strip()[-500:]}")
+    results = json.loads(run.stdout)["results"]
+    return [{"filename": name, **hit} for name, hits in results.items() for hit in hits]
+
+
+def describe(hit: dict[str, Any]) -> str:
+    return f"{hit['filename']}:{hit['line_number']} {hit['type']} (hash {hit['hashed_secret'][:12]})"
+
+
+def tree_secrets() -> Check:
+    files = tree_files()
+    hits = scan(files)
+    allowed = [h for h in hits if (h["filename"], h["hashed_secret"][:12]) in ALLOWED]
+    found = [h for h in hits if (h["filename"], h["hashed_secret"][:12]) not in ALLOWED]
+    stale = set(ALLOWED) - {(h["filename"], h["hashed_secret"][:12]) for h in hits}
+    return Check(
+        "secrets-tree",
+        "0 detect-secrets findings in the tree outside the reviewed allow list",
+        "fail" if found else "pass",
+        f"{len(found)} findings in {len(files)} files ({len(allowed)} reviewed non-secrets allowed)",
+        [describe(h) for h in found]
+        + [f"allowed: {describe(h)}: {ALLOWED[(h['filename'], h['hashed_secret'][:12])]}" for h in allowed]
+        + [f"allow-list entry no longer matches (remove it): {name} {digest}" for name, digest in sorted(stale)],
+        {"files": len(files), "findings": len(found), "allowed": len(allowed)},
+    )

@@ -1,0 +1,139 @@
+"""A running stack leaks no secret: start the platform as tests/e2e does (embedded Kafka, Redis and Vault, the paper
+exchange, the six services), let it trade, then look for secrets in what it wrote.
+
+Scanned: every log under the run folder (.run/logs of this run), every record of every registered topic (read with
+the platform's replay reader as the admin principal, decoded to JSON), and every entry of the audit ledger. Two
+scans: every secret value the dev Vault holds (KV secrets, the root token, the AppRole secret ids, the Kafka admin
+password), searched for verbatim; and detect-secrets over the same text (its heuristics, for secrets the stack did
+not put in Vault)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hvac
+from google.protobuf.json_format import MessageToJson
+
+from tests.security.report import Check
+from tests.security.secrets_scan import describe, scan
+
+TRADE_SECONDS = float(os.environ.get("SECURITY_TRADE_SECONDS", "40"))
+MIN_SECRET_LENGTH = 8  # shorter values ("true", a user name) are not secrets and would match anywhere
+
+
+def vault_values(client: hvac.Client, path: str = "trading") -> dict[str, str]:
+    """Every value under secret/<path> (KV v2), by where it lives."""
+    found: dict[str, str] = {}
+    keys = client.secrets.kv.v2.list_secrets(path=path)["data"]["keys"]
+    for key in keys:
+        child = f"{path}/{key.rstrip('/')}"
+        if key.endswith("/"):
+            found |= vault_values(client, child)
+            continue
+        data = client.secrets.kv.v2.read_secret_version(path=child, raise_on_deleted_version=True)["data"]["data"]
+        found |= {f"secret/{child}#{name}": str(value) for name, value in data.items()}
+    return found
+
+
+def known_secrets(endpoints: Any) -> dict[str, str]:
+    client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
+    values = vault_values(client) | {"vault root token": endpoints.vault_token()}
+    for path in sorted(Path(endpoints.approle_dir).glob("*.json")):
+        values[f"AppRole secret id of {path.stem}"] = json.loads(path.read_text())["secret_id"]
+    if endpoints.kafka_admin_file:
+        values["Kafka admin password"] = json.loads(Path(endpoints.kafka_admin_file).read_text())["password"]
+    return {where: value for where, value in values.items() if len(value) >= MIN_SECRET_LENGTH}
+
+
+async def topic_payloads(connection: Any) -> tuple[dict[str, list[str]], list[str]]:
+    from trading_platform.messaging import replay
+    from trading_platform.topics import TOPICS
+
+    payloads: dict[str, list[str]] = {}
+    unread = []
+    for name in sorted(TOPICS):
+        try:
+            payloads[name] = [MessageToJson(m.value, indent=None) async for m in replay(connection, name, timeout_s=60)]
+        except Exception as error:  # a topic that cannot be read is reported, not skipped silently
+            unread.append(f"{name}: {type(error).__name__}: {error}")
+    return payloads, unread
+
+
+def ledger_entries(directory: Path) -> list[str]:
+    from audit_service.ledger import read_entries
+
+    return [MessageToJson(entry, indent=None) for entry in read_entries(directory)] if directory.exists() else []
+
+
+def stack_secrets(trade_seconds: float = TRADE_SECONDS) -> Check:
+    from tradectl.stack import Platform
+
+    threshold = "0 secrets (known Vault values or detect-secrets findings) in logs, topic payloads and the ledger"
+    with tempfile.TemporaryDirectory(prefix="security-stack-") as tmp:
+        run = Platform.with_free_ports(
+            Path(tmp) / "run", exchange_args=("--speed", "10", "--start", "2010-01-04", "--rate-limit", "6000")
+        )
+        try:
+            states = run.up(timeout_s=90)
+            if not states or any(state != "SERVING" for state in states.values()):
+                return Check("secrets-stack", threshold, "fail", f"the stack did not start: {states}")
+            endpoints = run.stack.endpoints()
+            time.sleep(trade_seconds)  # the exchange runs its own clock (--speed): bars, signals, orders flow
+            secrets = known_secrets(endpoints)
+            payloads, unread = asyncio.run(topic_payloads(endpoints.kafka_admin()))
+            ledger = ledger_entries(run.run_dir / "audit-ledger")
+        finally:
+            run.down()
+        texts: dict[str, str] = {}
+        for log in sorted((run.run_dir / "logs").glob("*.log")):
+            texts[f"log {log.name}"] = log.read_text(errors="replace")
+        for name, lines in payloads.items():
+            if lines:
+                texts[f"topic {name}"] = "\n".join(lines)
+        texts["audit ledger"] = "\n".join(ledger)
+        findings = [
+            f"{where} contains {what} verbatim"
+            for where, text in texts.items()
+            for what, value in secrets.items()
+            if value in text
+        ]
+        dump = Path(tmp) / "scan"
+        dump.mkdir()
+        files = []
+        for index, (where, text) in enumerate(texts.items()):
+            path = dump / f"{index:03d}-{where.replace(' ', '_').replace('/', '_')}.txt"
+            path.write_text(text)
+            files.append(path)
+        hits = scan(files, runtime=True) if files else []
+        findings += [describe(h).replace(str(dump) + "/", "") for h in hits]
+    records = sum(len(r) for r in payloads.values())
+    orders = len(payloads.get("oms.commands.v1", [])) + len(payloads.get("risk.decisions.v1", []))
+    figures = {
+        "known_secret_values": len(secrets),
+        "logs": sum(w.startswith("log ") for w in texts),
+        "log_bytes": sum(len(t) for w, t in texts.items() if w.startswith("log ")),
+        "topics_with_records": sum(bool(r) for r in payloads.values()),
+        "records": records,
+        "order_path_records": orders,
+        "ledger_entries": len(ledger),
+        "topics_not_read": len(unread),
+        "trade_seconds": trade_seconds,
+    }
+    if not orders:
+        findings.append("the stack traded no order in the window: the scan would prove little")
+    return Check(
+        "secrets-stack",
+        threshold,
+        "fail" if findings else "pass",
+        f"{len(findings)} findings; {len(secrets)} Vault values searched in {figures['logs']} logs "
+        f"({figures['log_bytes']:,} bytes), {records:,} records of {figures['topics_with_records']} topics "
+        f"({orders} on the order path) and {len(ledger):,} ledger entries",
+        findings + [f"not read: {u}" for u in unread],
+        figures,
+    )
