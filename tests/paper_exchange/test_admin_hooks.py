@@ -1,5 +1,6 @@
-"""The `unresponsive_s` fault: the exchange stops answering for a while (requests hang, streams go silent), handles
-nothing it was asked meanwhile, and answers again by itself."""
+"""Admin hooks the fault tests and load benchmarks read: the `unresponsive_s` fault (the exchange stops answering for a
+while: requests hang, streams go silent; it handles nothing it was asked meanwhile and answers again by itself), and
+`/admin/streamed`, the market data sent on the stocks stream per channel and symbol."""
 
 from __future__ import annotations
 
@@ -52,5 +53,38 @@ def test_a_request_held_by_the_fault_is_answered_503_and_not_handled() -> None:
         )
         assert held.status_code == 503 and "unresponsive" in held.json()["message"]
         assert exchange.admin("GET", "submissions")["submissions"] == []
+    finally:
+        exchange.stop()
+
+
+def test_streamed_counts_what_the_stocks_stream_sent_per_channel_and_symbol() -> None:
+    import asyncio
+
+    import msgpack
+    import websockets
+
+    exchange = start_exchange(ExchangeConfig(symbols=("AAPL", "MSFT"), start_date="2010-01-04", end_date="2010-01-08"))
+
+    async def listen() -> list[dict[str, object]]:
+        received: list[dict[str, object]] = []
+        async with websockets.connect(f"{exchange.ws_url}/v2/iex") as ws:
+            await ws.recv()
+            await ws.send(msgpack.packb({"action": "auth", "key": exchange.key_id, "secret": exchange.secret_key}))
+            await ws.recv()
+            await ws.send(msgpack.packb({"action": "subscribe", "bars": ["AAPL", "MSFT"], "quotes": ["AAPL"]}))
+            await ws.recv()  # the subscription
+            await asyncio.to_thread(exchange.advance, 3)
+            while len(received) < 9:
+                received += msgpack.unpackb(await asyncio.wait_for(ws.recv(), 10), timestamp=3)
+        return received
+
+    try:
+        received = asyncio.run(listen())
+        counted: dict[str, dict[str, int]] = {"trades": {}, "quotes": {}, "bars": {}}
+        for message in received:
+            channel = {"t": "trades", "q": "quotes", "b": "bars"}[str(message["T"])]
+            counted[channel][str(message["S"])] = counted[channel].get(str(message["S"]), 0) + 1
+        assert counted == {"trades": {}, "quotes": {"AAPL": 3}, "bars": {"AAPL": 3, "MSFT": 3}}
+        assert exchange.admin("GET", "streamed")["streamed"] == counted
     finally:
         exchange.stop()

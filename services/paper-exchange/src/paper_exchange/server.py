@@ -73,6 +73,9 @@ class ServerConfig:
     extra_keys: dict[str, str] = field(default_factory=dict)
 
 
+CHANNELS = {"t": "trades", "q": "quotes", "b": "bars"}  # stocks stream message type -> channel
+
+
 class RateLimiter:
     """Alpaca's per-account request budget: a sliding one-minute window."""
 
@@ -349,6 +352,11 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
             state.faults.drop_streams = False
         return {**asdict(state.faults), "unresponsive_for_s": state.silent_for_s()}
 
+    @app.get("/admin/streamed")
+    async def streamed() -> dict[str, Any]:
+        """Market-data messages sent on the stocks stream so far, per channel (trades, quotes, bars) and symbol."""
+        return {"streamed": state.streamed}
+
     @app.get("/admin/submissions")
     async def submissions() -> dict[str, Any]:
         """Every accepted order submission, in order: how tests prove no client order id was posted twice."""
@@ -390,6 +398,9 @@ class _State:
         self.outbox: list[tuple[str, dict[str, Any]]] = []  # (kind, payload) produced by the engine, sent by flush()
         self.tape_position = 0  # next tick of the real ES tape (symbol "ES" on the stocks stream)
         self.silent_until = 0.0  # monotonic time until which the exchange answers nothing (fault unresponsive_s)
+        # Market data sent on the stocks stream, per channel and symbol (GET /admin/streamed): what a consumer of
+        # the stream must account for.
+        self.streamed: dict[str, dict[str, int]] = {"trades": {}, "quotes": {}, "bars": {}}
         exchange.listeners.append(lambda event: self.outbox.append(("trade", event)))
         exchange.market_listeners.append(lambda symbol, bar: self.outbox.append(("bar", bar)))
 
@@ -505,6 +516,10 @@ class _State:
                     await websocket.send_bytes(msgpack.packb(messages))
                 except Exception:
                     self.data_clients.pop(websocket, None)
+                    continue
+                for message in messages:
+                    counts = self.streamed[CHANNELS[message["T"]]]
+                    counts[message["S"]] = counts.get(message["S"], 0) + 1
 
     async def drop_streams(self) -> None:
         for websocket in [*self.trade_clients, *self.data_clients]:
