@@ -48,7 +48,7 @@ from trading_platform.messaging import (
     replay,
 )
 from trading_platform.observability import get_logger
-from trading_platform.rpc import Servicer, insecure_channel
+from trading_platform.rpc import Servicer, channel
 from trading_platform.service import ServiceParts
 
 from oms_service.config import OmsSettings
@@ -173,8 +173,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             transactional_id=self.transactional_id,
         )
         self.consumer: Consumer | None = None  # made after each rebuild, with the handled ids of the rebuilt book
-        self.risk_channel = insecure_channel(self.config.risk_address, self.config.risk_timeout_s)
-        self.execution_channel = insecure_channel(self.config.execution_address, 5.0)
+        self.risk_channel = channel(self.config.risk_address, self.config.risk_timeout_s)  # mTLS as order-management
+        self.execution_channel = channel(self.config.execution_address, 5.0)
         self.risk = risk_pb2_grpc.RiskServiceStub(self.risk_channel)
         self.execution = execution_pb2_grpc.ExecutionServiceStub(self.execution_channel)
         self.equity = self.config.fallback_equity
