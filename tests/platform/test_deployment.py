@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from trading_platform import deployment
+from trading_platform import deployment, rpc
 from trading_platform.deployment import DeploymentControl, LeaseGuard, LeaseLost
 from trading_platform.service import ServiceParts, run
 from trading_platform.settings import ServiceSettings, load_settings
@@ -241,7 +241,7 @@ async def test_the_runner_stops_when_its_lease_is_taken_and_waits_for_it_again(
 
     stop = asyncio.Event()
     control = DeploymentControl.from_url(redis_url, "execution", redis_namespace)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = rpc.channel(f"127.0.0.1:{port}")
     health = health_pb2_grpc.HealthStub(channel)
 
     async def status() -> int:

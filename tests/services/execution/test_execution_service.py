@@ -54,9 +54,11 @@ def submit_order(cid: str, **fields: Any) -> oms_pb2.SubmitOrder:
     return order
 
 
-async def send(publisher: Publisher, cid: str, approve: bool, **command_fields: Any) -> oms_pb2.OrderCommand:
-    """Risk's approval of the default order (as risk writes it: id, symbol, side, quantity), then the command, with
-    command_fields changing the command only."""
+async def send(
+    publisher: Publisher, cid: str, approve: bool, age_s: float = 0.0, **command_fields: Any
+) -> oms_pb2.OrderCommand:
+    """Risk's approval of the default order (as risk writes it: id, symbol, side, quantity), then the command, made
+    age_s ago, with command_fields changing the command only."""
     approved = submit_order(cid)
     if approve:
         decision = risk_pb2.RiskDecision(
@@ -75,6 +77,7 @@ async def send(publisher: Publisher, cid: str, approve: bool, **command_fields: 
     order = submit_order(cid, **command_fields)
     order.lineage.risk_decision_id = decision_id
     command = oms_pb2.OrderCommand(envelope=new_envelope("order-management"), submit_order=order)
+    command.envelope.ts_init -= int(age_s * 1e9)
     await publisher.publish("oms.commands.v1", command, key=cid)
     return command
 
@@ -371,3 +374,29 @@ async def test_an_ambiguous_submit_is_never_sent_again_and_is_reported_unresolve
 
     await wait_until(next_filled, 20, "the next order to go through")
     assert "ambiguous-1" not in await posted(paper_exchange)
+
+
+async def test_a_command_older_than_its_age_limit_is_refused_dead_lettered_and_never_sent(
+    execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """After an outage the backlog is not traded: a command made longer ago than EXECUTION__MAX_COMMAND_AGE_S is
+    reported REJECTED (REFUSAL_CODE_COMMAND_TOO_OLD, so order-management's order is closed) and dead-lettered with
+    the reason; a fresh one behind it goes through."""
+    _, publisher = await execution(max_command_age_s=5.0)
+    await send(publisher, "old-1", approve=True, age_s=60.0)
+    await send(publisher, "fresh-1", approve=True)
+
+    async def answered() -> bool:
+        found = await reports(kafka_bootstrap, topic_namespace)
+        return "old-1" in found and R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("fresh-1", [])]
+
+    await wait_until(answered, 20, "a refusal for the old command and a fill for the fresh one")
+    [refusal] = await reports_of(kafka_bootstrap, topic_namespace, "old-1")
+    assert refusal.report_type == R.EXECUTION_REPORT_TYPE_REJECTED
+    assert refusal.refusal_code == R.REFUSAL_CODE_COMMAND_TOO_OLD
+    assert "EXECUTION__MAX_COMMAND_AGE_S=5" in refusal.reason
+    dead = [m.value async for m in replay(kafka_bootstrap, "oms.commands.v1.dlq", namespace=topic_namespace)]
+    assert [(d.reason_code, oms_pb2.OrderCommand.FromString(d.value).submit_order.client_order_id) for d in dead] == [
+        ("message_too_old", "old-1")
+    ]
+    assert "old-1" not in await posted(paper_exchange)

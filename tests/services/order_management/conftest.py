@@ -81,6 +81,7 @@ class Oms:
                 "risk_address": self.address,
                 "execution_address": self.address,
                 "reconcile_interval_s": reconcile_interval_s,
+                **sections.pop("oms", {}),
             },
             deployment={"role": role, **sections.pop("deployment", {})},
             **sections,
@@ -104,7 +105,10 @@ class Oms:
             await self._publisher.start()
         return self._publisher
 
-    async def signal(self, symbol: str, weight: float, price: str = "100") -> signal_pb2.SignalGenerated:
+    async def signal(
+        self, symbol: str, weight: float, price: str = "100", age_s: float = 0.0
+    ) -> signal_pb2.SignalGenerated:
+        """Publish a signal made age_s ago."""
         signal = signal_pb2.SignalGenerated(
             envelope=new_envelope("signal"),
             symbol=symbol,
@@ -112,6 +116,7 @@ class Oms:
             target_weight=weight,
             reference_price=to_proto(price),
         )
+        signal.envelope.ts_init -= int(age_s * 1e9)
         await (await self.publisher()).publish("signal.signals.v1", signal, key=symbol)
         return signal
 

@@ -31,7 +31,7 @@ from trading_platform.devstack import (
     ManagedProcess,
     StackPorts,
 )
-from trading_platform.rpc import health_status
+from trading_platform.rpc import ClientSecurity, health_status
 
 console = Console(stderr=True)
 
@@ -105,6 +105,7 @@ class Platform:
         self.per_service_env = service_env or {}  # by service name
         self.exchange_env = exchange_env or {}
         self.exchange_url = f"http://127.0.0.1:{exchange_port}"
+        self._operator: ClientSecurity | None = None
 
     @classmethod
     def from_run_dir(cls, run_dir: Path = DEFAULT_RUN_DIR) -> Platform:
@@ -131,6 +132,13 @@ class Platform:
 
         services = tuple(dataclasses.replace(s, grpc_port=free_port(), metrics_port=free_port()) for s in services)
         return cls(run_dir, StackPorts(free_port(), free_port(), free_port()), free_port(), services, **kwargs)
+
+    def grpc_client(self, token: str | None = None) -> ClientSecurity:
+        """The operator's gRPC client of this platform: the `tradectl` certificate from the stack's PKI (issued once
+        per Platform object) and, if given, a user's access token."""
+        if self._operator is None:
+            self._operator = self.stack.endpoints().grpc_client()
+        return self._operator.with_bearer(token)
 
     def spec(self, name: str) -> ServiceSpec:
         return next(s for s in self.services if s.name == name)
@@ -236,7 +244,7 @@ class Platform:
         deadline = time.monotonic() + timeout_s
         state = "UNREACHABLE"
         while time.monotonic() < deadline:
-            state = await health_status(spec.address, timeout_s=0.5)
+            state = await health_status(spec.address, timeout_s=0.5, security=self.grpc_client())
             if state == "SERVING":
                 return state
             if not self.process(spec.name).running():
@@ -284,7 +292,10 @@ class Platform:
 
     def status(self) -> dict[str, Any]:
         async def health() -> dict[str, str]:
-            return {spec.name: await health_status(spec.address, timeout_s=0.5) for spec in self.services}
+            security = self.grpc_client()
+            return {
+                spec.name: await health_status(spec.address, timeout_s=0.5, security=security) for spec in self.services
+            }
 
         states = asyncio.run(health())
         services = {

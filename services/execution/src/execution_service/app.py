@@ -31,7 +31,7 @@ from trading.risk.v1 import risk_pb2
 from trading_platform.decimals import from_proto, to_proto
 from trading_platform.deployment import LeaseGuard, LeaseLost
 from trading_platform.envelope import new_envelope
-from trading_platform.messaging import ConsumedMessage, Consumer, Publisher, ensure_topics, replay
+from trading_platform.messaging import ConsumedMessage, Consumer, PermanentError, Publisher, ensure_topics, replay
 from trading_platform.observability import get_logger
 from trading_platform.rpc import Servicer
 from trading_platform.service import ServiceParts
@@ -163,7 +163,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         kafka = self.settings.kafka
         await ensure_topics(
             kafka.connection(),
-            [*PRODUCED, "oms.commands.v1", "risk.decisions.v1", "risk.state.v1"],
+            [*PRODUCED, "oms.commands.v1", "oms.commands.v1.dlq", "risk.decisions.v1", "risk.state.v1"],
             namespace=kafka.namespace,
             shadow=self.shadow,
         )
@@ -260,6 +260,13 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         command: Any = message.value
         kind = command.WhichOneof("command")
         if kind == "submit_order":
+            age_s = (time.time_ns() - command.envelope.ts_init) / 1e9
+            limit_s = self.settings.execution.max_command_age_s
+            if age_s > limit_s:  # a backlog after an outage is never traded at market: refused and dead-lettered
+                reason = f"command is {age_s:.1f} s old, older than EXECUTION__MAX_COMMAND_AGE_S={limit_s:g}"
+                SUBMITS.labels("refused_too_old").inc()
+                await self._reject(command.submit_order, command, reason, R.REFUSAL_CODE_COMMAND_TOO_OLD)
+                raise PermanentError(reason, reason_code="message_too_old")
             await self.submit(command.submit_order, command)
         elif kind == "cancel_order":
             await self.cancel(command.cancel_order.client_order_id)

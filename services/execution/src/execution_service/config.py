@@ -21,6 +21,12 @@ class ExecutionConfig(Section):
         description="at start, execution.reports.v1 is folded from this long ago (what the broker already reported "
         "about orders still alive): a bounded start",
     )
+    max_command_age_s: float = Field(
+        30.0,
+        gt=0,
+        description="a submit command older than this (its envelope's ts_init) is refused (REJECTED, "
+        "REFUSAL_CODE_COMMAND_TOO_OLD) and dead-lettered, never traded: after an outage the backlog is not sent",
+    )
     stream_wait_s: float = Field(5.0, gt=0, description="how long a submit waits for the trade-update stream")
     submit_timeout_s: float = Field(5.0, gt=0)
     resolve_timeout_s: float = Field(

@@ -43,6 +43,7 @@ from trading_platform.messaging import (
     ConsumedMessage,
     Consumer,
     MemoryIdempotencyStore,
+    PermanentError,
     Publisher,
     ensure_topics,
     replay,
@@ -212,7 +213,12 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
         kafka = self.settings.kafka
-        await ensure_topics(self.connection, PRODUCED + CONSUMED, namespace=kafka.namespace, shadow=self.shadow)
+        await ensure_topics(
+            self.connection,
+            PRODUCED + CONSUMED + [f"{topic}.dlq" for topic in CONSUMED],  # signals too old are dead-lettered
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+        )
         # First the producer: initialising the transactional id fences an older holder of it and ends (aborts) its
         # open transaction, so the replay below reads a log that instance can no longer add to.
         await self.publisher.start()
@@ -490,6 +496,12 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
     async def on_message(self, message: ConsumedMessage) -> None:
         value: Any = message.value
         if message.topic == "signal.signals.v1":
+            age_s = (time.time_ns() - value.envelope.ts_init) / 1e9
+            if age_s > self.config.max_signal_age_s:  # a backlog after an outage is never traded: dead-lettered
+                raise PermanentError(
+                    f"signal is {age_s:.1f} s old, older than OMS__MAX_SIGNAL_AGE_S={self.config.max_signal_age_s:g}",
+                    reason_code="message_too_old",
+                )
             async with self.locks.symbol(value.symbol):
                 # The signal's reference price (the bar close it saw) marks the position: no need to read every bar.
                 self.book.mark(value.symbol, from_proto(value.reference_price) or Decimal(0))

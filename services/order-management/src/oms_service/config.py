@@ -16,6 +16,12 @@ class OmsConfig(Section):
     min_order_quantity: Decimal = Field(Decimal(1), gt=0)
     min_order_notional: Decimal = Field(Decimal(500), ge=0, description="smaller adjustments are not worth an order")
     fallback_equity: Decimal = Field(Decimal(100000), gt=0, description="sizing equity until the broker answers")
+    max_signal_age_s: float = Field(
+        30.0,
+        gt=0,
+        description="a signal older than this (its envelope's ts_init) is refused and dead-lettered, never traded: "
+        "after an outage the backlog is not turned into orders",
+    )
     reconcile_interval_s: float = Field(30.0, gt=0)
     reconcile_tolerance: Decimal = Field(Decimal("0.000001"), ge=0)
     snapshot_every_events: int = Field(

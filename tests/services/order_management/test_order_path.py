@@ -1,0 +1,36 @@
+"""order-management on the order path, over the real broker: stale signals are never traded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from trading.signal.v1 import signal_pb2
+from trading_platform.ids import client_order_id
+
+pytestmark = pytest.mark.integration
+STRATEGY = "momentum"
+
+
+def cid_of(signal: Any) -> str:
+    return client_order_id(STRATEGY, signal.envelope.message_id, signal.symbol)
+
+
+async def test_a_signal_older_than_its_age_limit_is_dead_lettered_and_never_traded(oms: Any) -> None:
+    """After an outage the backlog of signals is not traded at market: one made longer ago than
+    OMS__MAX_SIGNAL_AGE_S goes to signal.signals.v1.dlq with the reason, and no order comes of it; a fresh signal
+    behind it is traded."""
+    app = await oms.start(oms={"max_signal_age_s": 5.0})
+    old = await oms.signal("AAPL", 0.05, age_s=60.0)
+    fresh = await oms.signal("MSFT", 0.05)
+    await oms.until(lambda: cid_of(fresh) in app.book.orders, "the fresh signal's order")
+
+    async def dead_lettered() -> list[Any]:
+        return await oms.committed("signal.signals.v1.dlq")
+
+    await oms.until(dead_lettered, "the old signal's dead letter")
+    [dead] = await dead_lettered()
+    assert dead.reason_code == "message_too_old" and "OMS__MAX_SIGNAL_AGE_S=5" in dead.reason
+    assert signal_pb2.SignalGenerated.FromString(dead.value).envelope.message_id == old.envelope.message_id
+    assert cid_of(old) not in app.book.orders
+    assert all(e.client_order_id != cid_of(old) for e in await oms.committed("oms.events.v1"))
