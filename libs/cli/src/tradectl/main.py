@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, backtest, deploy, dev, k8s, ops, stack, topics
+from tradectl import agent, audit, backtest, deploy, dev, dlq, k8s, ops, stack, topics
 
 app = typer.Typer(
     name="tradectl",
@@ -22,6 +22,7 @@ backtest.register(app)  # tradectl backtest: walk-forward evaluation against bas
 app.add_typer(audit.app, name="audit")
 app.add_typer(deploy.app, name="deploy")  # tradectl deploy status|promote|rollback (blue-green)
 app.add_typer(k8s.app, name="k8s")  # tradectl k8s topics: Strimzi KafkaTopics from the topic registry
+app.add_typer(dlq.app, name="dlq")  # tradectl dlq list|show|redrive: dead letters, and redriving them after a fix
 
 if __name__ == "__main__":
     app()
