@@ -15,7 +15,10 @@ from rich.table import Table
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.decimals import from_proto
-from trading_platform.rpc import insecure_channel
+from trading_platform.pki import PkiError
+from trading_platform.rpc import channel
+
+from tradectl.grpc_client import client_security
 
 console = Console(stderr=True)
 risk_app = typer.Typer(help="The trading state (kill switch) and limits.", no_args_is_help=True)
@@ -31,9 +34,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _call(target: str, method: Any) -> Any:
+    try:
+        security = client_security()
+    except (PkiError, OSError) as error:
+        console.print(f"[red]no tradectl client certificate: {error}[/red] (is the platform up? `make up`)")
+        raise typer.Exit(1) from None
+
     async def run() -> Any:
-        async with insecure_channel(target, default_timeout_s=5.0) as channel:
-            return await method(channel)
+        async with channel(target, default_timeout_s=5.0, security=security) as open_channel:
+            return await method(open_channel)
 
     try:
         return asyncio.run(run())

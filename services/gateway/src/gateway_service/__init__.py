@@ -1,1 +1,0 @@
-"""trading-gateway: users, sessions, roles and API keys; the platform's front door over HTTP."""

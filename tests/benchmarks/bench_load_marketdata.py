@@ -1,0 +1,239 @@
+"""Market data under load: quotes, trades and bars of the 524 names of the bytetheory panel at a target rate
+(10,000 messages/s) for --duration-s, through market-data (the broker's stocks stream -> validated records on the
+bus) and signal (bars -> features -> the served policy -> signals), on the secured embedded broker.
+
+The paper exchange replays the real 2009-2010 days of every name with generated minutes; the benchmark drives its
+clock so that one simulated minute (a trade, a quote and a bar per name: 1,572 messages) goes out every
+1,572 / rate seconds. Only market-data and signal run (nothing else consumes), each a process as `make up` starts it.
+
+Figures (benchmarks/results/load_marketdata.json):
+- what the exchange sent (GET /admin/streamed) and what reached the topics, per symbol and type: every message is
+  either on its topic or on the topic's dead-letter topic with a reason (`lost` counts the rest);
+- signals per bar;
+- bar published -> signal published (the bar's and the signal's envelope ts_init, joined by the signal's bar_id),
+  over the bars of the measured window;
+- market-data's backlog (sent by the exchange, not yet on the bus) and signal's consumer lag (group `signal` on
+  marketdata.bars.v1), sampled every 10 s, and how long both took to drain after the clock stopped;
+- the achieved rate (the exchange blocks when its stream reader falls behind, so it can be below the target);
+- resident memory of each service at the start and the end of the window, and what else the machine was doing.
+
+python -m tests.benchmarks bench_load_marketdata --duration-s 60 [--rate 10000] [--serving ray|local] [--run-dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+from tradectl.stack import Platform
+from trading.common.v1 import common_pb2
+from trading.marketdata.v1 import marketdata_pb2
+from trading.signal.v1 import signal_pb2
+from trading_datasets import available_symbols
+from trading_platform.messaging import KafkaConnection
+
+from tests.benchmarks.load import (
+    Clock,
+    cpu_seconds_by_process,
+    end_offset,
+    group_lag,
+    memory_growth,
+    other_load,
+    platform_pids,
+    read_topic,
+    resident_mb,
+    run_dir,
+    start,
+)
+from tests.benchmarks.stats import latency_summary, write_results
+
+SERVICES = ("signal", "market-data")
+KINDS = {"trades": "marketdata.trades.v1", "quotes": "marketdata.quotes.v1", "bars": "marketdata.bars.v1"}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench_load_marketdata", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration-s", type=float, default=600.0, help="seconds of load (10 minutes by default)")
+    parser.add_argument("--rate", type=float, default=10_000.0, help="target messages per second")
+    parser.add_argument(
+        "--serving", choices=["ray", "local"], default="ray", help="signal's policy on Ray (as make up)"
+    )
+    parser.add_argument("--drain-s", type=float, default=300.0, help="longest wait for the backlog to drain")
+    parser.add_argument("--run-dir", default=None, help="keep logs here")
+    return parser.parse_args(argv)
+
+
+def streamed(url: str) -> dict[str, dict[str, int]]:
+    return httpx.get(f"{url}/admin/streamed", timeout=30).json()["streamed"]  # type: ignore[no-any-return]
+
+
+def on_the_bus(admin: KafkaConnection) -> int:
+    return sum(end_offset(admin, topic) + end_offset(admin, topic + ".dlq") for topic in KINDS.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv or [])
+    symbols = available_symbols("bytetheory")
+    interval_s = 3 * len(symbols) / args.rate
+    with run_dir(args.run_dir) as folder:
+        platform = Platform.with_free_ports(
+            folder,
+            exchange_args=(
+                "--speed",
+                "0",
+                "--source",
+                "bytetheory",
+                "--symbols",
+                ",".join(symbols),
+                "--start",
+                "2009-09-01",
+                "--end",
+                "2010-08-31",
+                "--rate-limit",
+                "100000",
+            ),
+            service_env={
+                "market-data": {"TRADING_MARKETDATA__SYMBOLS": json.dumps(symbols)},
+                "signal": {"TRADING_SIGNAL__SERVING": args.serving},
+            },
+        )
+        try:
+            figures = measure(platform, symbols, interval_s, args)
+        finally:
+            platform.down()
+    write_results("load_marketdata", figures)
+
+
+def measure(platform: Platform, symbols: list[str], interval_s: float, args: argparse.Namespace) -> dict[str, Any]:
+    endpoints = start(platform, SERVICES)
+    admin = endpoints.kafka_admin()
+    url = platform.exchange_url
+    deadline = time.monotonic() + 60
+    while len(streamed(url)["bars"]) < len(symbols):  # market-data subscribed to every name
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"market-data did not subscribe to every name: {len(streamed(url)['bars'])} streamed")
+        httpx.post(f"{url}/admin/advance", params={"minutes": 1}, timeout=60)
+        time.sleep(0.5)
+    time.sleep(5)  # the first minutes reach signal; its features warm up
+    memory_start = resident_mb(platform, SERVICES)
+    cpu_before, ours = cpu_seconds_by_process(), platform_pids(platform, (*SERVICES, "paper-exchange", "kafka"))
+    sent_before = sum(sum(c.values()) for c in streamed(url).values())
+    clock = Clock(url, interval_s)
+    window_start = time.time_ns()
+    started = time.monotonic()
+    clock.start()
+    timeline = []
+    try:
+        while time.monotonic() - started < args.duration_s:
+            time.sleep(min(10.0, max(0.0, args.duration_s - (time.monotonic() - started))))
+            sent = sum(sum(c.values()) for c in streamed(url).values())
+            timeline.append(
+                {
+                    "t_s": round(time.monotonic() - started, 1),
+                    "sent": sent,
+                    "marketdata_backlog": sent - on_the_bus(admin),
+                    "signal_lag": group_lag(admin, "signal", "marketdata.bars.v1"),
+                }
+            )
+    finally:
+        clock.stop()
+    window = (window_start, time.time_ns())
+    elapsed = time.monotonic() - started
+    sent_in_window = sum(sum(c.values()) for c in streamed(url).values()) - sent_before
+    memory_end = resident_mb(platform, SERVICES)
+    load = other_load(cpu_before, elapsed, ours)
+    drain_started = time.monotonic()
+    total_sent = sum(sum(c.values()) for c in streamed(url).values())
+    while time.monotonic() - drain_started < args.drain_s:
+        if on_the_bus(admin) >= total_sent and group_lag(admin, "signal", "marketdata.bars.v1") == 0:
+            break
+        time.sleep(2)
+    drained_s = round(time.monotonic() - drain_started, 1)
+    return {
+        **accounting(admin, streamed(url), window),
+        "target_msgs_per_s": args.rate,
+        "achieved_msgs_per_s": round(sent_in_window / elapsed),
+        "simulated_minutes": clock.minutes,
+        "duration_s": round(elapsed, 1),
+        "symbols": len(symbols),
+        "signal_serving": args.serving,
+        "lag_timeline": timeline,
+        "max_marketdata_backlog": max((s["marketdata_backlog"] for s in timeline), default=0),
+        "max_signal_lag": max((s["signal_lag"] for s in timeline), default=0),
+        "drain_after_clock_stopped_s": drained_s,
+        "resident_memory": memory_growth(memory_start, memory_end),
+        "machine": load,
+        "note": "market-data and signal as processes (the bundled RL policy), the paper exchange and the secured "
+        "embedded broker on one machine; latency is bar published -> signal published (envelope ts_init, one clock)",
+    }
+
+
+def accounting(admin: KafkaConnection, sent: dict[str, dict[str, int]], window: tuple[int, int]) -> dict[str, Any]:
+    """Per symbol and type: sent by the exchange == on the topic + dead-lettered with a reason; bar -> signal."""
+    counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+    for kind, topic in KINDS.items():
+
+        def count(key: bytes | None, _: bytes | None, kind: str = kind) -> None:
+            counts[kind][(key or b"").decode()] += 1
+
+        read_topic(admin, topic, count)
+    rejected: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+    reasons: Counter[str] = Counter()
+    for kind, topic in KINDS.items():
+
+        def dead(_: bytes | None, value: bytes | None, kind: str = kind) -> None:
+            letter = common_pb2.DeadLetter.FromString(value or b"")
+            rejected[kind][letter.key.decode()] += 1
+            reasons[f"{kind}:{letter.reason_code or 'NO REASON'}"] += 1
+
+        read_topic(admin, topic + ".dlq", dead)
+    lost, extra, mismatched = 0, 0, []
+    for kind in KINDS:
+        for symbol in set(sent[kind]) | set(counts[kind]):
+            accounted = counts[kind][symbol] + rejected[kind][symbol]
+            expected = sent[kind].get(symbol, 0)
+            if accounted != expected:
+                mismatched.append(f"{kind} {symbol}: sent {expected}, on the bus {accounted}")
+            lost += max(0, expected - accounted)
+            extra += max(0, accounted - expected)
+
+    published: dict[str, int] = {}
+
+    def bar(_: bytes | None, value: bytes | None) -> None:
+        envelope = marketdata_pb2.Bar.FromString(value or b"").envelope
+        if window[0] <= envelope.ts_init <= window[1]:
+            published[envelope.message_id] = envelope.ts_init
+
+    read_topic(admin, "marketdata.bars.v1", bar)
+    latencies: list[int] = []
+    signals: Counter[str] = Counter()
+
+    def signal(key: bytes | None, value: bytes | None) -> None:
+        message = signal_pb2.SignalGenerated.FromString(value or b"")
+        signals[(key or b"").decode()] += 1
+        at = published.get(message.bar_id)
+        if at is not None:
+            latencies.append(message.envelope.ts_init - at)
+
+    read_topic(admin, "signal.signals.v1", signal)
+    return {
+        "sent": {kind: sum(c.values()) for kind, c in sent.items()},
+        "on_topic": {kind: sum(c.values()) for kind, c in counts.items()},
+        "dead_lettered": dict(reasons),
+        "lost": lost,
+        "unexpected_extra": extra,
+        "mismatched_first_10": sorted(mismatched)[:10],
+        "signals": sum(signals.values()),
+        "bars_on_topic": sum(counts["bars"].values()),
+        "bar_published_to_signal_published": latency_summary(latencies) if latencies else {"samples": 0},
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
