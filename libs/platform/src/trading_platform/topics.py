@@ -22,6 +22,7 @@ from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
 from trading.deploy.v1 import deploy_pb2
 from trading.execution.v1 import execution_pb2
+from trading.identity.v1 import identity_pb2
 from trading.marketdata.v1 import marketdata_pb2
 from trading.oms.v1 import oms_pb2
 from trading.risk.v1 import risk_pb2
@@ -72,6 +73,7 @@ MARKET_DATA, SIGNAL, OMS, RISK, EXECUTION, AUDIT = (
     "audit",
 )
 OPERATOR = "tradectl"
+GATEWAY = "gateway"
 READ_EVERYTHING = (AUDIT, OPERATOR)
 
 
@@ -288,6 +290,15 @@ TOPICS: dict[str, Topic] = {
             "ledger verification results",
             partitions=1,
             writer=AUDIT,
+        ),
+        _t(
+            "identity.events.v1",
+            identity_pb2.IdentityEvent,
+            "username",
+            "logins, lockouts, sessions, users, roles and API keys, each with its actor",
+            partitions=1,
+            retention_days=-1,
+            writer=GATEWAY,
         ),
     ]
 }

@@ -1,0 +1,1 @@
+"""trading-gateway: users, sessions, roles and API keys; the platform's front door over HTTP."""

@@ -1,0 +1,173 @@
+"""Gateway wiring: the FastAPI app (routers), the engine's parts (Redis, Vault, the bus) and the HTTP server.
+
+`create_app(engine)` builds the app; without an engine it has every route but answers none (the access-policy test
+lists its routes that way). `build(settings)` is what `python -m gateway_service` runs through the platform's service
+runner: the gRPC port serves only health; HTTP is uvicorn in the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from trading_platform.access_policy import AccessPolicy, default_policy
+from trading_platform.messaging import Publisher, ensure_topics
+from trading_platform.observability import get_logger
+from trading_platform.service import ServiceParts
+from trading_platform.settings import vault_client
+from trading_platform.vault import TokenRenewer
+
+from gateway_service import problems
+from gateway_service.bootstrap import Bootstrap
+from gateway_service.config import GatewaySettings
+from gateway_service.engine import Engine
+from gateway_service.events import TOPIC, IdentityEvents
+from gateway_service.routes import admin, auth, wellknown
+from gateway_service.signing import SigningKeys
+
+log = get_logger("gateway")
+
+
+def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None) -> FastAPI:
+    app = FastAPI(
+        title="trading-gateway",
+        version="1",
+        description="Users, sessions, roles and API keys of the trading platform.",
+    )
+    app.state.engine = engine
+    app.state.policy = policy or default_policy()
+    problems.install(app)
+    for router in (wellknown.router, auth.router, admin.router):
+        # Flat, not include_router (which nests a router object in this FastAPI): app.routes then lists every
+        # APIRoute with its full path template, the name the access policy knows it by. Each route already carries
+        # its router's prefix and its `authorize` dependency.
+        app.router.routes.extend(router.routes)
+    return app
+
+
+class GatewayApp:
+    """The engine and what it stands on: Redis, Vault (signing keys, JWKS, bootstrap secret), the identity events'
+    publisher; and the task that re-reads and rotates the signing keys."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        config = settings.gateway
+        kafka = settings.kafka
+        self.redis = Redis.from_url(settings.redis.url, decode_responses=True)
+        self.vault: Any = None
+        self.renewer: TokenRenewer | None = None
+        self.publisher = Publisher(kafka.connection(), "gateway", namespace=kafka.namespace)
+        self.engine: Engine | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.config = config
+
+    async def start(self) -> None:
+        config = self.config
+        self.vault = await asyncio.to_thread(vault_client, self.settings.vault)
+        self.renewer = TokenRenewer(self.vault).start()
+        keys = SigningKeys(
+            self.vault, config.vault_mount, config.vault_path, config.access_token_ttl_s, config.key_rotation_s
+        )
+        await asyncio.to_thread(keys.load)
+        kafka = self.settings.kafka
+        await ensure_topics(kafka.connection(), [TOPIC], namespace=kafka.namespace)
+        await self.publisher.start()
+        bootstrap = Bootstrap(self.vault, config.vault_mount, config.vault_path)
+        self.engine = Engine(config, self.redis, keys, bootstrap, IdentityEvents(self.publisher))
+        self.task = asyncio.create_task(self._keep_keys())
+        log.info("signing key loaded", kid=keys.current.kid, published=len(keys.jwks()["keys"]))
+
+    async def _keep_keys(self) -> None:
+        assert self.engine is not None
+        while True:
+            await asyncio.sleep(self.config.key_reload_s)
+            try:
+                await asyncio.to_thread(self.engine.keys.reload)
+                await self.engine.rotate_if_due()
+            except Exception as error:  # Vault away for a moment: keep signing with the keys held
+                log.error("signing keys not refreshed", error=str(error))
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await self.publisher.stop()
+        if self.renewer is not None:
+            self.renewer.stop()
+        await self.redis.aclose()
+
+    async def redis_answers(self) -> bool:
+        return bool(await self.redis.ping())
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield  # the service runner owns SIGTERM/SIGINT and stops this server itself
+
+
+class HttpServer:
+    """uvicorn serving the app in the service's event loop (start() returns once it listens)."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self.server = _Server(
+            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._serve())
+        while not self.server.started:
+            if self.task.done():
+                raise RuntimeError(
+                    f"the gateway could not listen on {self.server.config.host}:{self.server.config.port}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def _serve(self) -> None:
+        try:
+            await self.server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind; start() reports it
+            return
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+class _AttachEngine:
+    """Attaches the started engine to the app (the engine needs Vault and the bus, so it exists only after start)."""
+
+    def __init__(self, gateway: GatewayApp, app: FastAPI) -> None:
+        self.gateway = gateway
+        self.app = app
+
+    async def start(self) -> None:
+        self.app.state.engine = self.gateway.engine
+
+    async def stop(self) -> None:
+        self.app.state.engine = None
+
+
+async def build(settings: GatewaySettings) -> ServiceParts:
+    gateway = GatewayApp(settings)
+    app = create_app()
+    http = HttpServer(app, settings.gateway.host, settings.gateway.port)
+    return ServiceParts(
+        components=[gateway, _AttachEngine(gateway, app), http],
+        health_checks={"redis": gateway.redis_answers},
+        ready_info={"http": f"{settings.gateway.host}:{settings.gateway.port}"},
+    )

@@ -1,0 +1,53 @@
+"""Gateway settings (TRADING_GATEWAY__*): the HTTP listener, token lifetimes, login throttling, Vault paths."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from trading_platform.settings import Section, ServiceSettings
+
+
+class GatewayConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(18080, ge=0, le=65535, description="HTTP port; 0 = any free port")
+    access_token_ttl_s: int = Field(300, ge=30, le=3600, description="lifetime of an access token (JWT)")
+    refresh_token_ttl_s: int = Field(8 * 3600, ge=60, description="a session lives this long after its last refresh")
+    session_max_s: int = Field(24 * 3600, ge=60, description="a session ends this long after login, refreshed or not")
+    api_key_max_ttl_s: int = Field(90 * 24 * 3600, ge=60, description="the longest lifetime an API key may be given")
+    key_rotation_s: int = Field(24 * 3600, ge=60, description="the signing key is replaced after this long")
+    key_reload_s: float = Field(10.0, gt=0, description="how often the keys are re-read from Vault (other instances)")
+    vault_mount: str = "secret"
+    vault_path: str = Field("trading/gateway", description="KV v2 path under which signing, jwks, bootstrap live")
+    redis_prefix: str = Field("gateway:", description="prefix of the gateway's own Redis keys")
+    password_min_length: int = Field(12, ge=8)
+    totp_issuer: str = "trading-platform"
+    # Failed logins, per username and per client address: after `*_backoff_after` failures in the window every
+    # attempt waits an exponentially growing delay; after `*_lockout_after` the username or address is locked.
+    login_window_s: int = Field(900, ge=1)
+    user_backoff_after: int = Field(3, ge=1)
+    user_lockout_after: int = Field(10, ge=1)
+    address_backoff_after: int = Field(20, ge=1)
+    address_lockout_after: int = Field(100, ge=1)
+    lockout_s: int = Field(900, ge=1)
+    backoff_base_ms: int = Field(500, ge=1)
+    backoff_max_ms: int = Field(30_000, ge=1)
+    # Argon2id cost (argon2-cffi's defaults are RFC 9106's second recommendation).
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8192)
+    argon2_parallelism: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewayConfig:
+        if self.user_backoff_after > self.user_lockout_after:
+            raise ValueError("user_backoff_after must not exceed user_lockout_after")
+        if self.address_backoff_after > self.address_lockout_after:
+            raise ValueError("address_backoff_after must not exceed address_lockout_after")
+        if self.refresh_token_ttl_s > self.session_max_s:
+            raise ValueError("refresh_token_ttl_s must not exceed session_max_s")
+        if self.key_rotation_s <= self.access_token_ttl_s:
+            raise ValueError("key_rotation_s must be longer than access_token_ttl_s")
+        return self
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: str = "gateway"
+    gateway: GatewayConfig = GatewayConfig()
