@@ -1,4 +1,5 @@
-"""A unary gRPC call through the platform's interceptor chain (auth hook, tracing, metrics, logging) on loopback.
+"""A unary gRPC call through the platform's interceptor chain (mTLS, token verification, the access policy,
+tracing, metrics, logging) on loopback, as a viewer with a token issued and verified the way the platform does.
 
 `calls_against` measures the same call against a running service in another process (the trading-path benchmark's
 floor of the gRPC hop: risk's GetTradingState while the stack trades)."""
@@ -10,7 +11,9 @@ import time
 
 import structlog
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
-from trading_platform.rpc import RpcServer, Servicer, insecure_channel
+from trading_platform.identity import VIEWER
+from trading_platform.rpc import ClientSecurity, RpcServer, Servicer, channel
+from trading_platform.testing.identities import dev_identities
 
 from tests.benchmarks.stats import latency_summary, write_results
 
@@ -22,7 +25,7 @@ class StateServicer(risk_pb2_grpc.RiskServiceServicer):
         return risk_pb2.TradingStateResponse(state=risk_pb2.TRADING_STATE_ACTIVE)
 
 
-async def run(log_calls: bool) -> dict[str, float]:
+async def run(log_calls: bool, client: ClientSecurity) -> dict[str, float]:
     server = RpcServer(
         [Servicer(risk_pb2_grpc.add_RiskServiceServicer_to_server, StateServicer(), "trading.risk.v1.RiskService")],
         log_calls=log_calls,
@@ -30,8 +33,8 @@ async def run(log_calls: bool) -> dict[str, float]:
     await server.start()
     await server.set_serving(True)
     samples = []
-    async with insecure_channel(server.address) as channel:
-        stub = risk_pb2_grpc.RiskServiceStub(channel)
+    async with channel(server.address, security=client) as open_channel:
+        stub = risk_pb2_grpc.RiskServiceStub(open_channel)
         for _ in range(200):
             await stub.GetTradingState(risk_pb2.GetTradingStateRequest())
         for _ in range(CALLS):
@@ -42,12 +45,14 @@ async def run(log_calls: bool) -> dict[str, float]:
     return latency_summary(samples)
 
 
-async def calls_against(address: str, seconds: float, interval_s: float = 0.01) -> dict[str, object]:
+async def calls_against(
+    address: str, seconds: float, client: ClientSecurity, interval_s: float = 0.01
+) -> dict[str, object]:
     """GetTradingState against a running risk service for `seconds`, one call every interval_s, through the
-    platform's client channel (as order-management calls risk)."""
+    platform's client channel (as order-management calls risk: pass its certificate)."""
     samples = []
-    async with insecure_channel(address) as channel:
-        stub = risk_pb2_grpc.RiskServiceStub(channel)
+    async with channel(address, security=client) as open_channel:
+        stub = risk_pb2_grpc.RiskServiceStub(open_channel)
         for _ in range(50):
             await stub.GetTradingState(risk_pb2.GetTradingStateRequest())
         deadline = time.monotonic() + seconds
@@ -63,10 +68,13 @@ async def calls_against(address: str, seconds: float, interval_s: float = 0.01) 
 
 def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # measure, not print
-    figures = {
-        "unary_call_with_interceptors": asyncio.run(run(log_calls=True)),
-        "note": "client and server in one process on loopback; logging filtered at ERROR level",
-    }
+    with dev_identities() as identities:
+        viewer = identities.client(token=identities.user_token("bench", [VIEWER]))
+        figures = {
+            "unary_call_with_interceptors": asyncio.run(run(log_calls=True, client=viewer)),
+            "note": "client and server in one process on loopback, mTLS and a verified viewer token (revocation "
+            "checked in Redis on every call); logging filtered at ERROR level",
+        }
     write_results("grpc_unary", figures)
 
 

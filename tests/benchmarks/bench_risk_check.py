@@ -13,7 +13,8 @@ from trading.common.v1 import common_pb2
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.clock import LiveClock
 from trading_platform.decimals import to_proto
-from trading_platform.rpc import RpcServer, Servicer, insecure_channel
+from trading_platform.rpc import RpcServer, Servicer, channel
+from trading_platform.testing.identities import dev_identities
 
 from tests.benchmarks.stats import latency_summary, write_results
 
@@ -55,14 +56,19 @@ async def over_grpc() -> dict[str, object]:
     await server.start()
     await server.set_serving(True)
     samples = []
-    async with insecure_channel(server.address) as channel:
-        stub = risk_pb2_grpc.RiskServiceStub(channel)
+    async with channel(server.address) as open_channel:  # as order-management, over mTLS
+        stub = risk_pb2_grpc.RiskServiceStub(open_channel)
         for index in range(5_000):
             started = time.perf_counter_ns()
             await stub.CheckOrder(request(index))
             samples.append(time.perf_counter_ns() - started)
     await server.stop(0)
     return latency_summary(samples)
+
+
+def over_grpc_with_identities() -> dict[str, object]:
+    with dev_identities():
+        return asyncio.run(over_grpc())
 
 
 def main() -> None:
@@ -78,7 +84,7 @@ def main() -> None:
         "risk_check",
         {
             "in_process": latency_summary(samples),
-            "over_grpc": asyncio.run(over_grpc()),
+            "over_grpc": over_grpc_with_identities(),
             "note": "gRPC: client and server in one process on loopback, without the bus "
             "publish of the decision that the service adds",
         },

@@ -251,7 +251,8 @@ def floors(platform: Platform, admin: KafkaConnection, endpoints: Endpoints) -> 
     wait = int(FETCH_WAIT) if FETCH_WAIT else None
     hop = asyncio.run(bus_hop(admin, FLOOR_SECONDS, fetch_max_wait_ms=wait))
     transactional_hop = asyncio.run(bus_hop(admin, FLOOR_SECONDS, fetch_max_wait_ms=wait, transactional=True))
-    grpc = asyncio.run(calls_against(platform.spec("risk").address, FLOOR_SECONDS))
+    as_oms = endpoints.grpc_client("order-management")
+    grpc = asyncio.run(calls_against(platform.spec("risk").address, FLOOR_SECONDS, as_oms))
     submit = asyncio.run(submits_against(platform.exchange_url, *exchange_keys(endpoints), FLOOR_SECONDS))
     return {
         "bus_hop": hop,

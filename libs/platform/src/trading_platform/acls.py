@@ -58,6 +58,8 @@ def grants(namespace: str = "") -> list[Grant]:
         for form in (name, SHADOW_PREFIX + name):
             topic(registered.writer, form, "Write")
             topic(registered.writer, form, "Read")
+        for user in registered.co_writers:
+            topic(user, name, "Write")
         for reader in registered.readers:
             topic(reader, name, "Read")  # the shadow colour reads the live inputs too
         for user in dead_letter_writers(name):

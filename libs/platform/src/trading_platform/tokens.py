@@ -31,6 +31,14 @@ class InvalidToken(Exception):
     """The token cannot be accepted; str(error) is a short reason safe to send back."""
 
 
+class VerificationUnavailable(Exception):
+    """The keys could not be fetched (Vault unreachable): the token cannot be checked now, so it is refused."""
+
+
+class MalformedToken(InvalidToken):
+    """Not a token at all (not a JWT, oversize, no kid): bad input rather than a bad credential."""
+
+
 def generate_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
@@ -136,7 +144,10 @@ class TokenVerifier:
         if self._fetched_at is not None and now - self._fetched_at < self._refetch_interval_s:
             return
         self._fetched_at = now
-        document = self._source()
+        try:
+            document = self._source()
+        except Exception as error:
+            raise VerificationUnavailable(f"the token keys could not be fetched: {type(error).__name__}") from error
         keys: dict[str, Ed25519PublicKey] = {}
         for entry in document.get("keys", []):
             if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519" or not entry.get("kid"):
@@ -156,18 +167,18 @@ class TokenVerifier:
 
     def verify(self, token: str) -> VerifiedToken:
         if not token:
-            raise InvalidToken("no token")
+            raise MalformedToken("no token")
         if len(token) > MAX_TOKEN_BYTES:
-            raise InvalidToken("token too large")
+            raise MalformedToken("token too large")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise InvalidToken("malformed token") from None
+            raise MalformedToken("malformed token") from None
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("token algorithm not accepted")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise InvalidToken("token has no kid")
+            raise MalformedToken("token has no kid")
         key = self._key_for(kid)
         try:
             claims = jwt.decode(
@@ -211,3 +222,29 @@ class TokenVerifier:
             jti=str(claims["jti"]),
             expires_at=int(claims["exp"]),
         )
+
+
+# -- revocation (the gateway sets the key when a session ends; every verifier checks it) -----------------------------
+REVOKED_KEY_PREFIX = "identity:revoked:"
+
+
+def revoked_key(session_id: str) -> str:
+    """The Redis key whose presence revokes a session's access tokens (`identity:revoked:<sid>`)."""
+    return REVOKED_KEY_PREFIX + session_id
+
+
+class RevocationList:
+    """Asks Redis whether a session was revoked. Errors propagate: a caller that cannot check must refuse."""
+
+    def __init__(self, redis_url: str, timeout_s: float = 1.0) -> None:
+        import redis.asyncio
+
+        self._redis = redis.asyncio.Redis.from_url(
+            redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+
+    async def is_revoked(self, session_id: str) -> bool:
+        return bool(await self._redis.exists(revoked_key(session_id)))
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -26,6 +26,7 @@ from trading.identity.v1 import identity_pb2
 from trading.marketdata.v1 import marketdata_pb2
 from trading.oms.v1 import oms_pb2
 from trading.risk.v1 import risk_pb2
+from trading.security.v1 import security_pb2
 from trading.signal.v1 import signal_pb2
 
 DAY_MS = 24 * 3600 * 1000
@@ -45,6 +46,8 @@ class Topic:
     writer: str = ""  # the principal that owns (writes) the topic
     readers: tuple[str, ...] = ()  # the principals that consume it (audit and tradectl read every topic)
     compacted: bool = False
+    # Principals that also write it (only security.refusals.v1: every service that serves gRPC reports its refusals).
+    co_writers: tuple[str, ...] = ()
 
     @property
     def cleanup_policy(self) -> str:
@@ -88,6 +91,7 @@ def _t(
     writer: str,
     readers: tuple[str, ...] = (),
     compacted: bool = False,
+    co_writers: tuple[str, ...] = (),
 ) -> Topic:
     return Topic(
         name,
@@ -99,6 +103,7 @@ def _t(
         writer,
         readers,
         compacted,
+        co_writers,
     )
 
 
@@ -299,6 +304,16 @@ TOPICS: dict[str, Topic] = {
             partitions=1,
             retention_days=-1,
             writer=GATEWAY,
+        ),
+        _t(
+            "security.refusals.v1",
+            security_pb2.AccessRefused,
+            "refusing service",
+            "gRPC calls refused before their handler: who, which method, why",
+            partitions=1,
+            retention_days=-1,
+            writer=AUDIT,
+            co_writers=(MARKET_DATA, SIGNAL, OMS, RISK, EXECUTION, GATEWAY),
         ),
     ]
 }

@@ -145,3 +145,21 @@ class TokenRenewer:
                 log.info("vault token renewed")
             except Exception as error:
                 log.error("vault token renewal failed", error=str(error))
+
+
+# The public JWKS the gateway publishes (identity contract): KV v2 secret/trading/gateway/jwks, field `jwks`.
+JWKS_MOUNT = "secret"
+JWKS_PATH = "trading/gateway/jwks"
+JWKS_FIELD = "jwks"
+
+
+def read_jwks(client: hvac.Client) -> dict[str, Any]:
+    """The gateway's public JWKS from Vault (SecretAccessError if it is not there or not readable)."""
+    raw = read_secret(client, JWKS_PATH, JWKS_FIELD, JWKS_MOUNT)
+    try:
+        document = json.loads(raw)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise SecretAccessError(f"{JWKS_MOUNT}/{JWKS_PATH}#{JWKS_FIELD} is not a JSON JWKS document") from error
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise SecretAccessError(f"{JWKS_MOUNT}/{JWKS_PATH}#{JWKS_FIELD} has no `keys` list")
+    return document

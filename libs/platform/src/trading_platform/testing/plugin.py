@@ -10,6 +10,13 @@ Endpoints come, in this order, from:
 TRADING_TEST_BACKEND=env|testcontainers|embedded forces one. Each test gets its own topic namespace and Redis key
 prefix, so tests never see each other's messages.
 
+gRPC is authenticated in tests as in production (trading_platform.rpc). `grpc_identities` issues service
+certificates from the dev PKI of the test Vault and user tokens signed by a key published where the gateway
+publishes its JWKS (trading_platform.testing.identities). Every test's process defaults are set lazily (nothing
+starts unless a test builds a server or a channel): a server is `risk` with the real authenticator, a client is
+`order-management` (the in-process services the tests drive are its callers) with no user token; a test acting as a
+user passes `grpc_identities.client(token=grpc_identities.user_token(roles=[...]))` or the token's metadata.
+
 The session's shared embedded broker runs without authentication (`DevStack(secure=False)`): every test's topics
 live in its own namespace, which ACLs written for the platform's topic names would not cover. Authentication and
 the ACLs are exercised where the platform runs as `make up` runs it (the end-to-end stacks) and by the tests of
@@ -27,8 +34,10 @@ from pathlib import Path
 
 import pytest
 
+from trading_platform import rpc
 from trading_platform.devstack import DevStack, StackPorts, free_port
 from trading_platform.messaging.connection import KafkaConnection
+from trading_platform.testing.identities import TestIdentities
 
 
 @dataclass(frozen=True)
@@ -163,3 +172,21 @@ FAST_GROUP_OPTIONS = {
 def redis_namespace() -> str:
     """A prefix for every Redis key this test touches."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def grpc_identities(trading_stack: TestStack) -> TestIdentities:
+    """Service certificates and user tokens for gRPC calls (see trading_platform.testing.identities)."""
+    return TestIdentities(trading_stack.vault.address, trading_stack.vault.token, trading_stack.redis_url)
+
+
+@pytest.fixture(autouse=True)
+def _grpc_security_defaults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Default gRPC security for the test (built on first use, so tests without gRPC start nothing)."""
+
+    def identities() -> TestIdentities:
+        return request.getfixturevalue("grpc_identities")  # type: ignore[no-any-return]
+
+    rpc.configure(server=lambda: identities().server(), client=lambda: identities().client())
+    yield
+    rpc.reset_defaults()

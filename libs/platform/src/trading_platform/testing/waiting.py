@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from trading_platform.rpc import insecure_channel
+from trading_platform import rpc as grpc_channels
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:
@@ -29,7 +29,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-async def rpc(address: str, call: Callable[[Any], Any]) -> Any:
-    """`await rpc(address, lambda channel: Stub(channel).Method(request))`."""
-    async with insecure_channel(address, default_timeout_s=5) as channel:
+async def rpc(address: str, call: Callable[[Any], Any], token: str | None = None) -> Any:
+    """`await rpc(address, lambda channel: Stub(channel).Method(request), token)`: on the process's default client
+    security, as the user whose access token is given (if any)."""
+    security = grpc_channels.default_client_security()
+    if token is not None:
+        security = security.with_bearer(token)
+    async with grpc_channels.channel(address, default_timeout_s=5, security=security) as channel:
         return await call(channel)
