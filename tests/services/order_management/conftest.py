@@ -52,9 +52,10 @@ class FakeExecution(execution_pb2_grpc.ExecutionServiceServicer):
 
     def __init__(self) -> None:
         self.positions: dict[str, Decimal] = {}
+        self.equity: str | None = "100000"  # None: the account says no equity
 
     async def GetAccount(self, request: Any, context: Any) -> execution_pb2.BrokerAccount:
-        return execution_pb2.BrokerAccount(account_id="test", equity=to_proto("100000"), cash=to_proto("100000"))
+        return execution_pb2.BrokerAccount(account_id="test", equity=to_proto(self.equity), cash=to_proto("100000"))
 
     async def GetBrokerPositions(self, request: Any, context: Any) -> execution_pb2.GetBrokerPositionsResponse:
         return execution_pb2.GetBrokerPositionsResponse(

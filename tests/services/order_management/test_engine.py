@@ -193,3 +193,10 @@ def test_a_fill_of_nothing_moves_nothing() -> None:
     position = PositionState("X")
     position.fill(common_pb2.ORDER_SIDE_BUY, Decimal(0), Decimal(100))
     assert (position.quantity, position.average_entry_price) == (0, 0)
+
+
+def test_zero_equity_sizes_nothing_not_even_a_sale() -> None:
+    book = submitted_book()  # 10 AAPL working
+    for equity in (Decimal(0), Decimal(-5_000)):
+        assert book.order_delta("AAPL", 0.1, equity, Decimal(100), Decimal(1), Decimal(1), Decimal(500)) == 0
+        assert book.order_delta("AAPL", -0.1, equity, Decimal(100), Decimal(1), Decimal(1), Decimal(500)) == 0

@@ -34,3 +34,19 @@ async def test_a_signal_older_than_its_age_limit_is_dead_lettered_and_never_trad
     assert signal_pb2.SignalGenerated.FromString(dead.value).envelope.message_id == old.envelope.message_id
     assert cid_of(old) not in app.book.orders
     assert all(e.client_order_id != cid_of(old) for e in await oms.committed("oms.events.v1"))
+
+
+@pytest.mark.parametrize("equity", ["0", None])
+async def test_zero_equity_sizes_nothing_and_missing_equity_is_not_made_up(oms: Any, equity: str | None) -> None:
+    """The broker's equity is the base of sizing: zero is a value (no order), and an account without one is not
+    replaced by a default amount (no order either, and the log says why). With equity back, the next signal trades."""
+    oms.execution.equity = equity
+    app = await oms.start()
+    assert app.equity == (None if equity is None else 0)
+    skipped = await oms.signal("AAPL", 0.05)
+    await oms.until(lambda: app.consumer.handled >= 1, "the signal to be handled")
+    oms.execution.equity = "100000"
+    await oms.until(lambda: app.equity == 100000, "the next reconciliation to read the equity")
+    traded = await oms.signal("AAPL", 0.05)
+    await oms.until(lambda: cid_of(traded) in app.book.orders, "the order of the signal after the equity came back")
+    assert cid_of(skipped) not in app.book.orders

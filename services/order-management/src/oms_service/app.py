@@ -178,7 +178,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.execution_channel = channel(self.config.execution_address, 5.0)
         self.risk = risk_pb2_grpc.RiskServiceStub(self.risk_channel)
         self.execution = execution_pb2_grpc.ExecutionServiceStub(self.execution_channel)
-        self.equity = self.config.fallback_equity
+        # The broker's account equity, sizing's base: None until the broker has said it (or when it did not say).
+        self.equity: Decimal | None = None
         self.trading_blocked = True  # until the first reconciliation passes
         self.locks = BookLocks()
         self.grpc_writes = InFlight()
@@ -451,7 +452,11 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         except grpc.aio.AioRpcError as error:
             self.trading_blocked = True
             return [f"broker snapshot unavailable: {error.code().name}"]
-        self.equity = from_proto(account.equity) or self.equity
+        self.equity = from_proto(account.equity, None)  # zero is a value (it sizes nothing); empty is missing
+        if self.equity is None:
+            log.error(
+                "the broker's account has no equity: signals are not sized until it has", account=account.account_id
+            )
         broker = {p.symbol: from_proto(p.quantity) or Decimal(0) for p in snapshot.positions}
         mismatches = self.book.reconcile(broker, self.config.reconcile_tolerance)
         in_flight = any(o.status in OPEN for o in self.book.orders.values())
@@ -513,6 +518,9 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
 
     async def on_signal(self, signal: Any) -> None:
         price = from_proto(signal.reference_price) or Decimal(0)
+        if self.equity is None:
+            log.warning("signal not traded: the broker's account equity is unknown", symbol=signal.symbol)
+            return
         delta = self.book.order_delta(
             signal.symbol,
             signal.target_weight,

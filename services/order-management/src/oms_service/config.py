@@ -15,7 +15,6 @@ class OmsConfig(Section):
     lot_size: Decimal = Field(Decimal(1), gt=0)
     min_order_quantity: Decimal = Field(Decimal(1), gt=0)
     min_order_notional: Decimal = Field(Decimal(500), ge=0, description="smaller adjustments are not worth an order")
-    fallback_equity: Decimal = Field(Decimal(100000), gt=0, description="sizing equity until the broker answers")
     max_signal_age_s: float = Field(
         30.0,
         gt=0,

@@ -233,8 +233,9 @@ class OrderBook:
         min_quantity: Decimal,
         min_notional: Decimal,
     ) -> Decimal:
-        """Signed quantity to trade to move to the target weight; 0 when already there (or too small to bother)."""
-        if price <= 0:
+        """Signed quantity to trade to move to the target weight; 0 when already there (or too small to bother), and
+        0 when equity is zero or less: an account with nothing sizes nothing (it does not sell out either)."""
+        if price <= 0 or equity <= 0:
             return ZERO
         weight = Decimal(repr(max(-1.0, min(1.0, target_weight))))
         target = (weight * equity / price / lot).to_integral_value(rounding=ROUND_DOWN) * lot
