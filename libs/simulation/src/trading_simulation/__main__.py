@@ -59,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, soft_wrap=True)
     if args.seed is not None:
         return _one(args.seed, args.verbose, args.json, console)
     if args.seeds <= 0:

@@ -191,7 +191,8 @@ class SimTradingStream:
         loop = asyncio.get_running_loop()
         while True:
             if self._ws is None:
-                await asyncio.sleep(self.world.rng.uniform(0.05, 1.5))  # reconnect backoff
+                # alpaca-py's first reconnect waits its 1 s minimum backoff with equal jitter: 0.5 to 1 s.
+                await asyncio.sleep(self.world.rng.uniform(0.5, 1.0))
                 if not self.world.alive(self.incarnation):
                     return
                 self._ws = object()

@@ -40,11 +40,18 @@ class SimClock:
 def time_module(world: World) -> Any:
     """What `import time` gives the services' modules: monotonic, time and time_ns on the virtual clock."""
     loop = world.loop
+    last = [0]
+
+    def time_ns() -> int:
+        # A real clock has moved by the next call: a nanosecond at least, so timestamps taken in one step differ.
+        last[0] = max(last[0] + 1, EPOCH_NS + int(loop.time() * 1e9))
+        return last[0]
+
     return SimpleNamespace(
         monotonic=loop.time,
         perf_counter=loop.time,
-        time=lambda: EPOCH_NS / 1e9 + loop.time(),
-        time_ns=lambda: EPOCH_NS + int(loop.time() * 1e9),
+        time=lambda: time_ns() / 1e9,
+        time_ns=time_ns,
     )
 
 

@@ -222,24 +222,14 @@ class World:
                 stream.offer(message)
 
     # -- components ------------------------------------------------------------------------------------------------
-    def _kafka(self) -> dict[str, Any]:
-        return {"bootstrap_servers": "simulated:0"}
-
     def _build_risk(self) -> RiskApp:
-        return self.variant.risk(RiskSettings(kafka=self._kafka()))
+        return self.variant.risk(_settings("risk"))
 
     def _build_execution(self) -> ExecutionApp:
-        settings = ExecutionSettings(
-            kafka=self._kafka(),
-            broker={"api_key_id": "simulated", "api_secret_key": "simulated"},
-        )
-        return self.variant.execution(settings)
+        return self.variant.execution(_settings("execution"))
 
     def _build_oms(self) -> OmsApp:
-        settings = OmsSettings(
-            kafka=self._kafka(),
-            oms={"snapshot_every_events": 6, "snapshot_check_s": 1.0, "reconcile_interval_s": 5.0},
-        )
+        settings = _settings("order-management")
         self.risk_deadline_s = settings.oms.risk_timeout_s
         return self.variant.oms(settings, on_halt=self._oms_halted)
 
@@ -527,6 +517,24 @@ def _describe(message: Message) -> str:
         command: Any = message
         return f"OrderCommand {command.WhichOneof('command')}"
     return kind
+
+
+_SETTINGS: dict[str, Any] = {}
+
+
+def _settings(name: str) -> Any:
+    """Each service's settings, made once per process (reading them from the environment costs 20 ms a time)."""
+    if name not in _SETTINGS:
+        kafka = {"bootstrap_servers": "simulated:0"}
+        if name == "risk":
+            _SETTINGS[name] = RiskSettings(kafka=kafka)
+        elif name == "execution":
+            broker = {"api_key_id": "simulated", "api_secret_key": "simulated"}
+            _SETTINGS[name] = ExecutionSettings(kafka=kafka, broker=broker)
+        else:
+            oms = {"snapshot_every_events": 6, "snapshot_check_s": 1.0, "reconcile_interval_s": 5.0}
+            _SETTINGS[name] = OmsSettings(kafka=kafka, oms=oms)
+    return _SETTINGS[name]
 
 
 def _exchange() -> Exchange:
