@@ -12,7 +12,7 @@ PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.t
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench lock clean promote rollback
+.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench simulate lock clean promote rollback
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Targets:\n"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,10 @@ proto-check: install ## Fail if libs/contracts is stale against proto/
 
 bench: install ## Run the benchmarks; figures go to benchmarks/results/*.json
 	$(PY) -m tests.benchmarks
+
+SEEDS ?= 1000
+simulate: install ## Deterministic simulation of the order path: make simulate SEEDS=10000, or SEED=1234 for one seed's trace
+	$(PY) -m trading_simulation $(if $(SEED),--seed $(SEED) --verbose,--seeds $(SEEDS))
 
 lock: ## Re-resolve requirements.in into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet -r requirements.in
