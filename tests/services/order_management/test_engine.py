@@ -78,7 +78,7 @@ def test_fill_moves_order_and_position() -> None:
     assert order.lineage.broker_order_id == "b-1"
     position = book.positions["AAPL"]
     assert position.quantity == 10 and position.average_entry_price == Decimal("100.6")
-    # A repeated fill is ignored; a report after the terminal state is rejected and reported, not applied.
+    # A repeated fill is ignored; a status report after the terminal state is rejected and reported, not applied.
     assert book.event_for_report(report(E.EXECUTION_REPORT_TYPE_FILL, "10", "6", "101", "f2")) is None
     late = book.event_for_report(report(E.EXECUTION_REPORT_TYPE_CANCELED))
     assert late is not None and late.event_type == S.ORDER_EVENT_TYPE_TRANSITION_REJECTED
@@ -132,7 +132,8 @@ class OrderLifecycle(RuleBasedStateMachine):
         self.book.apply(event)
         after = self.book.orders["co-1"].status
         if event.event_type != S.ORDER_EVENT_TYPE_TRANSITION_REJECTED:
-            assert after in TRANSITIONS[before]
+            # A fill moves the order on, or (after a terminal status) counts with the status kept.
+            assert (fill_id and after == before) or after in TRANSITIONS[before]
             if fill_id:
                 self.filled = filled
         else:
@@ -200,3 +201,37 @@ def test_zero_equity_sizes_nothing_not_even_a_sale() -> None:
     for equity in (Decimal(0), Decimal(-5_000)):
         assert book.order_delta("AAPL", 0.1, equity, Decimal(100), Decimal(1), Decimal(1), Decimal(500)) == 0
         assert book.order_delta("AAPL", -0.1, equity, Decimal(100), Decimal(1), Decimal(1), Decimal(500)) == 0
+
+
+def test_a_fill_after_a_terminal_status_still_counts_once_and_the_status_stays() -> None:
+    """The broker filled 4, then canceled the rest, and the cancel's report came first: the fill still moves the
+    position and the filled quantity (once, by its fill id), and the order stays CANCELED."""
+    book = submitted_book()
+    for step in [report(E.EXECUTION_REPORT_TYPE_NEW), report(E.EXECUTION_REPORT_TYPE_CANCELED)]:
+        event = book.event_for_report(step)
+        assert event is not None
+        book.apply(event)
+    late = report(E.EXECUTION_REPORT_TYPE_PARTIAL_FILL, "4", "4", "100", "f1")
+    event = book.event_for_report(late)
+    assert event is not None and event.fill_id == "f1" and "status stays" in event.reason
+    book.apply(event)
+    assert book.event_for_report(late) is None  # the same fill again
+    order = book.orders["co-1"]
+    assert order.status == S.ORDER_STATUS_CANCELED and order.filled_quantity.value == "4"
+    assert book.position_quantity("AAPL") == 4 and book.open_quantity("AAPL") == 0
+
+
+def test_fills_out_of_order_each_count_and_the_average_is_of_the_fills() -> None:
+    """The final fill (6 @ 101, cumulative 10) arrives before the partial (4 @ 100, cumulative 4)."""
+    book = submitted_book()
+    for step in [
+        report(E.EXECUTION_REPORT_TYPE_FILL, "10", "6", "101", "f2"),
+        report(E.EXECUTION_REPORT_TYPE_PARTIAL_FILL, "4", "4", "100", "f1"),
+    ]:
+        event = book.event_for_report(step)
+        assert event is not None
+        book.apply(event)
+    order = book.orders["co-1"]
+    assert order.status == S.ORDER_STATUS_FILLED and order.filled_quantity.value == "10"
+    assert Decimal(order.average_fill_price.value) == Decimal("100.6")
+    assert book.position_quantity("AAPL") == 10

@@ -149,6 +149,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.engine = ExecutionEngine()
         self.approved: dict[str, risk_pb2.RiskDecision] = {}  # client order id -> its approving risk decision
         self.approval_waiters: dict[str, asyncio.Event] = {}
+        self.report_lock = asyncio.Lock()
         self.resolving: set[str] = set()  # client order ids of ambiguous submits being looked up: in flight
         self.limiter = AsyncLimiter(settings.execution.requests_per_minute, 60)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -241,10 +242,11 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         except (APIError, requests.RequestException) as error:
             log.error("catch-up failed: broker orders unavailable", error=str(error))
             return
-        for order in sorted(orders, key=lambda o: o.created_at):
-            update = self.engine.catch_up_update(order.model_dump(mode="json"))
-            if update is not None:
-                log.info("catch-up report", client_order_id=order.client_order_id, trade_event=update["event"])
+        for order in sorted(orders, key=lambda o: o.created_at):  # type: ignore[union-attr]
+            for update in self.engine.catch_up_updates(order.model_dump(mode="json")):  # type: ignore[union-attr]
+                log.info(
+                    "catch-up report", client_order_id=update["order"]["client_order_id"], trade_event=update["event"]
+                )
                 await self._report(update)
 
     # -- bus handlers ------------------------------------------------------------------------------------------
@@ -471,18 +473,22 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         await self._report(message.get("data", message) if isinstance(message, dict) else message)
 
     async def _report(self, update: dict[str, Any]) -> None:
-        report = self.engine.report_for(update, time.time_ns())
-        if report is None:
-            return
-        report.envelope.CopyFrom(new_envelope("execution"))
-        context = self.trace_contexts.get(report.client_order_id)
-        token = otel_context.attach(context) if context is not None else None
-        try:
-            await self.publisher.publish("execution.reports.v1", report, key=report.client_order_id)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
-        self.engine.remember(report)
+        # One update at a time (the stream and a catch-up may overlap): what one report said is remembered before
+        # the next is decided, so a fill is reported exactly once; one whose publish failed is not remembered, and
+        # the next catch-up reports it.
+        async with self.report_lock:
+            report = self.engine.report_for(update, time.time_ns())
+            if report is None:
+                return
+            report.envelope.CopyFrom(new_envelope("execution"))
+            context = self.trace_contexts.get(report.client_order_id)
+            token = otel_context.attach(context) if context is not None else None
+            try:
+                await self.publisher.publish("execution.reports.v1", report, key=report.client_order_id)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+            self.engine.remember(report)
         if report.report_type in TERMINAL_REPORTS:
             self.trace_contexts.pop(report.client_order_id, None)
         quality = self.engine.quality(report.client_order_id)

@@ -69,85 +69,102 @@ class InFlight:
     done: bool = False
 
 
+FILLS = {"fill", "partial_fill"}
+CLOSED_REPORTS = {E.EXECUTION_REPORT_TYPE_CANCELED, E.EXECUTION_REPORT_TYPE_EXPIRED, E.EXECUTION_REPORT_TYPE_REJECTED}
+CATCH_UP_STATUS = {
+    "canceled": "canceled",
+    "expired": "expired",
+    "rejected": "rejected",
+    "new": "new",
+    "accepted": "new",
+}
+
+
+@dataclass
+class Said:
+    """What execution.reports.v1 says about one order: its fills (by fill id), their sum and notional, the report
+    types said, and the highest cumulative quantity the broker has shown for it."""
+
+    fill_ids: set[str] = field(default_factory=set)
+    quantity: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)
+    types: set[int] = field(default_factory=set)
+    broker_filled: Decimal = Decimal(0)
+
+
 @dataclass
 class ExecutionEngine:
-    """Dedupes trade updates (the broker may repeat or reorder them) and keeps what quality needs."""
+    """Turns trade updates (the broker may repeat or reorder them) into reports, each fill exactly once, and keeps
+    what quality needs. `report_for` decides, `remember` records what was published: the app calls them around the
+    publish, one update at a time, and folds its earlier reports with `remember` at start-up."""
 
     inflight: dict[str, InFlight] = field(default_factory=dict)
-    seen_updates: set[tuple[str, str, str]] = field(default_factory=set)
-    cumulative: dict[str, Decimal] = field(default_factory=dict)
-
-    reported: dict[str, tuple[int, Decimal, Decimal]] = field(default_factory=dict)  # cid -> (type, filled, avg)
+    said: dict[str, Said] = field(default_factory=dict)
     # Ambiguous submits never resolved: never sent again, whatever command names them.
     unresolved: set[str] = field(default_factory=set)
 
     def remember(self, report: execution_pb2.ExecutionReport) -> None:
-        """Fold a published report (at start-up, from execution.reports.v1) so catch-up knows what was said."""
+        """Record a published report (and, at start-up, each report of execution.reports.v1)."""
         if report.refusal_code == E.REFUSAL_CODE_UNRESOLVED:
             self.unresolved.add(report.client_order_id)
             return
-        filled = Decimal(report.filled_quantity.value or 0)
-        previous = self.reported.get(report.client_order_id)
-        if previous is None or filled >= previous[1]:
-            self.reported[report.client_order_id] = (
-                report.report_type,
-                filled,
-                Decimal(report.average_fill_price.value or 0),
-            )
-        if report.report_type in (E.EXECUTION_REPORT_TYPE_FILL, E.EXECUTION_REPORT_TYPE_PARTIAL_FILL):
-            self.cumulative[report.client_order_id] = max(
-                filled, self.cumulative.get(report.client_order_id, Decimal(0))
-            )
+        said = self.said.setdefault(report.client_order_id, Said())
+        said.types.add(report.report_type)
+        said.broker_filled = max(said.broker_filled, Decimal(report.filled_quantity.value or 0))
+        if report.fill_id and report.fill_id not in said.fill_ids:
+            quantity = Decimal(report.last_quantity.value or 0)
+            said.fill_ids.add(report.fill_id)
+            said.quantity += quantity
+            said.notional += quantity * Decimal(report.last_price.value or 0)
 
-    def catch_up_update(self, order: dict[str, Any]) -> dict[str, Any] | None:
-        """A synthetic trade update for what the broker did while nobody listened (a fill, a cancel), or None."""
+    def catch_up_updates(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """Synthetic trade updates for what the broker did to an order while nobody listened: the fills not yet
+        reported (one update for their sum, at the price that makes the broker's average), then its closing status
+        (canceled, expired, rejected) if that was not said either; or its acceptance if nothing was said at all.
+        Both can be due: a partial fill and then a cancel."""
         client_order_id = order["client_order_id"]
         status = str(order.get("status")).split(".")[-1].lower()
         filled = _decimal(order.get("filled_qty"))
         average = _decimal(order.get("filled_avg_price"))
-        _, said_filled, said_average = self.reported.get(client_order_id, (0, Decimal(0), Decimal(0)))
-        if filled > said_filled:
-            last_quantity = filled - said_filled
-            last_price = ((average * filled - said_average * said_filled) / last_quantity).quantize(Decimal("0.0001"))
-            event = "fill" if status == "filled" else "partial_fill"
-            return {
-                "event": event,
-                "order": order,
-                "qty": str(last_quantity),
-                "price": str(last_price),
-                "execution_id": f"catch-up-{client_order_id}-{filled}",
-            }
-        event = {
-            "canceled": "canceled",
-            "expired": "expired",
-            "rejected": "rejected",
-            "new": "new",
-            "accepted": "new",
-        }.get(status)
-        if event and client_order_id not in self.reported:
-            return {"event": event, "order": order, "execution_id": f"catch-up-{client_order_id}-{event}"}
-        if event in ("canceled", "expired", "rejected") and self.reported[client_order_id][0] not in (
-            E.EXECUTION_REPORT_TYPE_CANCELED,
-            E.EXECUTION_REPORT_TYPE_EXPIRED,
-            E.EXECUTION_REPORT_TYPE_REJECTED,
-        ):
-            return {"event": event, "order": order, "execution_id": f"catch-up-{client_order_id}-{event}"}
-        return None
+        said = self.said.get(client_order_id, Said())
+        updates = []
+        missing = filled - said.quantity
+        if missing > 0:
+            price = ((average * filled - said.notional) / missing).quantize(Decimal("0.0001"))
+            updates.append(
+                {
+                    "event": "fill" if status == "filled" else "partial_fill",
+                    "order": order,
+                    "qty": str(missing),
+                    "price": str(price),
+                    "execution_id": f"catch-up-{client_order_id}-{filled}",
+                }
+            )
+        event = CATCH_UP_STATUS.get(status)
+        closing = event in ("canceled", "expired", "rejected") and not said.types & CLOSED_REPORTS
+        if (event and client_order_id not in self.said and not updates) or closing:
+            updates.append({"event": event, "order": order, "execution_id": f"catch-up-{client_order_id}-{event}"})
+        return updates
 
     def report_for(self, update: dict[str, Any], now_ns: int) -> execution_pb2.ExecutionReport | None:
-        """The report of one trade update (a dict in Alpaca's format), or None for a duplicate or a stale update."""
+        """The report of one trade update (a dict in Alpaca's format), or None when it says nothing new: a fill
+        whose id was reported, or that the broker's cumulative quantity has no room for (a catch-up reported it
+        already); a status already said. A fill that arrives out of order (its cumulative below one already seen)
+        is reported: every fill counts once, whatever the order of arrival."""
         event = str(update["event"]).split(".")[-1].lower()
+        if event not in EVENT_TYPES:
+            return None
         order = update["order"]
         client_order_id = order["client_order_id"]
         filled = _decimal(order.get("filled_qty"))
-        key = (client_order_id, event, str(update.get("execution_id") or filled))
-        if key in self.seen_updates or event not in EVENT_TYPES:
+        said = self.said.get(client_order_id, Said())
+        if event in FILLS:
+            fill_id = str(update.get("execution_id") or f"{client_order_id}-{filled}")
+            quantity = _decimal(update.get("qty")) or filled - said.quantity
+            if fill_id in said.fill_ids or quantity <= 0 or said.quantity + quantity > max(said.broker_filled, filled):
+                return None
+        elif EVENT_TYPES[event] in said.types:
             return None
-        if event in ("fill", "partial_fill") and filled <= self.cumulative.get(client_order_id, Decimal(0)):
-            return None  # an out-of-order or repeated fill: cumulative quantity did not grow
-        self.seen_updates.add(key)
-        if event in ("fill", "partial_fill"):
-            self.cumulative[client_order_id] = filled
         side = common_pb2.ORDER_SIDE_BUY if str(order.get("side")).endswith("buy") else common_pb2.ORDER_SIDE_SELL
         report = execution_pb2.ExecutionReport(
             report_type=EVENT_TYPES[event],
@@ -161,10 +178,10 @@ class ExecutionEngine:
             reason=event,
             broker_ts=now_ns,
         )
-        if event in ("fill", "partial_fill"):
-            report.last_quantity.CopyFrom(to_proto(_decimal(update.get("qty"))))
+        if event in FILLS:
+            report.last_quantity.CopyFrom(to_proto(quantity))
             report.last_price.CopyFrom(to_proto(_decimal(update.get("price"))))
-            report.fill_id = str(update.get("execution_id") or f"{client_order_id}-{filled}")
+            report.fill_id = fill_id
         self._measure(client_order_id, event, filled, _decimal(order.get("filled_avg_price")), now_ns)
         return report
 

@@ -260,7 +260,11 @@ class OrderBook:
         return updated
 
     def event_for_report(self, report: execution_pb2.ExecutionReport) -> oms_pb2.OrderEvent | None:
-        """The OrderEvent a report leads to (without envelope), a TRANSITION_REJECTED event, or None to ignore."""
+        """The OrderEvent a report leads to (without envelope), a TRANSITION_REJECTED event, or None to ignore.
+
+        Every fill counts exactly once, by its fill id, whatever the order of arrival: a fill reported after the
+        order reached a terminal status (a partial fill behind its cancel, an earlier partial behind the final
+        fill) still moves the position and the filled quantity, and the order keeps its status."""
         status = REPORT_STATUS.get(report.report_type)
         current = self.orders.get(report.client_order_id)
         if report.report_type == execution_pb2.EXECUTION_REPORT_TYPE_CANCEL_REJECTED and current is not None:
@@ -278,27 +282,39 @@ class OrderBook:
                 client_order_id=report.client_order_id,
                 reason=f"report {report.report_type} for an order this OMS does not know",
             )
-        if report.fill_id and report.fill_id in current.fill_ids:
+        fill = bool(report.fill_id) and status in (S.ORDER_STATUS_PARTIALLY_FILLED, S.ORDER_STATUS_FILLED)
+        if fill and report.fill_id in current.fill_ids:
             return None  # this fill is already applied
-        if status == current.status and status != S.ORDER_STATUS_PARTIALLY_FILLED:
+        if not fill and status == current.status and status != S.ORDER_STATUS_PARTIALLY_FILLED:
             return None  # a repeated status report
+        reason = report.reason
         try:
             order = self.transition(report.client_order_id, status)
         except IllegalTransition as error:
-            return oms_pb2.OrderEvent(
-                event_type=T.ORDER_EVENT_TYPE_TRANSITION_REJECTED,
-                client_order_id=report.client_order_id,
-                order=current,
-                reason=str(error),
-            )
+            if not fill:
+                return oms_pb2.OrderEvent(
+                    event_type=T.ORDER_EVENT_TYPE_TRANSITION_REJECTED,
+                    client_order_id=report.client_order_id,
+                    order=current,
+                    reason=str(error),
+                )
+            order = oms_pb2.Order()
+            order.CopyFrom(current)
+            reason = f"fill counted after {S.OrderStatus.Name(current.status)}; the status stays"
         if report.broker_order_id:
             order.lineage.broker_order_id = report.broker_order_id
         event = oms_pb2.OrderEvent(
-            event_type=EVENT_FOR_STATUS[status], client_order_id=report.client_order_id, reason=report.reason
+            event_type=EVENT_FOR_STATUS[status], client_order_id=report.client_order_id, reason=reason
         )
-        if report.fill_id:
-            order.filled_quantity.CopyFrom(report.filled_quantity)
-            order.average_fill_price.CopyFrom(report.average_fill_price)
+        if fill:
+            quantity = from_proto(report.last_quantity) or ZERO
+            price = from_proto(report.last_price) or ZERO
+            before = from_proto(order.filled_quantity) or ZERO
+            filled = before + quantity
+            if filled > 0:
+                average = ((from_proto(order.average_fill_price) or ZERO) * before + price * quantity) / filled
+                order.average_fill_price.CopyFrom(to_proto(average.quantize(PRICE_STEP)))
+            order.filled_quantity.CopyFrom(to_proto(filled))
             order.fill_ids.append(report.fill_id)
             event.last_quantity.CopyFrom(report.last_quantity)
             event.last_price.CopyFrom(report.last_price)
