@@ -50,9 +50,11 @@ class PublishLost(Exception):
 
 @dataclass
 class Entry:
+    topic: str
+    partition: int
+    offset: int
     key: str
     data: bytes
-    type_name: str
     status: str
 
 
@@ -63,6 +65,7 @@ class Bus:
     logs: dict[str, list[list[Entry]]] = field(default_factory=dict)
     committed: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (group, topic, partition) -> next
     dead_letters: list[tuple[str, str, str]] = field(default_factory=list)  # (topic, key, reason)
+    pending: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # offsets of open transactions' records
 
     def partitions(self, topic: str) -> list[list[Entry]]:
         if topic not in self.logs:
@@ -74,18 +77,24 @@ class Bus:
 
     def append(self, topic: str, key: str, message: Message, status: str) -> tuple[int, int, Entry]:
         partition = self.partition_of(topic, key)
-        entry = Entry(key, message.SerializeToString(), message.DESCRIPTOR.full_name, status)
         log = self.partitions(topic)[partition]
+        entry = Entry(topic, partition, len(log), key, message.SerializeToString(), status)
         log.append(entry)
-        return partition, len(log) - 1, entry
+        if status == PENDING:
+            self.pending.setdefault((topic, partition), set()).add(entry.offset)
+        return partition, entry.offset, entry
+
+    def resolve(self, entry: Entry, status: str) -> None:
+        """An open transaction's record is committed or aborted."""
+        entry.status = status
+        self.pending.get((entry.topic, entry.partition), set()).discard(entry.offset)
 
     def stable_end(self, topic: str, partition: int) -> int:
         """The last stable offset: read_committed readers see nothing at or after an open transaction's record."""
-        log = self.partitions(topic)[partition]
-        for offset, entry in enumerate(log):
-            if entry.status == PENDING:
-                return offset
-        return len(log)
+        pending = self.pending.get((topic, partition))
+        if pending:
+            return min(pending)
+        return len(self.partitions(topic)[partition])
 
     def message(self, topic: str, partition: int, offset: int) -> ConsumedMessage:
         entry = self.partitions(topic)[partition][offset]
@@ -159,7 +168,7 @@ class SimPublisher:
     def abort_open(self) -> None:
         if self._open is not None:
             for entry in self._open.entries:
-                entry.status = ABORTED
+                self.world.bus.resolve(entry, ABORTED)
             self._open = None
 
     def in_transaction(self) -> bool:
@@ -180,7 +189,7 @@ class SimPublisher:
                 try:
                     yield self
                     self._check_alive()
-                    if self.world.rng.random() < self.world.config.p_commit_fails:
+                    if self.world.faulty and self.world.rng.random() < self.world.config.p_commit_fails:
                         self.world.fault("transaction_abort", f"{self.producer_name}: commit failed")
                         raise ConnectionError("transaction commit failed (injected)")
                 except BaseException:
@@ -188,7 +197,7 @@ class SimPublisher:
                     raise
                 transaction, self._open = self._open, None
                 for entry in transaction.entries:
-                    entry.status = COMMITTED
+                    self.world.bus.resolve(entry, COMMITTED)
                 self.world.bus.committed.update(transaction.offsets)
             finally:
                 _current_transaction.reset(token)
@@ -284,12 +293,7 @@ class SimConsumer:
         if not self.started or self._stopping:
             return []
         bus = self.world.bus
-        result = []
-        for topic in self.topics:
-            for partition in range(len(bus.partitions(topic))):
-                if self.position[(topic, partition)] < bus.stable_end(topic, partition):
-                    result.append((topic, partition))
-        return result
+        return [tp for tp, position in self.position.items() if position < bus.stable_end(*tp)]
 
     def hand(self, topic: str, partition: int, count: int) -> int:
         """Fetch up to count records of one partition into the consumer (the simulation chose this delivery)."""

@@ -73,7 +73,15 @@ class SimRedis:
 
 
 class _Channel:
+    """A gRPC channel: the stubs made on it are SimStubs (see _StubModule), so it carries nothing itself."""
+
     async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> _Channel:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
         return None
 
 

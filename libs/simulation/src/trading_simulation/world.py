@@ -14,7 +14,7 @@ import logging
 import random
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -549,7 +549,7 @@ def _exchange() -> Exchange:
 def _quiet_logs(world: World | None) -> None:
     """The services' structlog lines go into the trace (verbose) or nowhere."""
 
-    def to_trace(_: Any, method: str, event: dict[str, Any]) -> Any:
+    def to_trace(_: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         if world is not None:
             text = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
             world.note(f"log {method} {event.get('event')} {text}")
