@@ -20,7 +20,7 @@ from trading_platform.topics import UnknownTopicError, lookup
 
 from tradectl.topics import bootstrap_option, resolve_connection
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages stay on one line: greppable
 T = TypeVar("T")
 
 app = typer.Typer(
