@@ -400,3 +400,52 @@ async def test_a_command_older_than_its_age_limit_is_refused_dead_lettered_and_n
         ("message_too_old", "old-1")
     ]
     assert "old-1" not in await posted(paper_exchange)
+
+
+async def test_each_order_type_reaches_the_broker_with_its_prices_and_time_in_force(
+    execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """Stop, stop-limit, trailing-stop and limit orders are sent as what they are (not as market orders), with the
+    command's time in force; a command whose prices do not fit its type is refused as INVALID_ORDER."""
+    from alpaca.trading.client import TradingClient
+
+    T = common_pb2
+    _, publisher = await execution()
+    orders = {
+        "stop-1": {"order_type": T.ORDER_TYPE_STOP, "stop_price": "900", "time_in_force": T.TIME_IN_FORCE_GTC},
+        "stop-limit-1": {
+            "order_type": T.ORDER_TYPE_STOP_LIMIT,
+            "stop_price": "900",
+            "limit_price": "901",
+            "time_in_force": T.TIME_IN_FORCE_DAY,
+        },
+        "trail-1": {
+            "order_type": T.ORDER_TYPE_TRAILING_STOP,
+            "trail_percent": "40",
+            "time_in_force": T.TIME_IN_FORCE_GTC,
+        },
+        "limit-1": {"order_type": T.ORDER_TYPE_LIMIT, "limit_price": "1.5", "time_in_force": T.TIME_IN_FORCE_GTC},
+    }
+    for cid, fields in orders.items():
+        await send(publisher, cid, approve=True, **fields)
+    await send(publisher, "bad-trail-1", approve=True, order_type=T.ORDER_TYPE_TRAILING_STOP)
+
+    async def all_answered() -> bool:
+        found = await reports(kafka_bootstrap, topic_namespace)
+        return all(cid in found for cid in [*orders, "bad-trail-1"])
+
+    await wait_until(all_answered, 20, "every order accepted or refused")
+    client = TradingClient(paper_exchange.key_id, paper_exchange.secret_key, url_override=paper_exchange.url)
+    for cid, fields in orders.items():
+        at_broker = await asyncio.to_thread(client.get_order_by_client_id, cid)
+        assert (
+            str(at_broker.order_type.value)
+            == T.OrderType.Name(fields["order_type"]).removeprefix("ORDER_TYPE_").lower()
+        )
+        assert str(at_broker.time_in_force.value) == T.TimeInForce.Name(fields["time_in_force"]).split("_")[-1].lower()
+        for name in ("stop_price", "limit_price", "trail_percent"):
+            if name in fields:
+                assert float(getattr(at_broker, name)) == float(fields[name]), (cid, name)
+    [refusal] = await reports_of(kafka_bootstrap, topic_namespace, "bad-trail-1")
+    assert refusal.refusal_code == R.REFUSAL_CODE_INVALID_ORDER and "trail" in refusal.reason
+    assert "bad-trail-1" not in await posted(paper_exchange)

@@ -235,3 +235,24 @@ def test_fills_out_of_order_each_count_and_the_average_is_of_the_fills() -> None
     assert order.status == S.ORDER_STATUS_FILLED and order.filled_quantity.value == "10"
     assert Decimal(order.average_fill_price.value) == Decimal("100.6")
     assert book.position_quantity("AAPL") == 10
+
+
+def test_order_terms_name_what_an_order_type_is_missing_or_does_not_take() -> None:
+    from oms_service.engine import OrderTerms
+
+    T, D = common_pb2, Decimal
+    assert OrderTerms().problem() is None
+    assert OrderTerms(T.ORDER_TYPE_STOP_LIMIT, T.TIME_IN_FORCE_GTC, D(101), D(100)).problem() is None
+    assert OrderTerms(T.ORDER_TYPE_TRAILING_STOP, trail_percent=D("1.5")).problem() is None
+    for terms, problem in [
+        (OrderTerms(T.ORDER_TYPE_LIMIT), "a ORDER_TYPE_LIMIT order needs limit_price"),
+        (OrderTerms(T.ORDER_TYPE_STOP, limit_price=D(1)), "limit_price is given, but a ORDER_TYPE_STOP order takes"),
+        (OrderTerms(T.ORDER_TYPE_STOP_LIMIT, stop_price=D(1)), "needs limit_price"),
+        (OrderTerms(T.ORDER_TYPE_TRAILING_STOP), "needs trail_price or trail_percent (exactly one)"),
+        (OrderTerms(T.ORDER_TYPE_TRAILING_STOP, trail_price=D(1), trail_percent=D(1)), "(exactly one)"),
+        (OrderTerms(T.ORDER_TYPE_MARKET, stop_price=D(5)), "stop_price is given"),
+        (OrderTerms(T.ORDER_TYPE_STOP, stop_price=D(-5)), "stop_price must be positive"),
+        (OrderTerms(99), "order_type 99 is not an order type"),
+        (OrderTerms(time_in_force=42), "time_in_force 42"),
+    ]:
+        assert problem in (terms.problem() or ""), (terms, terms.problem())

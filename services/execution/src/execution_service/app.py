@@ -19,7 +19,14 @@ from aiolimiter import AsyncLimiter
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    StopLimitOrderRequest,
+    StopOrderRequest,
+    TrailingStopOrderRequest,
+)
 from alpaca.trading.stream import TradingStream
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -303,6 +310,13 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             SUBMITS.labels("refused_approval_mismatch").inc()
             await self._reject(order, command, mismatch, R.REFUSAL_CODE_APPROVAL_MISMATCH)
             return
+        try:
+            request = self._request(order)
+        except ValueError as error:  # pydantic's ValidationError is one: it names the field
+            SUBMITS.labels("refused_invalid").inc()
+            reason = " ".join(str(error).split())
+            await self._reject(order, command, f"invalid order: {reason}", R.REFUSAL_CODE_INVALID_ORDER)
+            return
         if self.shadow:
             log.info("shadow: not submitting", client_order_id=cid)
             return
@@ -317,7 +331,6 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             SUBMITS.labels("refused_stream_down").inc()
             await self._reject(order, command, "trade-update stream is down", R.REFUSAL_CODE_STREAM_DOWN)
             return
-        request = self._request(order)
         # Trade updates arrive on the stream with no trace context: keep the submit's, so one trace runs bar -> fill.
         self.trace_contexts[cid] = otel_context.get_current()
         self.engine.inflight[cid] = InFlight(
@@ -436,16 +449,34 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             await self.publisher.publish("execution.reports.v1", report, key=client_order_id)
 
     def _request(self, order: oms_pb2.SubmitOrder) -> Any:
-        common = {
+        """The alpaca-py request of a command: its order type with its prices, its time in force (DAY when the
+        command names none). alpaca-py's models check what each type needs: ValueError names what is wrong."""
+        common: dict[str, Any] = {
             "symbol": order.symbol,
             "qty": float(from_proto(order.quantity) or 0),
             "side": OrderSide.BUY if order.side == common_pb2.ORDER_SIDE_BUY else OrderSide.SELL,
             "time_in_force": TIF.get(order.time_in_force, TimeInForce.DAY),
             "client_order_id": order.client_order_id,
         }
-        if order.order_type == common_pb2.ORDER_TYPE_LIMIT:
-            return LimitOrderRequest(limit_price=float(from_proto(order.limit_price) or 0), **common)
-        return MarketOrderRequest(**common)
+
+        def price(field: str) -> float | None:
+            value = from_proto(getattr(order, field), None)
+            return float(value) if value is not None else None
+
+        kind = order.order_type
+        if kind in (common_pb2.ORDER_TYPE_MARKET, common_pb2.ORDER_TYPE_UNSPECIFIED):
+            return MarketOrderRequest(**common)
+        if kind == common_pb2.ORDER_TYPE_LIMIT:
+            return LimitOrderRequest(limit_price=price("limit_price"), **common)
+        if kind == common_pb2.ORDER_TYPE_STOP:
+            return StopOrderRequest(stop_price=price("stop_price"), **common)
+        if kind == common_pb2.ORDER_TYPE_STOP_LIMIT:
+            return StopLimitOrderRequest(stop_price=price("stop_price"), limit_price=price("limit_price"), **common)
+        if kind == common_pb2.ORDER_TYPE_TRAILING_STOP:
+            return TrailingStopOrderRequest(
+                trail_price=price("trail_price"), trail_percent=price("trail_percent"), **common
+            )
+        raise ValueError(f"order_type {kind} is not an order type execution knows")
 
     def _approval_id(self, cid: str) -> str | None:
         approval = self.approved.get(cid)

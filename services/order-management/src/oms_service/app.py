@@ -53,7 +53,7 @@ from trading_platform.rpc import Servicer, channel
 from trading_platform.service import ServiceParts
 
 from oms_service.config import OmsSettings
-from oms_service.engine import OPEN, OrderBook
+from oms_service.engine import OPEN, OrderBook, OrderTerms
 
 log = get_logger("order-management")
 S = oms_pb2
@@ -69,6 +69,7 @@ STOP_TIMEOUT_S = 10.0
 FENCED_ERRORS = {"ProducerFenced", "InvalidProducerEpoch", "TransactionalIdAuthorizationFailed"}
 # Why the service asked the runner to stop (read by __main__ for the exit code).
 HALTED: list[str] = []
+MARKET_DAY = OrderTerms()  # what a signal's order is
 
 
 def transactional_id(namespace: str, shadow: bool) -> str:
@@ -554,8 +555,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         price: Decimal,
         lineage: oms_pb2.OrderLineage,
         cause: Any,
-        order_type: int = common_pb2.ORDER_TYPE_MARKET,
-        limit_price: Decimal | None = None,
+        terms: OrderTerms = MARKET_DAY,
     ) -> tuple[oms_pb2.Order, risk_pb2.RiskDecision | None]:
         side = common_pb2.ORDER_SIDE_BUY if delta > 0 else common_pb2.ORDER_SIDE_SELL
         now = time.time_ns()
@@ -564,9 +564,12 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             symbol=symbol,
             side=side,
             quantity=to_proto(abs(delta)),
-            order_type=order_type,
-            time_in_force=common_pb2.TIME_IN_FORCE_DAY,
-            limit_price=to_proto(limit_price),
+            order_type=terms.order_type,
+            time_in_force=terms.time_in_force,
+            limit_price=to_proto(terms.limit_price),
+            stop_price=to_proto(terms.stop_price),
+            trail_price=to_proto(terms.trail_price),
+            trail_percent=to_proto(terms.trail_percent),
             status=S.ORDER_STATUS_INITIALIZED,
             filled_quantity=to_proto(0),
             lineage=lineage,
@@ -582,7 +585,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             symbol=symbol,
             side=side,
             quantity=order.quantity,
-            order_type=order_type,
+            order_type=terms.order_type,
             limit_price=order.limit_price,
             reference_price=to_proto(price),
             strategy_id=lineage.strategy_id,
@@ -631,6 +634,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 time_in_force=order.time_in_force,
                 limit_price=order.limit_price,
                 stop_price=order.stop_price,
+                trail_price=order.trail_price,
+                trail_percent=order.trail_percent,
                 lineage=order.lineage,
                 arrival_price=to_proto(arrival_price),
             ),
@@ -695,6 +700,9 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             return oms_pb2.SubmitOrderResponse(
                 accepted=False, reason_code="INVALID_ORDER", reason="symbol, side and a positive quantity are required"
             )
+        terms = OrderTerms.of(request)
+        if (problem := terms.problem()) is not None:
+            return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="INVALID_ORDER", reason=problem)
         if (refusal := self.not_writing()) is not None:
             return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="UNAVAILABLE", reason=refusal)
         decision_id = request.decision_id or new_message_id()
@@ -720,7 +728,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                         )
                     position = self.book.positions.get(request.symbol)
                     price = (
-                        from_proto(request.limit_price, None)
+                        terms.limit_price
+                        or terms.stop_price
                         or (position.market_price if position is not None else None)
                         or Decimal(0)
                     )
@@ -733,8 +742,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                         price,
                         lineage,
                         cause=None,
-                        order_type=request.order_type or common_pb2.ORDER_TYPE_MARKET,
-                        limit_price=from_proto(request.limit_price, None),
+                        terms=terms,
                     )
             except Exception as error:  # aborted: nothing of this order is in the log, but the book saw it
                 self.transaction_failed(error, "SubmitOrder")

@@ -99,6 +99,60 @@ class IllegalTransition(ValueError):
     pass
 
 
+# The prices each order type takes (a trailing stop takes exactly one of its two).
+PRICES_OF_TYPE = {
+    common_pb2.ORDER_TYPE_MARKET: (),
+    common_pb2.ORDER_TYPE_LIMIT: ("limit_price",),
+    common_pb2.ORDER_TYPE_STOP: ("stop_price",),
+    common_pb2.ORDER_TYPE_STOP_LIMIT: ("stop_price", "limit_price"),
+    common_pb2.ORDER_TYPE_TRAILING_STOP: ("trail_price|trail_percent",),
+}
+PRICE_FIELDS = ("limit_price", "stop_price", "trail_price", "trail_percent")
+
+
+@dataclass(frozen=True)
+class OrderTerms:
+    """How an order is to be worked at the broker: its type, its prices and its time in force."""
+
+    order_type: int = common_pb2.ORDER_TYPE_MARKET
+    time_in_force: int = common_pb2.TIME_IN_FORCE_DAY
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+
+    @classmethod
+    def of(cls, request: oms_pb2.SubmitOrderRequest) -> OrderTerms:
+        """The terms a request asks for; an unspecified type is a market order, an unspecified time in force DAY."""
+        return cls(
+            request.order_type or common_pb2.ORDER_TYPE_MARKET,
+            request.time_in_force or common_pb2.TIME_IN_FORCE_DAY,
+            *(from_proto(getattr(request, name), None) for name in PRICE_FIELDS),
+        )
+
+    def problem(self) -> str | None:
+        """What is wrong with these terms, naming the field, or None."""
+        if self.order_type not in PRICES_OF_TYPE:
+            return f"order_type {self.order_type} is not an order type"
+        if self.time_in_force not in common_pb2.TimeInForce.values() or not self.time_in_force:
+            return f"time_in_force {self.time_in_force} is not a time in force"
+        type_name = common_pb2.OrderType.Name(self.order_type)
+        wanted = PRICES_OF_TYPE[self.order_type]
+        for name in PRICE_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                return f"{name} must be positive, not {value}"
+            if value is not None and not any(name in need.split("|") for need in wanted):
+                return f"{name} is given, but a {type_name} order takes none"
+        for need in wanted:
+            given = [name for name in need.split("|") if getattr(self, name) is not None]
+            if len(given) != 1:
+                return f"a {type_name} order needs {' or '.join(need.split('|'))}" + (
+                    " (exactly one)" if "|" in need else ""
+                )
+        return None
+
+
 @dataclass
 class PositionState:
     symbol: str
