@@ -28,7 +28,7 @@ from trading_policy import ModelRegistry, RegistryError
 
 from signal_service import serving
 from signal_service.config import SignalSettings
-from signal_service.engine import SignalEngine
+from signal_service.engine import SignalEngine, signal_id
 from signal_service.monitoring import PredictionMonitor
 from signal_service.serving import PolicySlots, ServedPolicy
 
@@ -205,8 +205,8 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             signal, shadow_signal = await asyncio.gather(
                 self.decide(bar, vector, live, "live"), self.decide(bar, vector, shadow, "shadow")
             )
-            shadow_signal.envelope.CopyFrom(new_envelope("signal", cause=bar))
-        signal.envelope.CopyFrom(new_envelope("signal", cause=bar))
+            shadow_signal.envelope.CopyFrom(new_envelope("signal", cause=bar, message_id=signal_id(shadow_signal)))
+        signal.envelope.CopyFrom(new_envelope("signal", cause=bar, message_id=signal_id(signal)))
         await self.publisher.publish("signal.signals.v1", signal, key=signal.symbol)
         BAR_TO_SIGNAL.observe(time.perf_counter() - started)
         if shadow is not None:

@@ -3,6 +3,7 @@ on Ray) is the app's business."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import numpy as np
@@ -10,6 +11,19 @@ from trading.marketdata.v1 import marketdata_pb2
 from trading.signal.v1 import signal_pb2
 from trading_features import FeatureEngine, feature_hash
 from trading_platform.decimals import to_proto
+
+SIGNAL_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "trading.signal.v1.SignalGenerated")
+
+
+def signal_id(signal: signal_pb2.SignalGenerated) -> str:
+    """The signal id (its envelope.message_id): derived from what the decision is about, never random, so a bar
+    delivered again (a crash before its offset was committed, a redelivery) yields the same signal id, and so the
+    same client order id downstream. The parts: strategy, model version, role, symbol and the bar's time (the bar's
+    id when it has none)."""
+    when = str(signal.bar_ts) if signal.bar_ts else f"bar:{signal.bar_id}"
+    role = "shadow" if signal.shadow else "live"
+    parts = (signal.strategy_id, signal.model_version, role, signal.symbol, when)
+    return str(uuid.uuid5(SIGNAL_IDS, "\x1f".join(parts)))
 
 
 class SignalEngine:
@@ -46,5 +60,6 @@ class SignalEngine:
             model_version=model_version,
             feature_hash=feature_hash(vector),
             bar_id=bar.envelope.message_id,
+            bar_ts=bar.envelope.ts_event,
             shadow=role == "shadow",
         )
