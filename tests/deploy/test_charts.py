@@ -473,7 +473,16 @@ def test_committed_kafka_users_are_current_and_least_privilege() -> None:
     committed = (K8S / "kafka-users" / k8s.USERS_FILE).read_text()
     assert committed == k8s.render_users(), "run `tradectl k8s users` to refresh k8s/kafka-users/kafkausers.yaml"
     users = {d["metadata"]["name"]: d for d in yaml.safe_load_all(committed) if d and d["kind"] == "KafkaUser"}
-    assert set(users) == {"market-data", "signal", "order-management", "risk", "execution", "audit", "tradectl"}
+    assert set(users) == {
+        "market-data",
+        "signal",
+        "order-management",
+        "risk",
+        "execution",
+        "audit",
+        "gateway",
+        "tradectl",
+    }
 
     def writers(topic: str) -> set[str]:
         return {
