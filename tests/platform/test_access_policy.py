@@ -79,7 +79,7 @@ def test_roles_match_their_jobs() -> None:
         policy.check_method("/trading.oms.v1.OrderService/SubmitOrder", user(VIEWER, ADMIN))
     with pytest.raises(PermissionDenied, match="risk-officer"):
         policy.check_method("/trading.risk.v1.RiskService/UpdateLimits", user(TRADER))
-    with pytest.raises(PermissionDenied):  # a service certificate does not stand in for a user's role
+    with pytest.raises(Unauthenticated, match="access token"):  # a service certificate is not a user with a role
         policy.check_method("/trading.oms.v1.OrderService/SubmitOrder", Identity("signal", "service"))
     policy.check_method("/grpc.health.v1.Health/Check", None)
 

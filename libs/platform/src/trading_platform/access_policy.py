@@ -64,6 +64,8 @@ class Rule:
             raise PermissionDenied(f"{what} needs role {' or '.join(sorted(self.roles))}")
         if identity.subject in self.services:
             return
+        if not self.services:  # for users only: a certificate alone does not authenticate a user
+            raise Unauthenticated(f"{what} needs a user's access token")
         raise PermissionDenied(f"service {identity.subject} may not call {what}")
 
 

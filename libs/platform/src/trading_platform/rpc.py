@@ -113,8 +113,8 @@ class Authenticator:
             return identity
         try:
             rule.check(identity, method)
-        except access_policy.Unauthenticated:
-            raise CallRefused(grpc.StatusCode.UNAUTHENTICATED, "authentication required", identity) from None
+        except access_policy.Unauthenticated as error:
+            raise CallRefused(grpc.StatusCode.UNAUTHENTICATED, str(error), identity) from None
         except access_policy.PermissionDenied as error:
             raise CallRefused(grpc.StatusCode.PERMISSION_DENIED, str(error), identity) from None
         return identity
@@ -427,9 +427,8 @@ class RpcServer:
 
 
 # -- client -------------------------------------------------------------------------------------------------------
-class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Injects the current trace context and the caller's access token into metadata and applies a default
-    deadline."""
+class _CallDetails:
+    """Adds the current trace context and the caller's access token to a call's metadata, and a default deadline."""
 
     def __init__(self, default_timeout_s: float, bearer: Callable[[], str | None] | None = None) -> None:
         self.default_timeout_s = default_timeout_s
@@ -451,11 +450,26 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
             client_call_details.wait_for_ready,
         )
 
+
+# grpc.aio files each interceptor under ONE call type, so there is one per type.
+class ClientInterceptor(_CallDetails, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         return await continuation(self._details(client_call_details), request)
 
+
+class _UnaryStreamInterceptor(_CallDetails, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         return await continuation(self._details(client_call_details), request)
+
+
+class _StreamUnaryInterceptor(_CallDetails, grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(self, continuation: Any, client_call_details: Any, requests: Any) -> Any:
+        return await continuation(self._details(client_call_details), requests)
+
+
+class _StreamStreamInterceptor(_CallDetails, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, client_call_details: Any, requests: Any) -> Any:
+        return await continuation(self._details(client_call_details), requests)
 
 
 def channel(
@@ -473,7 +487,10 @@ def channel(
         target,
         credentials,
         options=list(options),
-        interceptors=[ClientInterceptor(default_timeout_s, security.bearer)],
+        interceptors=[
+            kind(default_timeout_s, security.bearer)
+            for kind in (ClientInterceptor, _UnaryStreamInterceptor, _StreamUnaryInterceptor, _StreamStreamInterceptor)
+        ],
     )
 
 
