@@ -97,6 +97,7 @@ class Component:
     app: Any = None
     incarnation: str = ""
     up: bool = False
+    ready: bool = False  # its start() has returned
     task: asyncio.Task[Any] | None = None
 
 
@@ -259,6 +260,7 @@ class World:
     async def _starting(self, component: Component) -> None:
         try:
             await component.app.start()
+            component.ready = True
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -269,9 +271,9 @@ class World:
         component = self.components[name]
         if not component.up:
             return
-        if name == "order-management":
+        if name == "order-management" and component.ready:
             self._check_rebuild_at_crash(component.app)
-        component.up = False
+        component.up = component.ready = False
         self.live.discard(component.incarnation)
         for stream in self.streams:
             if stream.incarnation == component.incarnation:

@@ -269,13 +269,14 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             snapshot = message.value  # type: ignore[assignment]
         book = OrderBook.restored(snapshot) if snapshot is not None else OrderBook()
         offsets = dict(snapshot.event_offsets) if snapshot is not None else {}
-        replayed = 0
+        events = []
         async for message in replay(
             self.connection, "oms.events.v1", namespace=kafka.namespace, start_offsets=offsets or None
         ):
-            book.apply(message.value)  # type: ignore[arg-type]
+            events.append(message.value)
             offsets[message.partition] = message.offset + 1
-            replayed += 1
+        book.apply_all(events)  # type: ignore[arg-type]
+        replayed = len(events)
         idempotency = MemoryIdempotencyStore()
         for message_id in book.handled_message_ids:
             await idempotency.mark(message_id)

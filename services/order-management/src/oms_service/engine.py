@@ -7,6 +7,7 @@ records the message that caused it (envelope.causation_id); the set of those ids
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -219,6 +220,14 @@ class OrderBook:
         if event.event_type in (T.ORDER_EVENT_TYPE_PARTIALLY_FILLED, T.ORDER_EVENT_TYPE_FILLED) and event.fill_id:
             position = self.positions.setdefault(order.symbol, PositionState(order.symbol))
             position.fill(order.side, from_proto(event.last_quantity) or ZERO, from_proto(event.last_price) or ZERO)
+
+    def apply_all(self, events: Iterable[oms_pb2.OrderEvent]) -> None:
+        """Fold events read from several partitions of oms.events.v1 in the order they were applied (their envelope's
+        ts_init, stamped right before each is recorded; one symbol's events are recorded one at a time). Partition
+        by partition, the fills of one symbol's orders (whose ids hash to different partitions) would pass each
+        other, and the average entry price and realised P&L depend on their order."""
+        for event in sorted(events, key=lambda e: e.envelope.ts_init):
+            self.apply(event)
 
     # -- snapshots ---------------------------------------------------------------------------------------------
     def snapshot(self, event_offsets: dict[int, int]) -> oms_pb2.OrderBookSnapshot:
