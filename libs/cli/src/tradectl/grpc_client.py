@@ -40,4 +40,5 @@ def access_token() -> str | None:
 
 
 def client_security() -> ClientSecurity:
-    return ClientSecurity(certificate(), access_token)
+    """The certificate and the token of one command (resolved now: a command is short-lived)."""
+    return ClientSecurity(certificate()).with_bearer(access_token())

@@ -18,6 +18,7 @@ from trading_platform.decimals import from_proto
 from trading_platform.pki import PkiError
 from trading_platform.rpc import channel
 
+from tradectl.auth import GatewayError
 from tradectl.grpc_client import client_security
 
 console = Console(stderr=True)
@@ -36,8 +37,8 @@ def register(app: typer.Typer) -> None:
 def _call(target: str, method: Any) -> Any:
     try:
         security = client_security()
-    except (PkiError, OSError) as error:
-        console.print(f"[red]no tradectl client certificate: {error}[/red] (is the platform up? `make up`)")
+    except (PkiError, OSError, GatewayError) as error:
+        console.print(f"[red]cannot call the platform: {error}[/red] (is it up? `make up`; `tradectl login`?)")
         raise typer.Exit(1) from None
 
     async def run() -> Any:
