@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 
-import httpx
 import msgpack
 import websockets
 from alpaca.common.exceptions import APIError
@@ -18,7 +17,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from paper_exchange.engine import ExchangeConfig
-from paper_exchange.testing import start_exchange
+from paper_exchange.testing import admin_call, start_exchange
 
 from tests.benchmarks.stats import latency_summary, write_results
 
@@ -26,7 +25,7 @@ ORDERS = 500
 STREAM_MINUTES = 2_000
 
 
-async def order_round_trips(url: str, ws_url: str, key: str, secret: str) -> dict[str, object]:
+async def order_round_trips(url: str, ws_url: str, key: str, secret: str, admin_key: str) -> dict[str, object]:
     client = TradingClient(key, secret, url_override=url)
     filled_at: dict[str, int] = {}
     accepted_at: dict[str, int] = {}
@@ -68,8 +67,7 @@ async def order_round_trips(url: str, ws_url: str, key: str, secret: str) -> dic
             while cid not in filled_at:
                 await asyncio.sleep(0)
         listener.cancel()
-    async with httpx.AsyncClient() as admin:
-        arrivals = (await admin.get(f"{url}/admin/submissions", timeout=30)).json()["submissions"]
+    arrivals = (await asyncio.to_thread(admin_call, url, admin_key, "GET", "submissions"))["submissions"]
     return {
         "submit_http_round_trip": latency_summary(http_latency),
         # what the trading-path benchmark's last stage is: the client's call until the exchange's handler runs
@@ -89,7 +87,13 @@ FLOOR_ORDER_PREFIX = "bench-floor-"
 
 
 async def submits_against(
-    url: str, key: str, secret: str, seconds: float, interval_s: float = 0.25, symbol: str = "AAPL"
+    url: str,
+    key: str,
+    secret: str,
+    admin_key: str,
+    seconds: float,
+    interval_s: float = 0.25,
+    symbol: str = "AAPL",
 ) -> dict[str, object]:
     """alpaca-py's submit_order in a thread (as execution submits) against a running exchange, for `seconds`: a buy
     limit of 1 share at $0.01 (it never fills, so no position changes), cancelled as soon as it is accepted. Measured
@@ -123,8 +127,7 @@ async def submits_against(
             failures += 1
         next_submit += interval_s
         await asyncio.sleep(max(0.0, next_submit - time.monotonic()))
-    async with httpx.AsyncClient() as admin:
-        arrivals = (await admin.get(f"{url}/admin/submissions", timeout=30)).json()["submissions"]
+    arrivals = (await asyncio.to_thread(admin_call, url, admin_key, "GET", "submissions"))["submissions"]
     to_handler = [
         a["received_ns"] - submitted_wall[a["client_order_id"]]
         for a in arrivals
@@ -163,7 +166,9 @@ async def stream_throughput(running) -> dict[str, object]:  # type: ignore[no-un
 def main() -> None:
     running = start_exchange(ExchangeConfig(), rate_limit_per_minute=1_000_000)
     try:
-        figures = asyncio.run(order_round_trips(running.url, running.ws_url, running.key_id, running.secret_key))
+        figures = asyncio.run(
+            order_round_trips(running.url, running.ws_url, running.key_id, running.secret_key, running.admin_key)
+        )
         figures.update(asyncio.run(stream_throughput(running)))
     finally:
         running.stop()

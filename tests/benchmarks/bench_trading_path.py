@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import hvac
 import psutil
+from paper_exchange.testing import admin_call, admin_headers, stack_admin_key
 from tradectl.stack import Platform
 from trading.oms.v1 import oms_pb2
 from trading_platform.devstack import Endpoints, ManagedProcess
@@ -78,12 +79,13 @@ class Clock(threading.Thread):
     def __init__(self, url: str, speed: float) -> None:
         super().__init__(daemon=True, name="exchange-clock")
         self.url, self.interval = url, 1.0 / speed
+        self.admin_key = ""  # set once the stack is up (the dev Vault holds it)
         self.halt = threading.Event()
         self.minutes = 0
 
     def run(self) -> None:
         next_step = time.monotonic()
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, timeout=30, headers=admin_headers(self.admin_key)) as client:
             while not self.halt.is_set():
                 moved = client.post("/admin/advance", params={"minutes": 1}).json()
                 if moved.get("finished"):
@@ -253,7 +255,8 @@ def floors(platform: Platform, admin: KafkaConnection, endpoints: Endpoints) -> 
     transactional_hop = asyncio.run(bus_hop(admin, FLOOR_SECONDS, fetch_max_wait_ms=wait, transactional=True))
     as_oms = endpoints.grpc_client("order-management")
     grpc = asyncio.run(calls_against(platform.spec("risk").address, FLOOR_SECONDS, as_oms))
-    submit = asyncio.run(submits_against(platform.exchange_url, *exchange_keys(endpoints), FLOOR_SECONDS))
+    admin_key = stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
+    submit = asyncio.run(submits_against(platform.exchange_url, *exchange_keys(endpoints), admin_key, FLOOR_SECONDS))
     return {
         "bus_hop": hop,
         "bus_hop_transactional": transactional_hop,
@@ -323,6 +326,7 @@ def main() -> None:
             assert all(s == "SERVING" for s in states.values()), states
             endpoints = platform.stack.endpoints()
             admin = endpoints.kafka_admin()
+            clock.admin_key = stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
             time.sleep(10)  # past start-up (the broker's JIT, the first group joins)
             idle_cpu = measure_cpu(Path(run_dir), IDLE_SECONDS)
             clock.start()
@@ -334,7 +338,7 @@ def main() -> None:
             clock.stop()
             time.sleep(5)  # the last minute's work drains
             idle_after = measure_cpu(Path(run_dir), IDLE_SECONDS)
-            submissions = httpx.get(f"{platform.exchange_url}/admin/submissions", timeout=30).json()["submissions"]
+            submissions = admin_call(platform.exchange_url, clock.admin_key, "GET", "submissions")["submissions"]
             bars, signals, order_signal = asyncio.run(collect(admin))
         finally:
             if clock.is_alive():

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from audit_service.ledger import read_entries
+from paper_exchange.testing import admin_call, stack_admin_key
 from tradectl.deploy import Target, flip
 from tradectl.stack import SERVICES, Platform, ServiceSpec
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
@@ -80,9 +81,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def record(platform: Platform) -> dict[str, Any]:
-    response = httpx.get(f"{platform.exchange_url}/admin/submissions", timeout=10)
-    response.raise_for_status()
-    return dict(response.json())
+    endpoints = platform.stack.endpoints()
+    admin_key = stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
+    return dict(admin_call(platform.exchange_url, admin_key, "GET", "submissions"))
 
 
 def submitted_by(platform: Platform, green: bool) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import httpx
 import hvac
 import pytest
 from audit_service.ledger import read_entries, verify
+from paper_exchange.testing import admin_call, stack_admin_key
 from tradectl.stack import Platform
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
@@ -58,6 +59,7 @@ class Broker:
         )["data"]["data"]
         self.url = platform.exchange_url
         self.headers = {"APCA-API-KEY-ID": keys["api_key_id"], "APCA-API-SECRET-KEY": keys["api_secret_key"]}
+        self.admin_key = stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.url}{path}", headers=self.headers, params=params, timeout=10)
@@ -65,9 +67,7 @@ class Broker:
         return response.json()
 
     def submissions(self) -> list[str]:
-        return [
-            s["client_order_id"] for s in httpx.get(f"{self.url}/admin/submissions", timeout=10).json()["submissions"]
-        ]
+        return [s["client_order_id"] for s in admin_call(self.url, self.admin_key, "GET", "submissions")["submissions"]]
 
     def filled_orders(self) -> int:
         return len([o for o in self.get("/v2/orders", status="closed", limit=500) if o["status"] == "filled"])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paper_exchange.engine import ApiError, Exchange, ExchangeConfig
-from paper_exchange.testing import RunningExchange, start_exchange
+from paper_exchange.testing import RunningExchange, admin_headers, start_exchange
 
 pytestmark = pytest.mark.integration
 CONFIG = ExchangeConfig(symbols=("AAPL", "MSFT"), start_date="2010-01-04", end_date="2010-01-08")
@@ -38,7 +38,9 @@ def test_rate_limit_burst_and_unknown_fault_names(paper_exchange: RunningExchang
     paper_exchange.set_faults(rate_limit_burst=2)
     codes = [httpx.get(f"{paper_exchange.url}/v2/clock", headers=headers(paper_exchange)).status_code for _ in range(3)]
     assert codes == [429, 429, 200]
-    response = httpx.put(f"{paper_exchange.url}/admin/faults", json={"no_such_fault": 1})
+    response = httpx.put(
+        f"{paper_exchange.url}/admin/faults", json={"no_such_fault": 1}, headers=admin_headers(paper_exchange.admin_key)
+    )
     assert response.status_code == 422 and "unknown fault settings" in response.json()["message"]
 
 

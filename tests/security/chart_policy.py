@@ -4,10 +4,12 @@ Every workload: runs as non-root with a read-only root filesystem, no privilege 
 dropped; has CPU and memory requests and limits, and readiness and liveness probes; takes no secret as a literal
 (a secret-named variable is a `vault:` reference or comes from a Secret that k8s/vault/ syncs from Vault through
 Vault's Kubernetes auth); is selected by a NetworkPolicy; and its metrics port admits only the scraper (Prometheus's
-namespace and pod labels). No chart renders a Secret."""
+namespace and pod labels); files the Vault Agent injector mounts come from Vault paths through templates under a
+Kubernetes-auth role. No chart renders a Secret."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -106,6 +108,7 @@ def violations(docs: list[dict[str, Any]], synced: set[str]) -> list[str]:
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref and ref["name"] not in synced:
                     out.append(f"{where}: {env['name']} reads Secret {ref['name']}, which no VaultStaticSecret syncs")
+        out += _vault_agent(doc["spec"]["template"]["metadata"].get("annotations", {}), name)
         selecting = [p for p in policies if _selects(p, labels)]
         if not selecting:
             out.append(f"{name}: no NetworkPolicy selects its pods")
@@ -113,6 +116,19 @@ def violations(docs: list[dict[str, Any]], synced: set[str]) -> list[str]:
         if "metrics" in ports:
             for policy in selecting:
                 out += _metrics_rules(policy, name)
+    return out
+
+
+def _vault_agent(annotations: dict[str, str], workload: str) -> list[str]:
+    """Files the Vault Agent injector renders come from Vault paths through templates, under a Kubernetes-auth role."""
+    if annotations.get("vault.hashicorp.com/agent-inject") != "true":
+        return []
+    out = [] if annotations.get("vault.hashicorp.com/role") else [f"{workload}: Vault Agent injection without a role"]
+    for key, value in annotations.items():
+        if key.startswith("vault.hashicorp.com/agent-inject-secret-") and not re.fullmatch(r"[a-z0-9_-]+/\S+", value):
+            out.append(f"{workload}: {key} is not a Vault path: {value!r}")
+        if key.startswith("vault.hashicorp.com/agent-inject-template-") and "{{" not in value:
+            out.append(f"{workload}: {key} is a literal, not a template reading Vault")
     return out
 
 

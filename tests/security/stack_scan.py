@@ -110,8 +110,7 @@ def stack_secrets(trade_seconds: float = TRADE_SECONDS) -> Check:
             path = dump / f"{index:03d}-{where.replace(' ', '_').replace('/', '_')}.txt"
             path.write_text(text)
             files.append(path)
-        hits = scan(files, runtime=True) if files else []
-        findings += [describe(h).replace(str(dump) + "/", "") for h in hits]
+        findings += [describe(h) for h in (scan(files, runtime=True, root=dump) if files else [])]
     records = sum(len(r) for r in payloads.values())
     orders = len(payloads.get("oms.commands.v1", [])) + len(payloads.get("risk.decisions.v1", []))
     figures = {

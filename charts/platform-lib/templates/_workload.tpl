@@ -122,6 +122,7 @@ metadata:
     {{- end }}
   annotations:
     checksum/config: {{ $env | sha256sum }}
+    {{- include "platform-lib.vaultAgent" $root | nindent 4 }}
     {{- with $v.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -264,4 +265,32 @@ livenessProbe:
   periodSeconds: 10
   timeoutSeconds: 3
   failureThreshold: 3
+{{- end -}}
+
+{{/*
+Vault Agent injector annotations (vault.agent.enabled): the injector adds an init container and a sidecar that log in
+with Vault's Kubernetes auth (the pod's ServiceAccount token, role vault.role) and render each of vault.agent.files
+from its Vault path into /vault/secrets/<name>, kept fresh while the pod runs. Certificates and tokens reach a pod
+this way (or through the service's own Vault login), never as literal values.
+*/}}
+{{- define "platform-lib.vaultAgent" -}}
+{{- $agent := (default dict (default dict .Values.vault).agent) -}}
+{{- if $agent.enabled -}}
+vault.hashicorp.com/agent-inject: "true"
+vault.hashicorp.com/role: {{ default .Chart.Name .Values.vault.role | quote }}
+vault.hashicorp.com/agent-pre-populate: "true"
+vault.hashicorp.com/agent-run-as-user: "10001"
+vault.hashicorp.com/agent-run-as-group: "10001"
+vault.hashicorp.com/secret-volume-path: /vault/secrets
+vault.hashicorp.com/agent-requests-cpu: {{ $agent.resources.requests.cpu | quote }}
+vault.hashicorp.com/agent-requests-mem: {{ $agent.resources.requests.memory | quote }}
+vault.hashicorp.com/agent-limits-cpu: {{ $agent.resources.limits.cpu | quote }}
+vault.hashicorp.com/agent-limits-mem: {{ $agent.resources.limits.memory | quote }}
+{{- range $file, $spec := $agent.files }}
+vault.hashicorp.com/agent-inject-secret-{{ $file }}: {{ required (printf "vault.agent.files.%s.path is required" $file) $spec.path | quote }}
+{{- with $spec.template }}
+vault.hashicorp.com/agent-inject-template-{{ $file }}: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
 {{- end -}}

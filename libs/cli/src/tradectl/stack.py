@@ -263,12 +263,21 @@ class Platform:
         data = client.secrets.kv.v2.read_secret_version(path="trading/alpaca", raise_on_deleted_version=True)["data"][
             "data"
         ]
+        try:
+            admin = client.secrets.kv.v2.read_secret_version(
+                path="trading/paper-exchange", raise_on_deleted_version=True
+            )
+        except hvac.exceptions.InvalidPath as missing:
+            raise DevStackError(
+                "no secret/trading/paper-exchange#admin_key in the dev Vault: make down && make up"
+            ) from missing
         # The keys reach the exchange through its environment only (never argv, which `ps` shows).
         process.start(
             [sys.executable, "-m", "paper_exchange", "--port", str(self.exchange_port), *self.exchange_args],
             env={
                 "PAPER_EXCHANGE_API_KEY_ID": data["api_key_id"],
                 "PAPER_EXCHANGE_API_SECRET_KEY": data["api_secret_key"],
+                "PAPER_EXCHANGE_ADMIN_KEY": admin["data"]["data"]["admin_key"],
                 **self.exchange_env,
             },
         )

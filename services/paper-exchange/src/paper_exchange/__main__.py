@@ -18,7 +18,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="paper-exchange",
         description="An Alpaca-compatible broker and market-data server replaying real daily data with generated "
         "intraday bars. API keys come from PAPER_EXCHANGE_API_KEY_ID and PAPER_EXCHANGE_API_SECRET_KEY "
-        "(the dev Vault's secret/trading/alpaca when started by `make up`).",
+        "(the dev Vault's secret/trading/alpaca when started by `make up`); PAPER_EXCHANGE_ADMIN_KEY is the key "
+        "/admin/*, /docs and /openapi.json require in the X-Admin-Key header (secret/trading/paper-exchange).",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18700)
@@ -78,7 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     extra = dict(
         pair.split(":", 1) for pair in os.environ.get("PAPER_EXCHANGE_EXTRA_KEYS", "").split(",") if ":" in pair
     )
-    app = create_app(exchange, ServerConfig(key_id, secret, args.rate_limit, args.speed, faults, extra_keys=extra))
+    # PAPER_EXCHANGE_ADMIN_KEY: the key /admin/*, /docs and /openapi.json require (X-Admin-Key); unset = refused.
+    admin_key = os.environ.get("PAPER_EXCHANGE_ADMIN_KEY", "")
+    if not admin_key:
+        print(
+            "paper-exchange: no PAPER_EXCHANGE_ADMIN_KEY: /admin, /docs and /openapi.json are refused", file=sys.stderr
+        )
+    config = ServerConfig(key_id, secret, args.rate_limit, args.speed, faults, extra_keys=extra, admin_key=admin_key)
+    app = create_app(exchange, config)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
 
 

@@ -8,6 +8,8 @@
 - Stocks stream (StockDataStream, url_override=ws://host:port/v2/iex): msgpack auth / subscribe / unsubscribe, one
   connection per key.
 - /admin/*: the replay clock (advance, status) and fault injection; /healthz.
+- /admin/*, /docs, /redoc and /openapi.json answer only a request carrying the admin key in the X-Admin-Key
+  header (ServerConfig.admin_key; none configured = refused); /healthz answers anyone.
 
 Errors are Alpaca's: JSON {"code", "message"} with its HTTP statuses, 429 with X-RateLimit-* headers.
 """
@@ -71,6 +73,8 @@ class ServerConfig:
     faults: Faults = field(default_factory=Faults)
     # More key pairs for the same account (e.g. one per blue-green colour, so the record shows who submitted).
     extra_keys: dict[str, str] = field(default_factory=dict)
+    # The key /admin/*, /docs and /openapi.json require (X-Admin-Key); empty = those routes are refused.
+    admin_key: str = ""
 
 
 CHANNELS = {"t": "trades", "q": "quotes", "b": "bars"}  # stocks stream message type -> channel
@@ -94,6 +98,10 @@ class RateLimiter:
         return True, self.per_minute - len(self.calls), reset
 
 
+ADMIN_HEADER = "X-Admin-Key"
+ADMIN_PATHS = ("/admin", "/docs", "/redoc", "/openapi.json")
+
+
 def error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
@@ -114,7 +122,10 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
     @app.middleware("http")
     async def gate(request: Request, call_next: Any) -> Response:
         path = request.url.path
-        if path.startswith(("/admin", "/healthz", "/docs", "/openapi.json")):
+        if path.startswith(ADMIN_PATHS):
+            refused = state.admin_refusal(request.headers.get(ADMIN_HEADER, ""))
+            return refused or await call_next(request)
+        if path.startswith("/healthz"):
             return await call_next(request)
         if state.silent():
             await state.until_answering()
@@ -528,6 +539,16 @@ class _State:
         self.trade_clients.clear()
         self.data_clients.clear()
         self.data_keys.clear()
+
+    def admin_refusal(self, key: str) -> JSONResponse | None:
+        """None when `key` is the admin key; else the error to answer (401 without a key, 403 with a wrong one)."""
+        if not self.config.admin_key:
+            return error(403, 40310001, "admin routes are disabled: the exchange has no admin key")
+        if not key:
+            return error(401, 40110001, f"admin routes need the admin key in the {ADMIN_HEADER} header")
+        if not hmac.compare_digest(key.encode(), self.config.admin_key.encode()):
+            return error(403, 40310002, "the admin key is wrong")
+        return None
 
     def authorized(self, key: str, secret: str) -> bool:
         pairs = [(self.config.api_key_id, self.config.api_secret_key), *self.config.extra_keys.items()]

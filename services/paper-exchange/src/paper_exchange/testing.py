@@ -1,4 +1,5 @@
-"""Run a paper exchange inside a test process: a background thread with its own event loop, on a free port."""
+"""Run a paper exchange inside a test process: a background thread with its own event loop, on a free port; and
+the one way tests and benchmarks call the admin routes (`admin_call`, with the admin key in X-Admin-Key)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,30 @@ import pytest
 import uvicorn
 
 from paper_exchange.engine import Exchange, ExchangeConfig
-from paper_exchange.server import Faults, ServerConfig, create_app
+from paper_exchange.server import ADMIN_HEADER, Faults, ServerConfig, create_app
+
+# Where the dev stack keeps the admin key: secret/trading/paper-exchange#admin_key (KV v2, mount `secret`).
+ADMIN_SECRET_PATH = "trading/paper-exchange"  # pragma: allowlist secret (a Vault path, not a value)
+
+
+def admin_headers(admin_key: str) -> dict[str, str]:
+    return {ADMIN_HEADER: admin_key}
+
+
+def admin_call(url: str, admin_key: str, method: str, path: str, **kwargs: Any) -> Any:
+    """`method` /admin/`path` on the exchange at `url` with the admin key; raises on an error status."""
+    response = httpx.request(method, f"{url}/admin/{path}", headers=admin_headers(admin_key), timeout=30, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def stack_admin_key(vault_addr: str, vault_token: str) -> str:
+    """The admin key of the dev stack's exchange, from its Vault."""
+    import hvac
+
+    client = hvac.Client(url=vault_addr, token=vault_token)
+    secret = client.secrets.kv.v2.read_secret_version(path=ADMIN_SECRET_PATH, raise_on_deleted_version=True)
+    return str(secret["data"]["data"]["admin_key"])
 
 
 @dataclass
@@ -27,15 +51,14 @@ class RunningExchange:
     exchange: Exchange
     server: uvicorn.Server
     thread: threading.Thread
+    admin_key: str
 
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://")
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.url}/admin/{path}", timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json()
+        return admin_call(self.url, self.admin_key, method, path, **kwargs)
 
     def advance(self, minutes: int = 1) -> dict[str, Any]:
         return self.admin("POST", "advance", params={"minutes": minutes})  # type: ignore[no-any-return]
@@ -58,7 +81,11 @@ def start_exchange(
     """Start a paper exchange on a free port (manual clock unless speed > 0), advanced warm_minutes into the day."""
     exchange = Exchange(config or ExchangeConfig())
     key_id, secret_key = "PKTEST" + secrets.token_hex(6).upper(), secrets.token_urlsafe(24)
-    app = create_app(exchange, ServerConfig(key_id, secret_key, rate_limit_per_minute, speed, faults or Faults()))
+    admin_key = secrets.token_urlsafe(24)
+    server_config = ServerConfig(
+        key_id, secret_key, rate_limit_per_minute, speed, faults or Faults(), admin_key=admin_key
+    )
+    app = create_app(exchange, server_config)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -72,7 +99,7 @@ def start_exchange(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("paper exchange did not start")
         time.sleep(0.02)
-    running = RunningExchange(f"http://127.0.0.1:{port}", key_id, secret_key, exchange, server, thread)
+    running = RunningExchange(f"http://127.0.0.1:{port}", key_id, secret_key, exchange, server, thread, admin_key)
     if warm_minutes:
         running.advance(warm_minutes)
     return running

@@ -1,0 +1,144 @@
+"""The fast parts of `make security` as tests: each check passes on the tree, and each one fails on a planted
+problem (so a pass means something)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.security import chart_policy, report, secrets_scan, static
+
+
+def test_bandit_finds_no_high_severity_issue_in_what_ships() -> None:
+    check = static.bandit()
+    assert check.status == "pass", check.findings
+
+
+def test_bandit_fails_on_a_high_severity_issue(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("import subprocess\n\n\ndef run(cmd):\n    subprocess.call(cmd, shell=True)\n")
+    check = static.bandit([tmp_path])
+    assert check.status == "fail" and check.figures["high"] == 1, check.findings
+    assert "B602" in check.findings[0]
+
+
+def test_the_tree_holds_no_secret() -> None:
+    check = secrets_scan.tree_secrets()
+    assert check.status == "pass", check.findings
+    assert not [f for f in check.findings if f.startswith("allow-list entry no longer matches")], check.findings
+
+
+def test_the_secrets_scan_finds_a_planted_key_and_skips_vault_references(tmp_path: Path) -> None:
+    planted = tmp_path / "settings.env"
+    planted.write_text(
+        "AWS_ACCESS_KEY_ID=AKIAZ7UMXQ4EXAMPLE3Q\n"  # pragma: allowlist secret (planted for this test)
+        'api_secret_key = "vault:secret/trading/alpaca#api_secret_key"\n'
+    )
+    hits = secrets_scan.scan([planted], root=tmp_path)
+    assert [(h["line_number"], h["type"]) for h in hits] == [(1, "AWS Access Key")]
+
+
+def test_every_dockerfile_passes_hadolint() -> None:
+    check = static.hadolint()
+    assert check.status == "pass" and check.figures["dockerfiles"] >= 7, check.findings
+
+
+def test_hadolint_fails_on_a_bad_dockerfile(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM python:latest\nRUN apt-get install curl\n")
+    check = static.hadolint([dockerfile])
+    assert check.status == "fail"
+    assert {"DL3007", "DL3008"} <= {f.split()[1] for f in check.findings}, check.findings
+
+
+def test_the_charts_meet_the_policy() -> None:
+    check = chart_policy.chart_policy()
+    assert check.status == "pass" and check.figures["workloads"] > 0, check.findings
+
+
+def test_the_chart_policy_names_each_violation() -> None:
+    container = {
+        "name": "app",
+        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": False, "allowPrivilegeEscalation": False},
+        "resources": {"requests": {"cpu": "1"}},
+        "env": [{"name": "API_TOKEN", "value": "abc"}],
+        "ports": [{"name": "metrics", "containerPort": 9100}],
+    }
+    labels = {"app.kubernetes.io/name": "x"}
+    workload = {
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}},
+    }
+    policy = {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "x"},
+        "spec": {
+            "podSelector": {"matchLabels": labels},
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]}],
+        },
+    }
+    found = chart_policy.violations([workload, policy, {"kind": "Secret", "metadata": {"name": "s"}}], set())
+    text = "\n".join(found)
+    for problem in (
+        "a chart renders a Secret",
+        "securityContext.runAsNonRoot is not true",
+        "root filesystem is writable",
+        "capabilities not all dropped",
+        "no cpu and memory requests",
+        "no cpu and memory limits",
+        "no readinessProbe",
+        "no livenessProbe",
+        "API_TOKEN is a literal value",
+        "not only the scraper",
+    ):
+        assert problem in text, (problem, found)
+    assert "no NetworkPolicy selects" in "\n".join(chart_policy.violations([workload], set()))
+
+
+@pytest.mark.parametrize(
+    ("licence", "kind"),
+    [
+        ("MIT License", "permissive"),
+        ("Apache-2.0 AND BSD-3-Clause", "permissive"),
+        ("Mozilla Public License 2.0 (MPL 2.0)", "weak-copyleft"),
+        ("GNU Lesser General Public License v3 (LGPLv3)", "weak-copyleft"),
+        ("GNU General Public License v3 (GPLv3)", "strong-copyleft"),
+        ("AGPL-3.0-only", "strong-copyleft"),
+        ("GPL-2.0-or-later OR MIT", "permissive"),
+        ("MIT AND GPL-3.0", "strong-copyleft"),
+        ("UNKNOWN", "unknown"),
+    ],
+)
+def test_licences_are_classified(licence: str, kind: str) -> None:
+    assert static.classify(licence) == kind
+
+
+def test_every_pin_has_an_allowed_licence() -> None:
+    check = static.licences()
+    assert check.status == "pass", check.findings
+    assert check.figures["pins"] == len(static.locked()) and check.figures["not_installed"] == 0
+
+
+def test_the_sbom_names_every_pin(tmp_path: Path) -> None:
+    check = static.sbom(tmp_path / "sbom.cdx.json")
+    assert check.status == "pass", check.findings
+    document = json.loads((tmp_path / "sbom.cdx.json").read_text())
+    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.6"
+    names = {c["name"].lower() for c in document["components"]}
+    assert {"grpcio", "fastapi", "hvac"} <= names
+
+
+def test_the_report_scores_and_fails_below_its_thresholds(tmp_path: Path) -> None:
+    checks = [
+        report.Check("a", "t", "pass", "ok"),
+        report.Check("b", "t", "fail", "bad", ["one finding"]),
+        report.Check("c", "t", "unavailable", "database not reachable"),
+    ]
+    assert report.score(checks) == 50.0
+    assert report.failed(checks, set()) == ["b"]
+    assert report.failed(checks, {"c"}) == ["b", "c"]
+    written = json.loads(report.write(checks, {"c"}, tmp_path).read_text())
+    assert written["score"] == 50.0 and written["failed"] == ["b", "c"]
+    assert "database not reachable" in (tmp_path / "report.md").read_text()
