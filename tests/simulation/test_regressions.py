@@ -10,11 +10,13 @@ import itertools
 import random
 from decimal import Decimal
 
+import pytest
+from execution_service.app import ExecutionApp
 from oms_service.engine import OrderBook
 from trading.common.v1 import common_pb2
 from trading.oms.v1 import oms_pb2
 from trading_platform.decimals import to_proto
-from trading_simulation.world import World
+from trading_simulation.world import Variant, World
 
 
 def _fill(cid: str, side: int, quantity: int, price: str, ts: int) -> oms_pb2.OrderEvent:
@@ -80,3 +82,25 @@ def test_a_rebuild_folds_one_symbols_fills_in_the_order_they_were_applied() -> N
         position = other.positions["AAPL"]
         outcomes.add((position.average_entry_price, position.realized_pnl))
     assert len(outcomes) > 1
+
+
+# -- catch-up never retried: seeds 163 and 350 ---------------------------------------------------------------------
+# After the trade-update stream came back, execution's catch-up asked the broker for its orders once; when that call
+# failed (a 5xx, a timeout) it logged and gave up. The updates lost while the stream was down (a fill) were then never
+# reported while the stream stayed up: order-management's position stayed short of the broker's. Fixed: a failed
+# catch-up is tried again every CATCH_UP_RETRY_S while the stream is up.
+
+
+class ExecutionGivingUpOnCatchUp(ExecutionApp):
+    """The old behaviour: a failed catch-up is not tried again."""
+
+    async def catch_up(self) -> None:
+        await super().catch_up()
+        self.catch_up_retry_at = None
+
+
+@pytest.mark.parametrize("seed", [163, 350])
+def test_a_failed_catch_up_is_tried_again_until_the_missed_fill_is_reported(seed: int) -> None:
+    old = World(seed, variant=Variant("catch-up given up", execution=ExecutionGivingUpOnCatchUp)).run()
+    assert any(v.startswith("positions:") for v in old.violations), old.violations  # the seed still finds it
+    assert World(seed).run().ok

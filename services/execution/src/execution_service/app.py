@@ -62,6 +62,7 @@ TERMINAL_REPORTS = {
     execution_pb2.EXECUTION_REPORT_TYPE_EXPIRED,
     execution_pb2.EXECUTION_REPORT_TYPE_REJECTED,
 }
+CATCH_UP_RETRY_S = 1.0  # how soon a catch-up the broker did not answer is tried again
 PRODUCED = ["execution.reports.v1", "execution.quality.v1", "execution.status.v1"]
 TIF = {
     common_pb2.TIME_IN_FORCE_DAY: TimeInForce.DAY,
@@ -162,6 +163,9 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.stream_up = False
+        # A catch-up the broker did not answer is tried again from then on (monotonic), while the stream is up:
+        # what it was to report (the updates lost in a gap) would otherwise never be reported.
+        self.catch_up_retry_at: float | None = None
         self.trace_contexts: dict[str, otel_context.Context] = {}
         # The live lease (blue-green): checked right before every submit and cancel that goes to the broker.
         self.lease = LeaseGuard("execution")
@@ -237,6 +241,8 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                 log.info("trade-update stream", connected=up)
                 if up:
                     await self.catch_up()
+            elif up and self.catch_up_retry_at is not None and time.monotonic() >= self.catch_up_retry_at:
+                await self.catch_up()
             await asyncio.sleep(0.1)
 
     async def catch_up(self) -> None:
@@ -247,8 +253,10 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                 self.client.get_orders, GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500)
             )
         except (APIError, requests.RequestException) as error:
-            log.error("catch-up failed: broker orders unavailable", error=str(error))
+            log.error("catch-up failed: broker orders unavailable; trying again", error=str(error))
+            self.catch_up_retry_at = time.monotonic() + CATCH_UP_RETRY_S
             return
+        self.catch_up_retry_at = None
         for order in sorted(orders, key=lambda o: o.created_at):  # type: ignore[union-attr]
             for update in self.engine.catch_up_updates(order.model_dump(mode="json")):  # type: ignore[union-attr]
                 log.info(
