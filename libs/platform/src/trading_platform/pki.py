@@ -107,11 +107,12 @@ class TlsMaterial:
     certificate: bytes
     private_key: bytes
     ca_chain: bytes
-    not_before: float
+    not_before: float  # Vault back-dates it (clock skew), so lifetimes count from `issued_at`
     not_after: float
+    issued_at: float
 
     def renew_at(self) -> float:
-        return self.not_before + (self.not_after - self.not_before) * 2 / 3
+        return self.issued_at + (self.not_after - self.issued_at) * 2 / 3
 
     def server_configuration(self) -> Any:
         return grpc.ssl_server_certificate_configuration([(self.private_key, self.certificate)], self.ca_chain)
@@ -124,6 +125,7 @@ def issue(
     client: hvac.Client, identity: str, ttl: str = DEFAULT_TTL, alt_names: Iterable[str] = ("localhost",)
 ) -> TlsMaterial:
     """A fresh certificate for `identity` (common name and first DNS SAN), issued by its PKI role."""
+    issued_at = time.time()
     try:
         data = client.secrets.pki.generate_certificate(
             identity,
@@ -143,6 +145,7 @@ def issue(
         ca_chain=("\n".join(chain) + "\n").encode(),
         not_before=certificate.not_valid_before_utc.timestamp(),
         not_after=certificate.not_valid_after_utc.timestamp(),
+        issued_at=issued_at,
     )
 
 
@@ -158,6 +161,7 @@ def load_material(identity: str, certificate: Path, private_key: Path, ca_chain:
             ca_chain.read_bytes(),
             parsed.not_valid_before_utc.timestamp(),
             parsed.not_valid_after_utc.timestamp(),
+            max(parsed.not_valid_before_utc.timestamp(), min(time.time(), parsed.not_valid_after_utc.timestamp())),
         )
     except (OSError, ValueError) as error:
         raise PkiError(f"cannot load the {identity} certificate from {certificate.parent}: {error}") from None
