@@ -12,7 +12,7 @@ PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.t
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench simulate lock clean promote rollback
+.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench bench-compare security simulate lock clean promote rollback
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Targets:\n"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,13 @@ proto-check: install ## Fail if libs/contracts is stale against proto/
 
 bench: install ## Run the benchmarks; figures go to benchmarks/results/*.json
 	$(PY) -m tests.benchmarks
+
+bench-compare: install ## A/B the hot-path micro-benchmarks against a git ref in one run; fails on a regression (make bench-compare REF=main)
+	@test -n "$(REF)" || { echo "usage: make bench-compare REF=<git ref> [ROUNDS=12] [CASES='risk_check inference']"; exit 2; }
+	$(PY) -m tests.benchmarks.compare $(REF) $(if $(ROUNDS),--rounds $(ROUNDS),) $(if $(CASES),--cases $(CASES),)
+
+security: install ## Security checks with a score and thresholds; report in reports/security/ (SECURITY_ARGS=--fast: no stack)
+	$(PY) -m tests.security $(SECURITY_ARGS)
 
 SEEDS ?= 1000
 simulate: install ## Deterministic simulation of the order path: make simulate SEEDS=10000, or SEED=1234 for one seed's trace
