@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from execution_service.app import ExecutionApp
+from oms_service.app import OmsApp
 from oms_service.engine import OrderBook
 from trading.common.v1 import common_pb2
 from trading.oms.v1 import oms_pb2
@@ -104,3 +105,26 @@ def test_a_failed_catch_up_is_tried_again_until_the_missed_fill_is_reported(seed
     old = World(seed, variant=Variant("catch-up given up", execution=ExecutionGivingUpOnCatchUp)).run()
     assert any(v.startswith("positions:") for v in old.violations), old.violations  # the seed still finds it
     assert World(seed).run().ok
+
+
+# -- a snapshot of an aborted batch: seed 146 -----------------------------------------------------------------------
+# When a batch's transaction aborted, order-management's book still held the batch's effects until the recovery task
+# rebuilt it, and the snapshot writer, waiting for the transaction lock the abort released, ran first: `recovering`
+# was set only once the recovery task started. The snapshot held an order that was never in the log (DENIED here),
+# and every later start restored it. Fixed: transaction_failed marks the instance recovering before it schedules
+# the rebuild.
+
+
+class OmsMarkingRecoveryLate(OmsApp):
+    """The old behaviour: recovering only from when the recovery task starts."""
+
+    def transaction_failed(self, error: BaseException, where: str) -> None:
+        was_recovering = self.recovering
+        super().transaction_failed(error, where)
+        self.recovering = was_recovering
+
+
+def test_seed_146_no_snapshot_holds_an_aborted_transactions_effects() -> None:
+    old = World(146, variant=Variant("recovery marked late", oms=OmsMarkingRecoveryLate)).run()
+    assert any(v.startswith("rebuild: snapshot") for v in old.violations), old.violations
+    assert World(146).run().ok

@@ -351,6 +351,9 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 error=f"{type(error).__name__}: {error}",
                 transactional_id=self.transactional_id,
             )
+            # Recovering from now on, not from when the task starts: a snapshot waiting for the transaction lock
+            # (which the abort released) must not write this book, which still holds the aborted batch's effects.
+            self.recovering = True
             self.recovery = asyncio.create_task(self.recover())
 
     def halt(self, reason: str, error: BaseException | None = None) -> None:
