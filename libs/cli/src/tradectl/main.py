@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, backtest, deploy, dev, dlq, k8s, ops, stack, topics
+from tradectl import agent, audit, auth, backtest, deploy, dev, dlq, k8s, ops, stack, topics
 
 app = typer.Typer(
     name="tradectl",
@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 stack.register(app)  # tradectl up, down, status
+auth.register(app)  # tradectl login, logout; users, roles, apikeys (admin)
 app.add_typer(dev.app, name="dev")
 topics.register(app)  # tradectl topics, tradectl tail
 ops.register(app)  # tradectl orders, positions, risk ...

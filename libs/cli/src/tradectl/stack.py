@@ -64,9 +64,12 @@ BROKER_ENV = {
     "TRADING_BROKER__API_KEY_ID": "vault:secret/trading/alpaca#api_key_id",
     "TRADING_BROKER__API_SECRET_KEY": "vault:secret/trading/alpaca#api_secret_key",
 }
-# Start order: the recorder first, then the gate, the broker edge, the book of record, and the data flow last.
+# Start order: the recorder first, the front door (users and tokens), then the gate, the broker edge, the book of
+# record, and the data flow last.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("audit", "audit_service", 50056, 9106, {"TRADING_AUDIT__LEDGER_DIR": "{run_dir}/audit-ledger"}),
+    # HTTP on {gateway_http_port} (users, sessions, tokens, the JWKS); its gRPC port serves health only.
+    ServiceSpec("gateway", "gateway_service", 50057, 9107, {"TRADING_GATEWAY__PORT": "{gateway_http_port}"}),
     ServiceSpec("risk", "risk_service", 50054, 9104),
     ServiceSpec("execution", "execution_service", 50055, 9105, BROKER_ENV),
     ServiceSpec(
@@ -80,6 +83,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("market-data", "marketdata_service", 50051, 9101, BROKER_ENV),
 )
 PAPER_EXCHANGE_PORT = 18700
+GATEWAY_HTTP_PORT = 18080
 
 
 class Platform:
@@ -95,6 +99,7 @@ class Platform:
         extra_env: dict[str, str] | None = None,
         service_env: dict[str, dict[str, str]] | None = None,
         exchange_env: dict[str, str] | None = None,
+        gateway_port: int = GATEWAY_HTTP_PORT,
     ) -> None:
         self.run_dir = run_dir.resolve()
         self.stack = DevStack(self.run_dir, stack_ports) if stack_ports else DevStack.from_run_dir(self.run_dir)
@@ -105,6 +110,9 @@ class Platform:
         self.per_service_env = service_env or {}  # by service name
         self.exchange_env = exchange_env or {}
         self.exchange_url = f"http://127.0.0.1:{exchange_port}"
+        self.gateway_port = gateway_port
+        self.gateway_url = f"http://127.0.0.1:{gateway_port}"
+        self.gateway_bootstrap_waiting = False
         self._operator: ClientSecurity | None = None
 
     @classmethod
@@ -124,13 +132,15 @@ class Platform:
             for s in SERVICES
         )
         exchange_port = int(recorded.get("paper_exchange_url", "").rsplit(":", 1)[-1] or PAPER_EXCHANGE_PORT)
-        return cls(run_dir, services=services, exchange_port=exchange_port)
+        gateway_port = int(recorded.get("gateway_url", "").rsplit(":", 1)[-1] or GATEWAY_HTTP_PORT)
+        return cls(run_dir, services=services, exchange_port=exchange_port, gateway_port=gateway_port)
 
     @classmethod
     def with_free_ports(cls, run_dir: Path, services: tuple[ServiceSpec, ...] = SERVICES, **kwargs: Any) -> Platform:
         from trading_platform.devstack import free_port
 
         services = tuple(dataclasses.replace(s, grpc_port=free_port(), metrics_port=free_port()) for s in services)
+        kwargs.setdefault("gateway_port", free_port())
         return cls(run_dir, StackPorts(free_port(), free_port(), free_port()), free_port(), services, **kwargs)
 
     def grpc_client(self, token: str | None = None) -> ClientSecurity:
@@ -152,8 +162,7 @@ class Platform:
             "run_dir": str(self.run_dir),
             **{f"{s.module.removesuffix('_service')}_address": s.address for s in self.services if not s.service},
         }
-        values["risk_address"] = self.spec("risk").address
-        values["execution_address"] = self.spec("execution").address
+        values["gateway_http_port"] = str(self.gateway_port)  # (risk_address etc. come from the modules above)
         return {
             "TRADING_SERVICE_NAME": spec.service_name,
             "TRADING_KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
@@ -193,6 +202,7 @@ class Platform:
         else:
             console.print("[yellow]paper exchange: not installed; skipped[/yellow]")
         self.seed_model_registry()
+        self.gateway_bootstrap_waiting = self.gateway_vault(endpoints)
         states: dict[str, str] = {}
         for spec in self.services:
             if not spec.built():
@@ -210,6 +220,7 @@ class Platform:
             json.dumps(
                 {
                     "paper_exchange_url": self.exchange_url,
+                    "gateway_url": self.gateway_url,
                     "services": {s.name: s.address for s in self.services},
                     "ports": {s.name: [s.grpc_port, s.metrics_port] for s in self.services},
                 },
@@ -231,6 +242,18 @@ class Platform:
             if model.is_dir() and not (registry / model.name).exists():
                 shutil.copytree(model, registry / model.name)
                 console.print(f"model registry: {model.name} (bundled) in {registry}")
+
+    def gateway_vault(self, endpoints: Endpoints) -> bool:
+        """The gateway's Vault policy and AppRole, and a one-time secret for its first admin while it has no user
+        (True then). Nothing when the gateway is not among the services or not installed."""
+        wanted = any(s.service_name == "gateway" for s in self.services)
+        if not wanted or importlib.util.find_spec("gateway_service") is None:
+            return False
+        import hvac
+        from gateway_service.bootstrap import provision_dev
+
+        client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
+        return provision_dev(client, Path(endpoints.approle_dir), endpoints.redis_url)
 
     def start_service(self, name: str, endpoints: Endpoints | None = None, timeout_s: float = 60.0) -> str:
         spec = self.spec(name)
@@ -366,6 +389,15 @@ def up(
     if failed:
         console.print(f"[red]not healthy: {', '.join(failed)}; see the log above[/red]")
         raise typer.Exit(1)
+    if "gateway" in states:
+        console.print(f"gateway: {platform.gateway_url} (JWKS at {platform.gateway_url}/.well-known/jwks.json)")
+        if platform.gateway_bootstrap_waiting:
+            console.print(
+                "first admin: `tradectl users bootstrap -u admin` (uses the one-time secret the dev Vault holds at "
+                "secret/trading/gateway/bootstrap, once), then `tradectl login -u admin`"
+            )
+        else:
+            console.print("log in: `tradectl login -u <you>` (password and TOTP code)")
     console.print("[green]platform up[/green]: `tradectl status`, `tradectl tail <topic>`, `make down` to stop")
 
 

@@ -16,7 +16,11 @@ import secrets
 from pathlib import Path
 
 import hvac
+import redis
 from hvac.exceptions import Forbidden, InvalidPath
+from trading_platform import pki
+
+from gateway_service.users import users_key
 
 BOOTSTRAP = "bootstrap"
 SERVICE = "gateway"
@@ -24,11 +28,13 @@ SERVICE = "gateway"
 
 def policy(mount: str = "secret", path: str = "trading/gateway") -> str:
     """The gateway's Vault policy: its own subtree only (signing keys, JWKS, the bootstrap secret, its Kafka
-    password); it may write there (rotation, publishing the JWKS, consuming the bootstrap secret)."""
+    password), where it may write (rotation, publishing the JWKS, consuming the bootstrap secret); and issuing its
+    own gRPC certificate (the service runner serves health over mTLS)."""
     return "\n".join(
         [
             f'path "{mount}/data/{path}/*" {{ capabilities = ["create", "read", "update", "delete"] }}',
             f'path "{mount}/metadata/{path}/*" {{ capabilities = ["read", "delete"] }}',
+            f'path "{pki.issue_path(SERVICE)}" {{ capabilities = ["update"] }}',
         ]
     )
 
@@ -74,7 +80,7 @@ def has_secret(client: hvac.Client, mount: str = "secret", path: str = "trading/
     return True
 
 
-def provision_dev(client: hvac.Client, approle_dir: Path, has_users: bool) -> bool:
+def provision_dev(client: hvac.Client, approle_dir: Path, redis_url: str, prefix: str = "gateway:") -> bool:
     """The dev stack's part for the gateway (with the root token): its policy, its AppRole (credentials in an
     owner-only file `<approle_dir>/gateway.json`), and a bootstrap secret while it has no user. Returns True when a
     bootstrap secret is waiting."""
@@ -92,8 +98,12 @@ def provision_dev(client: hvac.Client, approle_dir: Path, has_users: bool) -> bo
         fd = os.open(role_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(json.dumps({"role_id": role_id, "secret_id": secret_id}) + "\n")
-    if has_users:
-        return False
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        if connection.exists(users_key(prefix)):
+            return False
+    finally:
+        connection.close()
     if not has_secret(client):
         write_secret(client)
     return True

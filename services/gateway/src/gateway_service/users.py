@@ -24,6 +24,11 @@ return 1
 """
 
 
+def users_key(prefix: str) -> str:
+    """The set of every username."""
+    return f"{prefix}users"
+
+
 class UserExistsError(ValueError):
     pass
 
@@ -101,19 +106,19 @@ class UserStore:
             "created_at": repr(user.created_at),
         }
         created = await self.redis.eval(  # type: ignore[misc]
-            CREATE_SCRIPT, 2, self._key(username), f"{self.prefix}users", username, *sum(fields.items(), ())
+            CREATE_SCRIPT, 2, self._key(username), users_key(self.prefix), username, *sum(fields.items(), ())
         )
         if not created:
             raise UserExistsError(f"user {username!r} exists")
         return user
 
     async def all(self) -> list[User]:
-        names = sorted(str(name) for name in await self.redis.smembers(f"{self.prefix}users"))
+        names = sorted(str(name) for name in await self.redis.smembers(users_key(self.prefix)))
         users = [await self.get(name) for name in names]
         return [user for user in users if user is not None]
 
     async def count(self) -> int:
-        return int(await self.redis.scard(f"{self.prefix}users"))
+        return int(await self.redis.scard(users_key(self.prefix)))
 
     async def set_disabled(self, username: str, disabled: bool) -> User:
         await self.require(username)
