@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -127,41 +128,109 @@ def positions(oms: str = OMS, as_json: bool = JSON) -> None:
     console.print(f"total P&L {total:.2f}")
 
 
-def _set_state(risk: str, state: int, reason: str, actor: str, cancel: bool, as_json: bool) -> None:
-    request = risk_pb2.SetTradingStateRequest(state=state, reason=reason, actor=actor, cancel_open_orders=cancel)
+def _set_state(risk: str, state: int, reason: str, cancel: bool, as_json: bool) -> None:
+    request = risk_pb2.SetTradingStateRequest(state=state, reason=reason, cancel_open_orders=cancel)
     response = _call(risk, lambda ch: risk_pb2_grpc.RiskServiceStub(ch).SetTradingState(request))
     if as_json:
         print(json.dumps(_dict(response)))
+    elif response.outcome.change_id:
+        _print_pending(response.outcome)
     else:
         console.print(f"trading state: [bold]{risk_pb2.TradingState.Name(response.state)}[/bold] ({reason})")
 
 
+def _print_pending(outcome: risk_pb2.ChangeOutcome) -> None:
+    console.print(
+        f"[yellow]waiting for a second risk officer[/yellow]: change {outcome.change_id} "
+        f"(`tradectl risk approve {outcome.change_id}`)"
+    )
+
+
 REASON = typer.Option(..., "--reason", help="why (recorded on risk.state.v1 and in the audit ledger)")
-ACTOR = typer.Option("operator", "--actor", help="who")
 
 
 @risk_app.command()
 def halt(
     risk: str = RISK,
     reason: str = REASON,
-    actor: str = ACTOR,
     as_json: bool = JSON,
     keep_orders: bool = typer.Option(False, "--keep-orders", help="do not cancel open orders"),
 ) -> None:
-    """The kill switch: HALTED (no new orders) and, unless --keep-orders, cancel every open order."""
-    _set_state(risk, risk_pb2.TRADING_STATE_HALTED, reason, actor, not keep_orders, as_json)
+    """The kill switch: HALTED (no new orders) and, unless --keep-orders, cancel every open order. At once."""
+    _set_state(risk, risk_pb2.TRADING_STATE_HALTED, reason, not keep_orders, as_json)
 
 
 @risk_app.command()
-def reduce(risk: str = RISK, reason: str = REASON, actor: str = ACTOR, as_json: bool = JSON) -> None:
-    """REDUCING: only orders that shrink a position pass."""
-    _set_state(risk, risk_pb2.TRADING_STATE_REDUCING, reason, actor, False, as_json)
+def reduce(risk: str = RISK, reason: str = REASON, as_json: bool = JSON) -> None:
+    """REDUCING: only orders that shrink a position pass (from HALTED: waits for a second risk officer)."""
+    _set_state(risk, risk_pb2.TRADING_STATE_REDUCING, reason, False, as_json)
 
 
 @risk_app.command()
-def resume(risk: str = RISK, reason: str = REASON, actor: str = ACTOR, as_json: bool = JSON) -> None:
-    """ACTIVE: trading within limits."""
-    _set_state(risk, risk_pb2.TRADING_STATE_ACTIVE, reason, actor, False, as_json)
+def resume(risk: str = RISK, reason: str = REASON, as_json: bool = JSON) -> None:
+    """ACTIVE: trading within limits. A lift: it waits for a second risk officer's `tradectl risk approve`."""
+    _set_state(risk, risk_pb2.TRADING_STATE_ACTIVE, reason, False, as_json)
+
+
+def _change_summary(change: risk_pb2.ProposedChange) -> str:
+    if change.HasField("trading_state"):
+        move = change.trading_state
+        names = risk_pb2.TradingState.Name
+        return f"trading state {names(move.from_state)} -> {names(move.state)}"
+    raised = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in _dict(change.limits.raised).items()}
+    parts = [f"{key} -> {value}" for key, value in raised.items() if key != "version"]
+    parts += [f"unrestrict {symbol}" for symbol in change.limits.unrestricted_symbols]
+    return ", ".join(parts) or "nothing"
+
+
+def _pending(risk: str) -> list[risk_pb2.RiskChangeRecorded]:
+    request = risk_pb2.ListPendingChangesRequest()
+    response = _call(risk, lambda ch: risk_pb2_grpc.RiskServiceStub(ch).ListPendingChanges(request))
+    return list(response.changes)
+
+
+@risk_app.command()
+def pending(risk: str = RISK, as_json: bool = JSON) -> None:
+    """The changes waiting for a second risk officer (raised limits, unrestricted symbols, lifted states)."""
+    changes = _pending(risk)
+    if as_json:
+        print(json.dumps([_dict(change) for change in changes], indent=2))
+        return
+    table = Table(title="changes waiting for a second risk officer")
+    for column in ("change id", "change", "requested by", "reason", "expires in", "content hash"):
+        table.add_column(column)
+    now = time.time_ns()
+    for change in changes:
+        table.add_row(
+            change.change_id,
+            _change_summary(change.change),
+            change.requested_by,
+            change.reason,
+            f"{max(0, change.expires_at - now) / 1e9:.0f} s",
+            change.content_hash[:16],
+        )
+    console.print(table)
+
+
+@risk_app.command()
+def approve(
+    change_id: str = typer.Argument(..., help="the change id `tradectl risk pending` lists"),
+    risk: str = RISK,
+    reason: str = typer.Option("", "--reason", help="why (recorded on risk.changes.v1)"),
+    as_json: bool = JSON,
+) -> None:
+    """Approve another risk officer's pending change: it is applied at once (once; never your own)."""
+    found = next((change for change in _pending(risk) if change.change_id == change_id), None)
+    if found is None:
+        console.print(f"[red]no pending change {change_id}[/red] (`tradectl risk pending` lists them)")
+        raise typer.Exit(1)
+    # The approval names the content hash of the change shown here: it cannot approve anything else.
+    request = risk_pb2.ApproveChangeRequest(change_id=change_id, content_hash=found.content_hash, reason=reason)
+    response = _call(risk, lambda ch: risk_pb2_grpc.RiskServiceStub(ch).ApproveChange(request))
+    if as_json:
+        print(json.dumps(_dict(response)))
+    else:
+        console.print(f"approved and applied: {_change_summary(response.change)}")
 
 
 @risk_app.command()

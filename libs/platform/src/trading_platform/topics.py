@@ -194,6 +194,7 @@ TOPICS: dict[str, Topic] = {
             "order events of record (the OMS event log)",
             retention_days=-1,
             writer=OMS,
+            readers=(RISK,),  # risk counts working orders until their terminal event
         ),
         _t(
             "oms.snapshots.v1",
@@ -249,6 +250,25 @@ TOPICS: dict[str, Topic] = {
             risk_pb2.LimitsChanged,
             '"_limits"',
             "audited limit changes",
+            partitions=1,
+            retention_days=-1,
+            writer=RISK,
+            compacted=True,
+        ),
+        _t(
+            "risk.changes.v1",
+            risk_pb2.RiskChangeRecorded,
+            "change id",
+            "four eyes: looser risk changes requested, approved, refused and expired",
+            partitions=1,
+            retention_days=-1,
+            writer=RISK,
+        ),
+        _t(
+            "risk.equity.v1",
+            risk_pb2.StartOfDayEquityRecorded,
+            '"_equity"',
+            "the start-of-day equity of the trading day, from the broker account",
             partitions=1,
             retention_days=-1,
             writer=RISK,

@@ -44,6 +44,14 @@ class AlertSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_SEVERITY_INFO: _ClassVar[AlertSeverity]
     ALERT_SEVERITY_WARNING: _ClassVar[AlertSeverity]
     ALERT_SEVERITY_CRITICAL: _ClassVar[AlertSeverity]
+
+class ChangeEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_EVENT_TYPE_UNSPECIFIED: _ClassVar[ChangeEventType]
+    CHANGE_EVENT_TYPE_REQUESTED: _ClassVar[ChangeEventType]
+    CHANGE_EVENT_TYPE_APPROVED: _ClassVar[ChangeEventType]
+    CHANGE_EVENT_TYPE_REFUSED: _ClassVar[ChangeEventType]
+    CHANGE_EVENT_TYPE_EXPIRED: _ClassVar[ChangeEventType]
 TRADING_STATE_UNSPECIFIED: TradingState
 TRADING_STATE_ACTIVE: TradingState
 TRADING_STATE_REDUCING: TradingState
@@ -72,6 +80,11 @@ ALERT_SEVERITY_UNSPECIFIED: AlertSeverity
 ALERT_SEVERITY_INFO: AlertSeverity
 ALERT_SEVERITY_WARNING: AlertSeverity
 ALERT_SEVERITY_CRITICAL: AlertSeverity
+CHANGE_EVENT_TYPE_UNSPECIFIED: ChangeEventType
+CHANGE_EVENT_TYPE_REQUESTED: ChangeEventType
+CHANGE_EVENT_TYPE_APPROVED: ChangeEventType
+CHANGE_EVENT_TYPE_REFUSED: ChangeEventType
+CHANGE_EVENT_TYPE_EXPIRED: ChangeEventType
 
 class CheckOrderRequest(_message.Message):
     __slots__ = ("envelope", "client_order_id", "symbol", "side", "quantity", "order_type", "limit_price", "reference_price", "strategy_id", "dry_run")
@@ -219,25 +232,147 @@ class SetTradingStateRequest(_message.Message):
     def __init__(self, state: _Optional[_Union[TradingState, str]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., cancel_open_orders: _Optional[bool] = ...) -> None: ...
 
 class TradingStateResponse(_message.Message):
-    __slots__ = ("state", "reason", "changed_at")
+    __slots__ = ("state", "reason", "changed_at", "outcome")
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     state: TradingState
     reason: str
     changed_at: int
-    def __init__(self, state: _Optional[_Union[TradingState, str]] = ..., reason: _Optional[str] = ..., changed_at: _Optional[int] = ...) -> None: ...
+    outcome: ChangeOutcome
+    def __init__(self, state: _Optional[_Union[TradingState, str]] = ..., reason: _Optional[str] = ..., changed_at: _Optional[int] = ..., outcome: _Optional[_Union[ChangeOutcome, _Mapping]] = ...) -> None: ...
 
 class GetLimitsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class UpdateLimitsRequest(_message.Message):
-    __slots__ = ("limits", "actor", "reason")
+    __slots__ = ("limits", "actor", "reason", "replace_restricted_symbols")
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_RESTRICTED_SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     limits: RiskLimits
     actor: str
     reason: str
-    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    replace_restricted_symbols: bool
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., replace_restricted_symbols: _Optional[bool] = ...) -> None: ...
+
+class ChangeOutcome(_message.Message):
+    __slots__ = ("applied", "change_id", "content_hash", "pending", "expires_at")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    applied: bool
+    change_id: str
+    content_hash: str
+    pending: ProposedChange
+    expires_at: int
+    def __init__(self, applied: _Optional[bool] = ..., change_id: _Optional[str] = ..., content_hash: _Optional[str] = ..., pending: _Optional[_Union[ProposedChange, _Mapping]] = ..., expires_at: _Optional[int] = ...) -> None: ...
+
+class UpdateLimitsResponse(_message.Message):
+    __slots__ = ("limits", "outcome")
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    limits: RiskLimits
+    outcome: ChangeOutcome
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., outcome: _Optional[_Union[ChangeOutcome, _Mapping]] = ...) -> None: ...
+
+class TradingStateChange(_message.Message):
+    __slots__ = ("from_state", "state")
+    FROM_STATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    from_state: TradingState
+    state: TradingState
+    def __init__(self, from_state: _Optional[_Union[TradingState, str]] = ..., state: _Optional[_Union[TradingState, str]] = ...) -> None: ...
+
+class LimitsRaise(_message.Message):
+    __slots__ = ("raised", "unrestricted_symbols", "version")
+    RAISED_FIELD_NUMBER: _ClassVar[int]
+    UNRESTRICTED_SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    raised: RiskLimits
+    unrestricted_symbols: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    def __init__(self, raised: _Optional[_Union[RiskLimits, _Mapping]] = ..., unrestricted_symbols: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ProposedChange(_message.Message):
+    __slots__ = ("limits", "trading_state")
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_FIELD_NUMBER: _ClassVar[int]
+    limits: LimitsRaise
+    trading_state: TradingStateChange
+    def __init__(self, limits: _Optional[_Union[LimitsRaise, _Mapping]] = ..., trading_state: _Optional[_Union[TradingStateChange, _Mapping]] = ...) -> None: ...
+
+class RiskChangeRecorded(_message.Message):
+    __slots__ = ("envelope", "change_id", "event_type", "change", "content_hash", "actor", "requested_by", "reason", "requested_at", "expires_at")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    envelope: _common_pb2.Envelope
+    change_id: str
+    event_type: ChangeEventType
+    change: ProposedChange
+    content_hash: str
+    actor: str
+    requested_by: str
+    reason: str
+    requested_at: int
+    expires_at: int
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., change_id: _Optional[str] = ..., event_type: _Optional[_Union[ChangeEventType, str]] = ..., change: _Optional[_Union[ProposedChange, _Mapping]] = ..., content_hash: _Optional[str] = ..., actor: _Optional[str] = ..., requested_by: _Optional[str] = ..., reason: _Optional[str] = ..., requested_at: _Optional[int] = ..., expires_at: _Optional[int] = ...) -> None: ...
+
+class ApproveChangeRequest(_message.Message):
+    __slots__ = ("change_id", "content_hash", "reason")
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    change_id: str
+    content_hash: str
+    reason: str
+    def __init__(self, change_id: _Optional[str] = ..., content_hash: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ApproveChangeResponse(_message.Message):
+    __slots__ = ("change_id", "change", "limits", "state")
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    change_id: str
+    change: ProposedChange
+    limits: RiskLimits
+    state: TradingState
+    def __init__(self, change_id: _Optional[str] = ..., change: _Optional[_Union[ProposedChange, _Mapping]] = ..., limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., state: _Optional[_Union[TradingState, str]] = ...) -> None: ...
+
+class ListPendingChangesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPendingChangesResponse(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[RiskChangeRecorded]
+    def __init__(self, changes: _Optional[_Iterable[_Union[RiskChangeRecorded, _Mapping]]] = ...) -> None: ...
+
+class StartOfDayEquityRecorded(_message.Message):
+    __slots__ = ("envelope", "trading_day", "equity", "book_pnl", "account_id")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    TRADING_DAY_FIELD_NUMBER: _ClassVar[int]
+    EQUITY_FIELD_NUMBER: _ClassVar[int]
+    BOOK_PNL_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    envelope: _common_pb2.Envelope
+    trading_day: str
+    equity: _common_pb2.Decimal
+    book_pnl: _common_pb2.Decimal
+    account_id: str
+    def __init__(self, envelope: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., trading_day: _Optional[str] = ..., equity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., book_pnl: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., account_id: _Optional[str] = ...) -> None: ...

@@ -57,7 +57,17 @@ class RiskServiceStub:
         self.UpdateLimits = channel.unary_unary(
                 '/trading.risk.v1.RiskService/UpdateLimits',
                 request_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.UpdateLimitsRequest.SerializeToString,
-                response_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.RiskLimits.FromString,
+                response_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.UpdateLimitsResponse.FromString,
+                _registered_method=True)
+        self.ApproveChange = channel.unary_unary(
+                '/trading.risk.v1.RiskService/ApproveChange',
+                request_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.ApproveChangeRequest.SerializeToString,
+                response_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.ApproveChangeResponse.FromString,
+                _registered_method=True)
+        self.ListPendingChanges = channel.unary_unary(
+                '/trading.risk.v1.RiskService/ListPendingChanges',
+                request_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.ListPendingChangesRequest.SerializeToString,
+                response_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.ListPendingChangesResponse.FromString,
                 _registered_method=True)
 
 
@@ -94,6 +104,19 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveChange(self, request, context):
+        """Four eyes: a second risk officer applies a pending change (never its requester; once; before it expires).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingChanges(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -120,7 +143,17 @@ def add_RiskServiceServicer_to_server(servicer, server):
             'UpdateLimits': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateLimits,
                     request_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.UpdateLimitsRequest.FromString,
-                    response_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.RiskLimits.SerializeToString,
+                    response_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.UpdateLimitsResponse.SerializeToString,
+            ),
+            'ApproveChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveChange,
+                    request_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.ApproveChangeRequest.FromString,
+                    response_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.ApproveChangeResponse.SerializeToString,
+            ),
+            'ListPendingChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingChanges,
+                    request_deserializer=trading_dot_risk_dot_v1_dot_risk__pb2.ListPendingChangesRequest.FromString,
+                    response_serializer=trading_dot_risk_dot_v1_dot_risk__pb2.ListPendingChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -257,7 +290,61 @@ class RiskService:
             target,
             '/trading.risk.v1.RiskService/UpdateLimits',
             trading_dot_risk_dot_v1_dot_risk__pb2.UpdateLimitsRequest.SerializeToString,
-            trading_dot_risk_dot_v1_dot_risk__pb2.RiskLimits.FromString,
+            trading_dot_risk_dot_v1_dot_risk__pb2.UpdateLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trading.risk.v1.RiskService/ApproveChange',
+            trading_dot_risk_dot_v1_dot_risk__pb2.ApproveChangeRequest.SerializeToString,
+            trading_dot_risk_dot_v1_dot_risk__pb2.ApproveChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trading.risk.v1.RiskService/ListPendingChanges',
+            trading_dot_risk_dot_v1_dot_risk__pb2.ListPendingChangesRequest.SerializeToString,
+            trading_dot_risk_dot_v1_dot_risk__pb2.ListPendingChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,
