@@ -29,8 +29,10 @@ from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading_platform.decimals import to_proto
+from trading_platform.identity import TRADER
 from trading_platform.messaging import KafkaConnection
-from trading_platform.testing.waiting import rpc
+from trading_platform.rpc import ClientSecurity, channel
+from trading_platform.testing.identities import TestIdentities
 
 from tests.benchmarks.load import Clock, memory_growth, read_topic, resident_mb, run_dir, start
 from tests.benchmarks.stats import latency_summary, write_results
@@ -50,9 +52,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def storm(address: str, rate: float, seconds: float, prefix: str = "storm") -> list[dict[str, Any]]:
-    """Submit rate x seconds orders on a fixed schedule (each call in its own task); every answer with its times."""
+async def storm(
+    address: str, security: ClientSecurity, rate: float, seconds: float, prefix: str = "storm"
+) -> list[dict[str, Any]]:
+    """Submit rate x seconds orders on a fixed schedule (each call in its own task, one channel); every answer with
+    its times."""
     answers: list[dict[str, Any]] = []
+    oms = channel(address, 10.0, security=security)
+    stub = oms_pb2_grpc.OrderServiceStub(oms)
 
     async def one(i: int) -> None:
         side = common_pb2.ORDER_SIDE_BUY if (i // len(SYMBOLS)) % 2 == 0 else common_pb2.ORDER_SIDE_SELL
@@ -67,7 +74,7 @@ async def storm(address: str, rate: float, seconds: float, prefix: str = "storm"
         )
         sent = time.time_ns()
         try:
-            answer = await rpc(address, lambda ch: oms_pb2_grpc.OrderServiceStub(ch).SubmitOrder(request))
+            answer = await stub.SubmitOrder(request)
             code, cid = answer.reason_code or "?", answer.order.client_order_id
         except Exception as error:
             code, cid = type(error).__name__, ""
@@ -79,6 +86,7 @@ async def storm(address: str, rate: float, seconds: float, prefix: str = "storm"
         await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
+    await oms.close()
     return answers
 
 
@@ -129,14 +137,17 @@ def main(argv: list[str] | None = None) -> None:
 def measure(platform: Platform, admin: KafkaConnection, args: argparse.Namespace) -> dict[str, Any]:
     broker = Broker(platform)
     oms = platform.spec("order-management").address
+    endpoints = platform.stack.endpoints()
+    identities = TestIdentities(endpoints.vault_addr, endpoints.vault_token(), endpoints.redis_url)
+    trader = platform.grpc_client(token=identities.user_token("storm-desk", roles=[TRADER], ttl_s=7200))
     deadline = time.monotonic() + 90
     while True:  # order-management takes orders once its first reconciliation passed (the probe is one order)
-        probe = asyncio.run(storm(oms, 1.0, 1.0, "storm-probe"))[0]
+        probe = asyncio.run(storm(oms, trader, 1.0, 1.0, f"storm-probe-{time.monotonic_ns()}"))[0]
         if probe["code"] not in ("RECONCILIATION_BLOCKED", "UNAVAILABLE") or time.monotonic() > deadline:
             break
         time.sleep(1)
     memory_start = resident_mb(platform, SERVICES)
-    answers = asyncio.run(storm(oms, args.rate, args.storm_s))
+    answers = asyncio.run(storm(oms, trader, args.rate, args.storm_s))
     storm_end = time.monotonic()
     approved = {a["cid"]: a["answered_ns"] for a in answers if a["code"] == "APPROVED"}
     timeline, refused, at_broker = [], {}, {}
@@ -152,7 +163,7 @@ def measure(platform: Platform, admin: KafkaConnection, args: argparse.Namespace
     submissions = broker.record()["submissions"]
     memory_end = resident_mb(platform, SERVICES)
     times = [s["received_ns"] for s in submissions if s["client_order_id"] in approved]
-    violations = check(platform, broker, timeout_s=60)
+    violations = check(platform, broker, trader, timeout_s=60)
     return {
         "offered": len(answers),
         "offered_per_s": args.rate,

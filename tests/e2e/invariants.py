@@ -24,13 +24,12 @@ from typing import Any
 
 import httpx
 import hvac
-from paper_exchange.testing import admin_call, stack_admin_key
 from tradectl.stack import Platform
 from trading.common.v1 import common_pb2
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading_platform.decimals import from_proto
 from trading_platform.messaging import replay
-from trading_platform.testing.waiting import rpc
+from trading_platform.rpc import ClientSecurity, channel
 
 SIDES = {common_pb2.ORDER_SIDE_BUY: "buy", common_pb2.ORDER_SIDE_SELL: "sell"}
 FILL_EVENTS = (oms_pb2.ORDER_EVENT_TYPE_PARTIALLY_FILLED, oms_pb2.ORDER_EVENT_TYPE_FILLED)
@@ -55,7 +54,6 @@ class Broker:
             "APCA-API-KEY-ID": keys["data"]["data"]["api_key_id"],
             "APCA-API-SECRET-KEY": keys["data"]["data"]["api_secret_key"],
         }
-        self.admin_key = stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.url}{path}", headers=self.headers, params=params, timeout=10)
@@ -63,7 +61,9 @@ class Broker:
         return response.json()
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        return admin_call(self.url, self.admin_key, method, path, **kwargs)
+        response = httpx.request(method, f"{self.url}/admin/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
 
     def record(self) -> dict[str, Any]:
         return self.admin("GET", "submissions")  # type: ignore[no-any-return]
@@ -93,14 +93,14 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
 
 
-def gather(platform: Platform, broker: Broker) -> Evidence:
+def gather(platform: Platform, broker: Broker, security: ClientSecurity) -> Evidence:
     record = broker.record()
     cid_of = {s["order_id"]: s["client_order_id"] for s in record["submissions"]}
     filled: dict[str, Decimal] = defaultdict(Decimal)
     for fill in record["fills"]:
         filled[cid_of.get(fill["order_id"], fill["order_id"])] += Decimal(fill["qty"])
     approvals, applied = asyncio.run(_from_topics(platform))
-    positions, open_orders = asyncio.run(_book(platform))
+    positions, open_orders = asyncio.run(_book(platform, security))
     return Evidence(
         submissions=record["submissions"],
         broker_filled=dict(filled),
@@ -132,15 +132,11 @@ async def _from_topics(
     return dict(approvals), applied
 
 
-async def _book(platform: Platform) -> tuple[dict[str, Decimal], int]:
-    address = platform.spec("order-management").address
-    positions = await rpc(
-        address, lambda ch: oms_pb2_grpc.OrderServiceStub(ch).ListPositions(oms_pb2.ListPositionsRequest())
-    )
-    orders = await rpc(
-        address,
-        lambda ch: oms_pb2_grpc.OrderServiceStub(ch).ListOrders(oms_pb2.ListOrdersRequest(statuses=OPEN_STATUSES)),
-    )
+async def _book(platform: Platform, security: ClientSecurity) -> tuple[dict[str, Decimal], int]:
+    async with channel(platform.spec("order-management").address, 5.0, security=security) as oms:
+        stub = oms_pb2_grpc.OrderServiceStub(oms)
+        positions = await stub.ListPositions(oms_pb2.ListPositionsRequest())
+        orders = await stub.ListOrders(oms_pb2.ListOrdersRequest(statuses=OPEN_STATUSES))
     held = {p.symbol: from_proto(p.quantity) for p in positions.positions}
     return {symbol: qty for symbol, qty in held.items() if qty}, len(orders.orders)
 
@@ -185,13 +181,14 @@ def quiet(evidence: Evidence) -> bool:
     return evidence.open_of_record == 0 and evidence.broker_open == 0 and not violations(evidence)
 
 
-def check(platform: Platform, broker: Broker, timeout_s: float = 30.0) -> list[str]:
+def check(platform: Platform, broker: Broker, security: ClientSecurity, timeout_s: float = 30.0) -> list[str]:
     """Wait (up to timeout_s) for the platform to be quiet, then return the violations (none once quiet). A platform
-    that never gets quiet returns what stands at the deadline, plus the open orders."""
+    that never gets quiet returns what stands at the deadline, plus the open orders. `security`: a gRPC client of
+    the platform allowed to read order-management's book (a user token with a reader role)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            evidence = gather(platform, broker)
+            evidence = gather(platform, broker, security)
         except Exception as error:  # a service still starting: try again until the deadline
             if time.monotonic() > deadline:
                 return [f"the record could not be read: {type(error).__name__}: {error}"]

@@ -18,24 +18,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import signal
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import hvac
 import pytest
 from aiokafka import AIOKafkaProducer
 from audit_service.ledger import read_entries
 from tradectl.stack import Platform
 from trading.common.v1 import common_pb2
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
+from trading_platform import pki
 from trading_platform.decimals import to_proto
 from trading_platform.devstack import ManagedProcess
+from trading_platform.identity import TRADER
 from trading_platform.messaging import end_offsets, replay
-from trading_platform.rpc import health_status
-from trading_platform.testing.waiting import rpc, wait_for
+from trading_platform.rpc import ClientSecurity, channel, health_status
+from trading_platform.testing.identities import TestIdentities
+from trading_platform.testing.waiting import wait_for
 from trading_platform.topics import AUDIT, DLQ_SUFFIX, TOPICS
 
 from tests.e2e.invariants import Broker, check
@@ -72,15 +78,19 @@ class Desk(threading.Thread):
     """Submits small market orders to order-management, ten a second, alternating buy and sell per symbol so the
     book stays flat. Refusals (order-management down, risk down, blocked) are counted, not raised."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, security: ClientSecurity) -> None:
         super().__init__(daemon=True, name="fault-desk")
-        self.address, self.halt = address, threading.Event()
+        self.address, self.security, self.halt = address, security, threading.Event()
         self.answers: dict[str, int] = {}
 
     def run(self) -> None:
+        asyncio.run(self.submit_until_halted())
+
+    async def submit_until_halted(self) -> None:
         sides = itertools.cycle([common_pb2.ORDER_SIDE_BUY] * 4 + [common_pb2.ORDER_SIDE_SELL] * 4)
         for symbol, side in zip(itertools.cycle(DESK_SYMBOLS), sides, strict=False):
-            if self.halt.wait(0.1):
+            await asyncio.sleep(0.1)
+            if self.halt.is_set():
                 return
             request = oms_pb2.SubmitOrderRequest(
                 symbol=symbol,
@@ -92,9 +102,8 @@ class Desk(threading.Thread):
                 strategy_id="fault-desk",
             )
             try:
-                answer = asyncio.run(
-                    rpc(self.address, lambda ch, r=request: oms_pb2_grpc.OrderServiceStub(ch).SubmitOrder(r))
-                )
+                async with channel(self.address, 5.0, security=self.security) as oms:
+                    answer = await oms_pb2_grpc.OrderServiceStub(oms).SubmitOrder(request)
                 outcome = answer.reason_code or "?"
             except Exception as error:
                 outcome = type(error).__name__
@@ -105,7 +114,12 @@ class FaultStack:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.broker = Broker(platform)  # reads the keys from Vault now, before any test freezes it
-        self.admin = platform.stack.endpoints().kafka_admin()
+        endpoints = platform.stack.endpoints()
+        self.admin = endpoints.kafka_admin()
+        # A trader of the desk (a user token signed by a key published where the gateway publishes its JWKS), on the
+        # operator's certificate from the platform's PKI: what the desk submits with and the invariants read with.
+        identities = TestIdentities(endpoints.vault_addr, endpoints.vault_token(), endpoints.redis_url)
+        self.trader = platform.grpc_client(token=identities.user_token("fault-desk", roles=[TRADER], ttl_s=3600))
 
     # -- the reset between faults --------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -122,7 +136,7 @@ class FaultStack:
 
     @contextlib.contextmanager
     def trading(self) -> Iterator[Desk]:
-        clock, desk = Clock(self.broker), Desk(self.platform.spec("order-management").address)
+        clock, desk = Clock(self.broker), Desk(self.platform.spec("order-management").address, self.trader)
         clock.start()
         desk.start()
         try:
@@ -155,8 +169,25 @@ class FaultStack:
             f"{service} to write {OUTPUT[service] or 'its ledger'} again",
         )
 
+    def supervise(self, done: Callable[[], bool], timeout_s: float, what: str) -> dict[str, str]:
+        """Wait for `done`, restarting (as a supervisor would) every service that exited meanwhile; returns the
+        services that exited, each with the last error it logged (why it stopped)."""
+        exits: dict[str, str] = {}
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}; exits: {exits}"
+            for name in SERVICES:
+                process = self.platform.process(name)
+                if not process.running():
+                    exits[name] = last_error(process)
+                    print(f"{name} exited ({exits[name]}); restarting it as a supervisor would")
+                    assert self.platform.start_service(name) == "SERVING", process.log_tail()
+            time.sleep(0.5)
+        return exits
+
     def health(self, name: str) -> str:
-        return asyncio.run(health_status(self.platform.spec(name).address, timeout_s=1.0))
+        address = self.platform.spec(name).address
+        return asyncio.run(health_status(address, timeout_s=1.0, security=self.platform.grpc_client()))
 
     def kill(self, process: ManagedProcess) -> None:
         pid = process.pid()
@@ -165,8 +196,18 @@ class FaultStack:
         wait_for(lambda: not process.running(), 10, f"{process.name} to die")
 
     def invariants(self, timeout_s: float = 45.0) -> None:
-        found = check(self.platform, self.broker, timeout_s)
+        found = check(self.platform, self.broker, self.trader, timeout_s)
         assert not found, "\n".join(found[:20])
+
+
+def last_error(process: ManagedProcess) -> str:
+    """The last error-level event a service logged: why it stopped, when it stopped by itself."""
+    for line in reversed(process.log_file.read_text(errors="replace").splitlines()):
+        if line.startswith("{") and '"level": "error"' in line:
+            with contextlib.suppress(json.JSONDecodeError):
+                event = json.loads(line)
+                return f"{event.get('event')}: {event.get('reason') or event.get('error') or ''}".strip(": ")
+    return ""
 
 
 @pytest.fixture(scope="module")
@@ -212,14 +253,26 @@ def test_sigkill_in_the_middle_of_an_order(stack: FaultStack, service: str) -> N
 
 
 def test_kafka_broker_restart(stack: FaultStack) -> None:
+    """The broker stops (SIGTERM, a controlled shutdown) and starts again on the same data. Each service either
+    carries on by itself or fails closed: it exits having logged why. The test then plays the supervisor (Kubernetes
+    restarts a pod that exits) and the order path must resume: orders at the broker, every service's output grows."""
     stack.reset()
-    with stack.trading():
-        stack.wait_orders(3, 30, "before the broker restart")
-        assert stack.platform.stack.kafka.stop(timeout_s=30)  # SIGTERM: a controlled shutdown, then the same data
-        stack.platform.stack.up()
-        stack.wait_orders(3, 90, "after the broker restart")
+    try:
+        with stack.trading():
+            stack.wait_orders(3, 30, "before the broker restart")
+            assert stack.platform.stack.kafka.stop(timeout_s=30)
+            stack.platform.stack.up(timeout_s=90)
+            start = stack.broker.submitted()
+            exits = stack.supervise(lambda: stack.broker.submitted() >= start + 3, 120, "orders after the restart")
+            for name in SERVICES:
+                wait_for(lambda n=name: stack.health(n) == "SERVING", 60, f"{name} to serve again")
+                stack.wait_output(name, 60)  # and to do its work again: bars, signals, decisions, orders, reports
+        for name, said in exits.items():
+            assert said, f"{name} exited after the broker restart without saying why"
+    finally:  # whatever this fault left behind, the next test starts from fresh processes
         for name in SERVICES:
-            wait_for(lambda n=name: stack.health(n) == "SERVING", 60, f"{name} to serve again")
+            stack.platform.process(name).stop()
+    stack.reset()
     stack.invariants()
 
 
@@ -229,7 +282,7 @@ def test_redis_killed_and_restarted(stack: FaultStack) -> None:
         stack.wait_orders(3, 30, "before Redis is killed")
         stack.kill(stack.platform.stack.redis)
         stack.wait_orders(1, 30, "while Redis is down (the order path does not need it)")
-        stack.platform.stack.up()
+        stack.platform.stack.up(timeout_s=60)
         stack.wait_orders(3, 60, "after Redis is back")
         for name in SERVICES:
             wait_for(lambda n=name: stack.health(n) == "SERVING", 30, f"{name} to serve")
@@ -262,13 +315,45 @@ def test_vault_unavailable_at_start_fails_closed_and_says_why(stack: FaultStack)
     stack.invariants()
 
 
-def test_vault_unavailable_while_running(stack: FaultStack) -> None:
-    """The services read their secrets at start; Vault going away while they run (when a token renewal would fall
-    due) must not stop the order path."""
+def renewals(process: ManagedProcess) -> list[dict[str, Any]]:
+    """The certificate renewal events in a service's log, in order (renewed, or a failed attempt)."""
+    found = []
+    for line in process.log_file.read_text(errors="replace").splitlines():
+        if '"certificate renew' in line:
+            with contextlib.suppress(json.JSONDecodeError):
+                found.append(json.loads(line))
+    return found
+
+
+def test_vault_unavailable_during_a_certificate_renewal(stack: FaultStack) -> None:
+    """risk's certificate is made short-lived (its PKI role's max TTL 30 s; a service renews at two thirds of the
+    lifetime). Vault stops answering until risk's renewal has failed in the outage, then answers again: risk retries,
+    renews before its certificate expires, keeps serving, and orders go on."""
     stack.reset()
-    with stack.trading(), vault_frozen(stack):
-        stack.wait_orders(10, 60, "while Vault does not answer")
-        assert {name: stack.health(name) for name in SERVICES} == dict.fromkeys(SERVICES, "SERVING")
+    endpoints = stack.platform.stack.endpoints()
+    vault = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
+    role = vault.secrets.pki.read_role("risk", mount_point=pki.INTERMEDIATE_MOUNT)["data"]
+    risk = stack.platform.process("risk")
+    try:
+        vault.secrets.pki.create_or_update_role("risk", {**role, "max_ttl": "30s"}, mount_point=pki.INTERMEDIATE_MOUNT)
+        risk.stop()
+        assert stack.platform.start_service("risk") == "SERVING", risk.log_tail()
+        with stack.trading():
+            before = len(renewals(risk))
+            with vault_frozen(stack):
+                wait_for(lambda: len(renewals(risk)) > before, 40, "risk's renewal to fail while Vault is away")
+            wait_for(
+                lambda: any(e["event"] == "certificate renewed" for e in renewals(risk)[before:]),
+                20,
+                "the late renewal",
+            )
+            events = [e["event"] for e in renewals(risk)[before:]]
+            assert events[0] == "certificate renewal failed: retrying", events
+            assert "certificate renewal failed: stopping" not in events, events
+            assert stack.health("risk") == "SERVING"
+            stack.wait_orders(3, 30, "after the late renewal")
+    finally:
+        vault.secrets.pki.create_or_update_role("risk", role, mount_point=pki.INTERMEDIATE_MOUNT)
     stack.invariants()
 
 
