@@ -13,7 +13,7 @@ import pytest
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform import pki
 from trading_platform.devstack import PKI_IDENTITIES
-from trading_platform.rpc import ClientSecurity, RpcServer, ServerSecurity, Servicer, channel
+from trading_platform.rpc import ClientSecurity, RenewingChannel, RpcServer, ServerSecurity, Servicer, channel
 from trading_platform.testing.identities import TestIdentities
 from trading_platform.testing.plugin import VaultEndpoint
 
@@ -70,21 +70,32 @@ async def test_certificates_are_renewed_and_the_server_serves_across_the_renewal
     )
     await server.start()
     as_oms = grpc_identities.client("order-management")
+    client_keeper = pki.CertificateKeeper(lambda: pki.issue(client, "order-management", ttl="6s"))
+    await client_keeper.start()
+    long_lived = channel(server.address, security=ClientSecurity(client_keeper))
+    assert isinstance(long_lived, RenewingChannel)
+    stub = risk_pb2_grpc.RiskServiceStub(long_lived)  # made once, as order-management makes its stubs
     try:
+        assert (await stub.CheckOrder(risk_pb2.CheckOrderRequest(client_order_id="before"))).approved
+        connection = long_lived.current()
         deadline = time.monotonic() + 20
         while time.time() < first.not_after + 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
         assert keeper.renewals >= 1 and renewed and renewed[0].certificate != first.certificate
-        assert keeper.current().not_after > first.not_after
-        # the first certificate has expired: a new connection only succeeds on the renewed one
+        assert keeper.current().not_after > first.not_after and client_keeper.renewals >= 1
+        # the first certificates have expired: a new connection only succeeds on the renewed ones
         async with channel(server.address, security=as_oms) as fresh:
             decision = await risk_pb2_grpc.RiskServiceStub(fresh).CheckOrder(
                 risk_pb2.CheckOrderRequest(client_order_id="after-renewal")
             )
         assert decision.approved
+        assert (await stub.CheckOrder(risk_pb2.CheckOrderRequest(client_order_id="after"))).approved
+        assert long_lived.current() is not connection  # the old stub now calls over the renewed certificate
     finally:
+        await long_lived.close()
         await server.stop(0)
         await keeper.stop()
+        await client_keeper.stop()
 
 
 async def test_a_certificate_that_cannot_be_renewed_fails_closed(vault_endpoint: VaultEndpoint) -> None:

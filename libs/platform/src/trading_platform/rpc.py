@@ -34,7 +34,7 @@ from prometheus_client import Counter, Histogram
 
 from trading_platform import access_policy, tokens
 from trading_platform.identity import TOKEN_METADATA_KEY, Identity, identity_scope
-from trading_platform.pki import CertificateKeeper
+from trading_platform.pki import CertificateKeeper, TlsMaterial
 
 log = structlog.get_logger("trading_platform.rpc")
 tracer = trace.get_tracer("trading_platform.rpc")
@@ -480,18 +480,102 @@ def channel(
     options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.aio.Channel:
     """An mTLS channel presenting the caller's certificate (and the user's token, if any), whose calls carry trace
-    context and time out after default_timeout_s unless told otherwise."""
+    context and time out after default_timeout_s unless told otherwise. When the certificate is renewed, new calls
+    go over a new connection presenting the renewed one (RenewingChannel)."""
     security = security or default_client_security()
-    credentials = security.certificates.current().channel_credentials()
-    return grpc.aio.secure_channel(
-        target,
-        credentials,
-        options=list(options),
-        interceptors=[
-            kind(default_timeout_s, security.bearer)
-            for kind in (ClientInterceptor, _UnaryStreamInterceptor, _StreamUnaryInterceptor, _StreamStreamInterceptor)
-        ],
-    )
+
+    def connect(material: TlsMaterial) -> grpc.aio.Channel:
+        return grpc.aio.secure_channel(
+            target,
+            material.channel_credentials(),
+            options=list(options),
+            interceptors=[
+                kind(default_timeout_s, security.bearer)
+                for kind in (
+                    ClientInterceptor,
+                    _UnaryStreamInterceptor,
+                    _StreamUnaryInterceptor,
+                    _StreamStreamInterceptor,
+                )
+            ],
+        )
+
+    return RenewingChannel(security.certificates, connect)
+
+
+class RenewingChannel(grpc.aio.Channel):
+    """A channel that follows its certificate: once the keeper holds a renewed certificate, the next call opens a
+    channel presenting it (the previous one is closed after RENEWED_CHANNEL_GRACE_S, so calls in flight finish).
+    A long-lived client (order-management's channel to risk) so never reconnects with an expired certificate."""
+
+    RENEWED_CHANNEL_GRACE_S = 30.0
+
+    def __init__(self, certificates: CertificateKeeper, connect: Callable[[TlsMaterial], grpc.aio.Channel]) -> None:
+        self._certificates = certificates
+        self._connect = connect
+        self._material = certificates.current()
+        self._channel = connect(self._material)
+        self._retired: set[asyncio.Task[None]] = set()
+
+    def current(self) -> grpc.aio.Channel:
+        material = self._certificates.current()
+        if material is not self._material:
+            previous, self._material = self._channel, material
+            self._channel = self._connect(material)
+            task = asyncio.ensure_future(self._retire(previous))
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+        return self._channel
+
+    async def _retire(self, previous: grpc.aio.Channel) -> None:
+        await asyncio.sleep(self.RENEWED_CHANNEL_GRACE_S)
+        await previous.close()
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "unary_unary", method, args, kwargs)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "unary_stream", method, args, kwargs)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "stream_unary", method, args, kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Following(self, "stream_stream", method, args, kwargs)
+
+    async def close(self, grace: float | None = None) -> None:
+        for task in list(self._retired):
+            task.cancel()
+        await self._channel.close(grace)
+
+    async def __aenter__(self) -> RenewingChannel:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close(None)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self.current().get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self.current().wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self.current().channel_ready()
+
+
+class _Following:
+    """A stub's method on a RenewingChannel: each call goes over the channel of the current certificate."""
+
+    def __init__(self, owner: RenewingChannel, kind: str, method: str, args: tuple[Any, ...], kwargs: Any) -> None:
+        self._owner, self._kind, self._method, self._args, self._kwargs = owner, kind, method, args, kwargs
+        self._bound: tuple[grpc.aio.Channel, Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        current = self._owner.current()
+        if self._bound is None or self._bound[0] is not current:
+            self._bound = (current, getattr(current, self._kind)(self._method, *self._args, **self._kwargs))
+        return self._bound[1](*args, **kwargs)
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str]]:
