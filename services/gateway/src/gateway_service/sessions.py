@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from redis.asyncio import Redis
+from trading_platform.tokens import revoked_key  # the contract: verifiers refuse a token whose sid has this key
 
-REVOKED_KEY = "identity:revoked:{sid}"  # the contract: verifiers refuse a token whose sid has this key
 REVOCATION_MARGIN_S = 60  # the revocation key outlives the last access token of the session by this much
 
 RefreshOutcome = Literal["rotated", "replayed", "invalid"]
@@ -157,7 +157,7 @@ class SessionStore:
         """End the session; its access tokens are refused everywhere from now on. Returns its user (or None)."""
         username = await self.redis.hget(self._key(sid), "username")
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(REVOKED_KEY.format(sid=sid), "1", ex=self.access_ttl_s + REVOCATION_MARGIN_S)
+            pipe.set(revoked_key(sid), "1", ex=self.access_ttl_s + REVOCATION_MARGIN_S)
             pipe.delete(self._key(sid))
             # The used hashes stay a while: a replay after the revoke is still recognised as one.
             pipe.expire(self._key(sid) + ":used", self.access_ttl_s + REVOCATION_MARGIN_S)
@@ -167,7 +167,7 @@ class SessionStore:
         return str(username) if username is not None else None
 
     async def is_revoked(self, sid: str) -> bool:
-        return bool(await self.redis.exists(REVOKED_KEY.format(sid=sid)))
+        return bool(await self.redis.exists(revoked_key(sid)))
 
     async def of_user(self, username: str) -> list[Session]:
         sids = [str(sid) for sid in await self.redis.smembers(self._user_key(username))]
