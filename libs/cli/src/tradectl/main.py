@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, auth, backtest, deploy, dev, dlq, k8s, ops, stack, topics
+from tradectl import agent, audit, auth, backtest, deploy, dev, dlq, k8s, ops, replay, stack, topics
 
 app = typer.Typer(
     name="tradectl",
@@ -24,6 +24,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(deploy.app, name="deploy")  # tradectl deploy status|promote|rollback (blue-green)
 app.add_typer(k8s.app, name="k8s")  # tradectl k8s topics: Strimzi KafkaTopics from the topic registry
 app.add_typer(dlq.app, name="dlq")  # tradectl dlq list|show|redrive: dead letters, and redriving them after a fix
+replay.register(app)  # tradectl replay --from --to: re-run a window through the engines, report what differs
 
 if __name__ == "__main__":
     app()
