@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading.security.v1 import security_pb2
@@ -347,5 +348,23 @@ async def test_reflection_is_off_unless_turned_on(grpc_identities: TestIdentitie
         operator = grpc_identities.client("gateway", token=grpc_identities.user_token("olga", [OPERATOR]))
         code, details, names = await reflect(server.address, operator)
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details == "unknown method" and names == []
+    finally:
+        await server.stop(0)
+
+
+async def test_the_plaintext_health_port_serves_health_and_nothing_else(grpc_identities: TestIdentities) -> None:
+    """For Kubernetes' probes, which cannot present a certificate: health only, never the service."""
+    servicer = RecordingRisk()
+    server = RpcServer([Servicer(risk_pb2_grpc.add_RiskServiceServicer_to_server, servicer, RISK)], health_port=0)
+    await server.start()
+    await server.set_serving(True)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.health_port}") as plaintext:
+            reply = await health_pb2_grpc.HealthStub(plaintext).Check(health_pb2.HealthCheckRequest(service=RISK))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await risk_pb2_grpc.RiskServiceStub(plaintext).CheckOrder(risk_pb2.CheckOrderRequest())
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert servicer.calls == []
     finally:
         await server.stop(0)

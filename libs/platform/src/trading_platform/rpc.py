@@ -390,6 +390,7 @@ class RpcServer:
         security: ServerSecurity | None = None,
         log_calls: bool = True,
         reflection_enabled: bool = False,
+        health_port: int | None = None,
     ) -> None:
         self.servicers = list(servicers)
         self.security = security or default_server_security()
@@ -406,6 +407,14 @@ class RpcServer:
             reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         self.port = self.server.add_secure_port(f"{host}:{port}", self.security.certificates.server_credentials())
         self.host = host
+        # Kubernetes' gRPC probes cannot present a certificate: health alone (serving or not, nothing else) may be
+        # served on a plaintext port of its own.
+        self.health_server: grpc.aio.Server | None = None
+        self.health_port: int | None = None
+        if health_port is not None:
+            self.health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_port = self.health_server.add_insecure_port(f"{host}:{health_port}")
 
     @property
     def address(self) -> str:
@@ -413,6 +422,8 @@ class RpcServer:
 
     async def start(self) -> None:
         await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         await self.set_serving(False)
 
     async def set_serving(self, serving: bool) -> None:
@@ -423,6 +434,8 @@ class RpcServer:
     async def stop(self, grace_s: float = 5.0) -> None:
         await self.set_serving(False)
         await self.server.stop(grace_s)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         await self.security.authenticator.drain()
 
 

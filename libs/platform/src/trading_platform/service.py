@@ -227,7 +227,11 @@ async def _run_once(
         watch_task = asyncio.create_task(watcher.run(deployment.role))
     parts = await build(settings)
     server = RpcServer(
-        parts.servicers, settings.grpc.host, settings.grpc.port, reflection_enabled=settings.grpc.reflection
+        parts.servicers,
+        settings.grpc.host,
+        settings.grpc.port,
+        reflection_enabled=settings.grpc.reflection,
+        health_port=settings.grpc.health_port or None,
     )
     await server.start()
     started: list[Component] = []

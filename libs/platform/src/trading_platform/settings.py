@@ -98,6 +98,9 @@ class GrpcSettings(Section):
     port: int = Field(0, ge=0, le=65535, description="0 = any free port")
     grace_s: float = Field(5.0, ge=0)
     reflection: bool = Field(False, description="serve gRPC reflection (dev only: it describes the whole API)")
+    health_port: int = Field(
+        0, ge=0, le=65535, description="plaintext port serving only grpc.health.v1 (Kubernetes probes); 0 = off"
+    )
     tls_alt_names: tuple[str, ...] = Field(
         (), description="extra DNS names in the service's certificate (Kubernetes: <service>.<namespace>.svc)"
     )
