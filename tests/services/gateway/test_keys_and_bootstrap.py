@@ -60,6 +60,9 @@ async def test_rotation_keeps_old_tokens_verifiable_until_they_expire(running: R
     await asyncio.to_thread(keys.reload, retired_at + ttl + CLOCK_SKEW_S + 1)
     assert kids(vault_jwks(running)) == [new_kid]
     assert kids((await client.http.get("/.well-known/jwks.json")).json()) == [new_kid]
+    # A key out of the JWKS is refused at once, even for a token whose own exp has not come.
+    dropped = await client.http.get("/api/v1/auth/me", headers=bearer(old_token))
+    assert dropped.status_code == 401 and dropped.json()["detail"] == "token signed by an unknown key"
     events = [e for e in await running.events() if e.WhichOneof("event") == "signing_key_rotated"]
     assert [(e.actor, e.signing_key_rotated.previous_kid) for e in events] == [
         (f"user:{running.admin.username}", old_kid)

@@ -89,7 +89,17 @@ class Engine:
                 config.backoff_max_ms,
             ),
         )
-        self.verifier = TokenVerifier(self.keys.jwks, refetch_interval_s=1.0)
+        self._verifier = TokenVerifier(self.keys.jwks)
+        self._verifier_keys = self.keys.version
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        """Verifies against the keys held now: rebuilt whenever they change, so a key dropped from the JWKS is
+        refused here at once (a verifier only re-reads its keys for a kid it does not know)."""
+        if self._verifier_keys != self.keys.version:
+            self._verifier = TokenVerifier(self.keys.jwks)
+            self._verifier_keys = self.keys.version
+        return self._verifier
 
     # -- authentication of requests ------------------------------------------------------------------------------
     async def authenticate(self, token: str) -> Identity:

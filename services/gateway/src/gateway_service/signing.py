@@ -67,7 +67,7 @@ class SigningKeys:
         self.access_ttl_s = access_ttl_s
         self.rotation_s = rotation_s
         self.keys: list[SigningKey] = []
-        self.version = 0
+        self.version = 0  # the KV version the keys were read at (changes with every rotation or pruning)
 
     # -- Vault ---------------------------------------------------------------------------------------------------
     def _read(self) -> tuple[list[SigningKey], int]:
