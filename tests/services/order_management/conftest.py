@@ -1,5 +1,5 @@
 """What the order-management integration tests share: a risk gate and an execution service of their own (gRPC fakes
-that approve and report the broker's positions), OmsApp instances over the real broker, and readers of the log as a
+that approve and report the broker's account, positions and orders), OmsApp instances over the real broker, and readers of the log as a
 read_committed consumer (what the platform sees) and a read_uncommitted one (what was written at all)."""
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class FakeExecution(execution_pb2_grpc.ExecutionServiceServicer):
     def __init__(self) -> None:
         self.positions: dict[str, Decimal] = {}
         self.equity: str | None = "100000"  # None: the account says no equity
+        self.orders: list[execution_pb2.BrokerOrder] = []  # the broker's recent orders, newest first
 
     async def GetAccount(self, request: Any, context: Any) -> execution_pb2.BrokerAccount:
         return execution_pb2.BrokerAccount(account_id="test", equity=to_proto(self.equity), cash=to_proto("100000"))
@@ -60,6 +61,23 @@ class FakeExecution(execution_pb2_grpc.ExecutionServiceServicer):
     async def GetBrokerPositions(self, request: Any, context: Any) -> execution_pb2.GetBrokerPositionsResponse:
         return execution_pb2.GetBrokerPositionsResponse(
             positions=[execution_pb2.BrokerPosition(symbol=s, quantity=to_proto(q)) for s, q in self.positions.items()]
+        )
+
+    async def GetBrokerOrders(self, request: Any, context: Any) -> execution_pb2.GetBrokerOrdersResponse:
+        return execution_pb2.GetBrokerOrdersResponse(orders=self.orders[: request.limit or 500])
+
+    @staticmethod
+    def order(
+        cid: str, symbol: str, side: int, quantity: str, filled: str = "0", status: str = "new"
+    ) -> execution_pb2.BrokerOrder:
+        """An order as the broker lists it (GetBrokerOrders)."""
+        return execution_pb2.BrokerOrder(
+            client_order_id=cid,
+            symbol=symbol,
+            side=side,
+            quantity=to_proto(quantity),
+            filled_quantity=to_proto(filled),
+            status=status,
         )
 
 

@@ -53,12 +53,17 @@ async def test_a_restart_rebuilds_the_same_book_from_the_log(oms: Any) -> None:
         ),
         "both orders submitted",
     )
+    # The broker filled the AAPL order and works the MSFT one (reconciliation sees both, and the position).
+    oms.execution.orders = [
+        oms.execution.order(cid_of(aapl), "AAPL", common_pb2.ORDER_SIDE_BUY, "50", "50", "filled"),
+        oms.execution.order(cid_of(msft), "MSFT", common_pb2.ORDER_SIDE_SELL, "20", "0", "new"),
+    ]
+    oms.execution.positions = {"AAPL": Decimal(50)}
     await oms.report(cid_of(aapl), "AAPL", execution_pb2.EXECUTION_REPORT_TYPE_NEW)
     await oms.report(cid_of(aapl), "AAPL", execution_pb2.EXECUTION_REPORT_TYPE_FILL, "50", "100.5")
     await oms.until(lambda: first.book.position_quantity("AAPL") == 50, "the fill in the book")
     await oms.stop(first)
 
-    oms.execution.positions = {"AAPL": Decimal(50)}
     second = await oms.start()
     assert second.book.orders == first.book.orders
     assert second.book.positions == first.book.positions
@@ -100,6 +105,9 @@ async def test_a_restart_starts_from_the_latest_snapshot_and_replays_only_what_c
     first = await oms.start()
     aapl = await oms.signal("AAPL", 0.05)
     await oms.until(lambda: cid_of(aapl) in first.book.orders, "the first order")
+    # The broker filled it (reconciliation compares with the broker whether or not orders are open).
+    oms.execution.orders = [oms.execution.order(cid_of(aapl), "AAPL", common_pb2.ORDER_SIDE_BUY, "50", "50", "filled")]
+    oms.execution.positions = {"AAPL": Decimal(50)}
     await oms.report(cid_of(aapl), "AAPL", execution_pb2.EXECUTION_REPORT_TYPE_FILL, "50", "100.5")
     await oms.until(lambda: first.book.position_quantity("AAPL") == 50, "the fill in the book")
     await first.write_snapshot()
@@ -110,7 +118,6 @@ async def test_a_restart_starts_from_the_latest_snapshot_and_replays_only_what_c
     snapshots = await oms.committed("oms.snapshots.v1")
     assert len(snapshots) == 1 and snapshots[0].events_applied == covered
 
-    oms.execution.positions = {"AAPL": Decimal(50)}
     second = await oms.start()
     assert second.book.orders == first.book.orders
     assert second.book.positions == first.book.positions

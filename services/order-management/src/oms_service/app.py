@@ -70,6 +70,7 @@ FENCED_ERRORS = {"ProducerFenced", "InvalidProducerEpoch", "TransactionalIdAutho
 # Why the service asked the runner to stop (read by __main__ for the exit code).
 HALTED: list[str] = []
 MARKET_DAY = OrderTerms()  # what a signal's order is
+ORDERS_LIMIT = 500  # the broker's most recent orders reconciliation reads
 
 
 def transactional_id(namespace: str, shadow: bool) -> str:
@@ -182,6 +183,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         # The broker's account equity, sizing's base: None until the broker has said it (or when it did not say).
         self.equity: Decimal | None = None
         self.trading_blocked = True  # until the first reconciliation passes
+        self.pending_since: dict[str, float] = {}  # discrepancies a message in flight may explain: first seen
+        self.open_orders = (0, 0)  # ours, the broker's, at the last reconciliation
         self.locks = BookLocks()
         self.grpc_writes = InFlight()
         self.on_halt = on_halt
@@ -448,12 +451,14 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         if mismatches is not None:
             await self.publish_reconciliation(mismatches)
 
-    async def check_with_broker(self) -> list[str] | None:
-        """Compare the book with the broker and set trading_blocked; the mismatches to report, or None to look
-        again next time."""
+    async def check_with_broker(self) -> list[str]:
+        """Compare the book with the broker (positions, and the broker's open orders with ours: open orders do not
+        stop the check, the fills on them not yet reported are accounted for) and set trading_blocked; the
+        mismatches to report. A discrepancy a message in flight may explain (an order open on one side only)
+        becomes a mismatch once it has lasted OMS__RECONCILE_GRACE_S."""
         try:
             account = await self.execution.GetAccount(execution_pb2.GetAccountRequest(), timeout=5)
-            snapshot = await self.execution.GetBrokerPositions(execution_pb2.GetBrokerPositionsRequest(), timeout=5)
+            positions, orders = await self.broker_snapshot()
         except grpc.aio.AioRpcError as error:
             self.trading_blocked = True
             return [f"broker snapshot unavailable: {error.code().name}"]
@@ -462,16 +467,39 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             log.error(
                 "the broker's account has no equity: signals are not sized until it has", account=account.account_id
             )
-        broker = {p.symbol: from_proto(p.quantity) or Decimal(0) for p in snapshot.positions}
-        mismatches = self.book.reconcile(broker, self.config.reconcile_tolerance)
-        in_flight = any(o.status in OPEN for o in self.book.orders.values())
-        if mismatches and in_flight:
-            return None  # fills on their way explain it; look again next time rather than block on a race
+        broker = {p.symbol: from_proto(p.quantity) or Decimal(0) for p in positions.positions}
+        result = self.book.reconcile_with_orders(
+            broker, orders.orders, self.config.reconcile_tolerance, orders_complete=len(orders.orders) < ORDERS_LIMIT
+        )
+        now = time.monotonic()
+        self.pending_since = {key: self.pending_since.get(key, now) for key in result.pending}
+        lasting = [
+            f"{text} for {now - self.pending_since[key]:.0f} s"
+            for key, text in result.pending.items()
+            if now - self.pending_since[key] >= self.config.reconcile_grace_s
+        ]
+        mismatches = result.mismatches + lasting
+        self.open_orders = (result.open_orders, result.broker_open_orders)
         # The shadow colour's book follows its own decisions, which never reach the broker, so it cannot match the
         # broker: it reports the difference and keeps deciding (blocking would leave nothing to compare at a
         # promotion). Promoted, it restarts from the book of record and reconciles as live, failing closed.
         self.trading_blocked = bool(mismatches) and not self.shadow
         return mismatches
+
+    async def broker_snapshot(
+        self,
+    ) -> tuple[execution_pb2.GetBrokerPositionsResponse, execution_pb2.GetBrokerOrdersResponse]:
+        """The broker's positions and recent orders as of one moment: the orders are read before and after the
+        positions, and again while a fill or a status changed in between (a few times)."""
+        request = execution_pb2.GetBrokerOrdersRequest(status="all", limit=ORDERS_LIMIT)
+        before = await self.execution.GetBrokerOrders(request, timeout=5)
+        for _ in range(3):
+            positions = await self.execution.GetBrokerPositions(execution_pb2.GetBrokerPositionsRequest(), timeout=5)
+            after = await self.execution.GetBrokerOrders(request, timeout=5)
+            if after == before:
+                break
+            before = after
+        return positions, after
 
     async def publish_reconciliation(self, mismatches: list[str]) -> None:
         if mismatches and self.trading_blocked:
@@ -485,6 +513,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             matched=not mismatches,
             mismatches=mismatches,
             trading_blocked=self.trading_blocked,
+            open_orders=self.open_orders[0],
+            broker_open_orders=self.open_orders[1],
         )
         try:
             async with self.publisher.transaction():  # a report of its own: the book is not changed by it

@@ -23,6 +23,13 @@ class OmsConfig(Section):
     )
     reconcile_interval_s: float = Field(30.0, gt=0)
     reconcile_tolerance: Decimal = Field(Decimal("0.000001"), ge=0)
+    reconcile_grace_s: float = Field(
+        60.0,
+        ge=0,
+        description="an order open on one side only (at order-management or at the broker) is a mismatch once it "
+        "has lasted this long: a command or a report in flight explains it until then (execution may look an "
+        "ambiguous submit up for EXECUTION__RESOLVE_TIMEOUT_S)",
+    )
     snapshot_every_events: int = Field(
         1000, ge=1, description="a snapshot of the book once this many events were applied since the last one"
     )

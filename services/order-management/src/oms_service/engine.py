@@ -7,7 +7,7 @@ records the message that caused it (envelope.causation_id); the set of those ids
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -98,6 +98,21 @@ REPORT_STATUS = {
 
 class IllegalTransition(ValueError):
     pass
+
+
+# Broker order statuses (Alpaca's) after which nothing more happens to an order.
+BROKER_CLOSED = {"filled", "canceled", "expired", "replaced", "rejected", "done_for_day"}
+
+
+@dataclass
+class Reconciliation:
+    """The book compared with the broker: definite mismatches; discrepancies a message in flight may explain
+    (keyed, so the caller can tell how long each has lasted); and the open orders on each side."""
+
+    mismatches: list[str]
+    pending: dict[str, str]
+    open_orders: int
+    broker_open_orders: int
 
 
 # The prices each order type takes (a trailing stop takes exactly one of its two).
@@ -391,12 +406,69 @@ class OrderBook:
         if position is not None:
             position.market_price = price
 
-    def reconcile(self, broker_positions: dict[str, Decimal], tolerance: Decimal) -> list[str]:
-        """Differences between the positions of record and the broker's, as readable lines."""
+    def reconcile(
+        self,
+        broker_positions: dict[str, Decimal],
+        tolerance: Decimal,
+        in_flight: dict[str, Decimal] | None = None,
+    ) -> list[str]:
+        """Differences between the positions of record and the broker's, as readable lines. in_flight: per symbol,
+        the signed quantity the broker has filled on our orders that no report has brought here yet."""
+        in_flight = in_flight or {}
         mismatches = []
-        for symbol in sorted(set(broker_positions) | {s for s, p in self.positions.items() if p.quantity}):
+        symbols = set(broker_positions) | set(in_flight) | {s for s, p in self.positions.items() if p.quantity}
+        for symbol in sorted(symbols):
             ours = self.position_quantity(symbol)
+            coming = in_flight.get(symbol, ZERO)
             theirs = broker_positions.get(symbol, ZERO)
-            if abs(ours - theirs) > tolerance:
-                mismatches.append(f"{symbol}: order-management has {ours}, the broker has {theirs}")
+            if abs(ours + coming - theirs) > tolerance:
+                detail = f" (+ {coming} filled at the broker and not yet reported)" if coming else ""
+                mismatches.append(f"{symbol}: order-management has {ours}{detail}, the broker has {theirs}")
         return mismatches
+
+    def reconcile_with_orders(
+        self,
+        broker_positions: dict[str, Decimal],
+        broker_orders: Sequence[execution_pb2.BrokerOrder],
+        tolerance: Decimal,
+        orders_complete: bool = True,
+    ) -> Reconciliation:
+        """Compare the book with the broker: positions, accounting for fills on our orders the broker has made and
+        no report has brought yet (open orders do not stop the check), and the broker's open orders with ours.
+
+        Definite mismatches: a position that differs beyond what is in flight; an open order at the broker that the
+        book does not know. Pending (a message in flight may explain them; the caller counts them as mismatches once
+        they last): an order open on one side and closed or absent on the other. orders_complete=False (the broker's
+        list was cut at its limit) skips the orders the broker does not list."""
+        broker_open = 0
+        in_flight: dict[str, Decimal] = {}
+        pending: dict[str, str] = {}
+        listed: set[str] = set()
+        mismatches: list[str] = []
+        for broker in broker_orders:
+            cid = broker.client_order_id
+            listed.add(cid)
+            is_open = broker.status.split(".")[-1].lower() not in BROKER_CLOSED
+            broker_open += is_open
+            ours = self.orders.get(cid)
+            if ours is None:
+                if is_open:
+                    mismatches.append(f"{cid}: open at the broker ({broker.status}), unknown to order-management")
+                continue
+            coming = (from_proto(broker.filled_quantity) or ZERO) - (from_proto(ours.filled_quantity) or ZERO)
+            if coming:
+                signed = coming if ours.side == common_pb2.ORDER_SIDE_BUY else -coming
+                in_flight[ours.symbol] = in_flight.get(ours.symbol, ZERO) + signed
+            ours_open = ours.status in OPEN
+            if is_open != ours_open:
+                pending[cid] = (
+                    f"{cid}: {S.OrderStatus.Name(ours.status)} at order-management, {broker.status} at the broker"
+                )
+        open_here = [cid for cid, order in self.orders.items() if order.status in OPEN]
+        for cid in open_here:
+            if cid not in listed and orders_complete and self.orders[cid].status != S.ORDER_STATUS_INITIALIZED:
+                pending[cid] = (
+                    f"{cid}: {S.OrderStatus.Name(self.orders[cid].status)} at order-management, not at the broker"
+                )
+        mismatches = self.reconcile(broker_positions, tolerance, in_flight) + mismatches
+        return Reconciliation(mismatches, pending, len(open_here), broker_open)
