@@ -98,9 +98,8 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
     # -- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
         kafka = self.settings.kafka
-        await ensure_topics(
-            kafka.connection(), sorted({*PRODUCED, *BOOK}), namespace=kafka.namespace, shadow=self.shadow
-        )
+        topics = {*PRODUCED, *BOOK, *(f"{name}.dlq" for name in BOOK)}  # risk dead-letters what it cannot take
+        await ensure_topics(kafka.connection(), sorted(topics), namespace=kafka.namespace, shadow=self.shadow)
         await self.publisher.start()
         await self.consumer.start()  # joined, positions at the end: the replay below covers everything before
         await self.rebuild()
@@ -200,9 +199,19 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
         await self.publisher.publish(topic, message, key=key)
 
     # -- the trading day's equity and expiries -----------------------------------------------------------------
+    def book_alive(self) -> bool:
+        """Whether the book is kept: rebuilt, and its consumer loop still running."""
+        return self.engine.ready and bool(self._tasks) and not self._tasks[0].done()
+
+    async def _book_health(self) -> bool:
+        return self.book_alive()
+
     async def _housekeeping(self) -> None:
         while True:
             wait = HOUSEKEEPING_S
+            if self.engine.ready and self._tasks[0].done():  # the book is no longer kept: fail closed
+                self.engine.ready = False
+                log.error("the book consumer stopped: every check is denied until a restart rebuilds the book")
             day = self.engine.today_without_equity()
             if day is not None:
                 try:
@@ -254,6 +263,8 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
             quantity=request.quantity,
         )
         if request.dry_run:  # a shadow colour's question: answered, recorded nowhere
+            return decision
+        if not self.engine.ready:  # still starting (its publisher may not be up): denied, nothing to record
             return decision
         # The decision is handed to the bus before the caller hears it, and its ack is watched rather than awaited:
         # invariant 1 is held where the order is sent, since execution submits only what an approval it has read
@@ -452,4 +463,5 @@ async def build(settings: RiskSettings) -> ServiceParts:
         components=[app],
         servicers=[Servicer(risk_pb2_grpc.add_RiskServiceServicer_to_server, app, "trading.risk.v1.RiskService")],
         ready_info={"group": app.group},
+        health_checks={"book": app._book_health},
     )
