@@ -77,12 +77,17 @@ def stack_secrets(trade_seconds: float = TRADE_SECONDS) -> Check:
     threshold = "0 secrets (known Vault values or detect-secrets findings) in logs, topic payloads and the ledger"
     with tempfile.TemporaryDirectory(prefix="security-stack-") as tmp:
         run = Platform.with_free_ports(
-            Path(tmp) / "run", exchange_args=("--speed", "10", "--start", "2010-01-04", "--rate-limit", "6000")
+            Path(tmp) / "run",
+            exchange_args=("--speed", "10", "--start", "2010-01-04", "--rate-limit", "6000"),
+            # the policy in the signal process, not on a Ray cluster: what is scanned is the platform's own output
+            service_env={"signal": {"TRADING_SIGNAL__SERVING": "local"}},
         )
         try:
             states = run.up(timeout_s=90)
-            if not states or any(state != "SERVING" for state in states.values()):
-                return Check("secrets-stack", threshold, "fail", f"the stack did not start: {states}")
+            down = [name for name, state in states.items() if state != "SERVING"]
+            if not states or down:
+                tails = [f"{name} log:\n{run.process(name).log_tail(40)}" for name in down]
+                return Check("secrets-stack", threshold, "fail", f"the stack did not start: {states}", tails)
             endpoints = run.stack.endpoints()
             time.sleep(trade_seconds)  # the exchange runs its own clock (--speed): bars, signals, orders flow
             secrets = known_secrets(endpoints)
