@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from execution_service.app import ExecutionApp
@@ -128,3 +129,31 @@ def test_seed_146_no_snapshot_holds_an_aborted_transactions_effects() -> None:
     old = World(146, variant=Variant("recovery marked late", oms=OmsMarkingRecoveryLate)).run()
     assert any(v.startswith("rebuild: snapshot") for v in old.violations), old.violations
     assert World(146).run().ok
+
+
+# -- a command handled twice across a restart: seeds 20 and 147 -----------------------------------------------------
+# A submit command execution had handled (refused for want of an approval in time, or sent and reported) came again
+# after execution restarted before committing its offset. The new instance handled it as new: a refused order was
+# sent (order-management had closed it: an order at the broker that nothing expects), or a live order was refused
+# because the restarted instance had not read its approval yet (order-management would close a live order).
+# Fixed: a command for an order execution has reported on (execution.reports.v1, folded at start) is neither sent
+# nor refused again.
+
+
+class ExecutionForgettingWhatItReported(ExecutionApp):
+    """The old behaviour: a command is handled as new whatever execution reported about its order."""
+
+    async def submit(self, order: Any, command: Any) -> None:
+        said = self.engine.said.pop(order.client_order_id, None)
+        try:
+            await super().submit(order, command)
+        finally:
+            if said is not None and order.client_order_id not in self.engine.said:
+                self.engine.said[order.client_order_id] = said
+
+
+@pytest.mark.parametrize("seed", [20, 147])
+def test_a_command_delivered_again_after_a_restart_is_neither_sent_nor_refused_again(seed: int) -> None:
+    old = World(seed, variant=Variant("handled as new", execution=ExecutionForgettingWhatItReported)).run()
+    assert any(v.startswith("refused:") for v in old.violations), old.violations
+    assert World(seed).run().ok

@@ -8,6 +8,8 @@
 - fills: every fill counts exactly once: per order, what order-management recorded equals what the broker filled.
 - rebuild: a rebuilt order-management equals the one that crashed (checked at every crash between transactions,
   and at the end against the log, from the beginning and from the latest snapshot).
+- refused: no order execution reported REJECTED (refused: no approval in time, stream down, too old, ...) is at the
+  broker: order-management closes a refused order and may trade again in its place (invariant 5, fail closed).
 - quiet: the run came to rest (every record and update delivered, the broker with no open order, the stream up).
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from oms_service.engine import OPEN, OrderBook
 from trading.common.v1 import common_pb2
+from trading.execution.v1 import execution_pb2
 from trading.oms.v1 import oms_pb2
 from trading_platform.decimals import from_proto
 
@@ -126,6 +129,14 @@ def check(world: World, quiet: bool) -> list[str]:
     for cid, count in landed_count.items():
         if count > 1:
             violations.append(f"duplicate-submit: {cid} landed {count} times at the broker")
+    # refused: execution told order-management it would not send an order that is at the broker
+    refused = {}
+    for message in bus.committed_messages("execution.reports.v1"):
+        report: Any = message.value
+        if report.report_type == execution_pb2.EXECUTION_REPORT_TYPE_REJECTED and report.refusal_code:
+            refused.setdefault(report.client_order_id, report.reason)
+    for cid in sorted(set(refused) & {p.client_order_id for p in world.broker.posts if p.landed}):
+        violations.append(f"refused: execution reported {cid} REJECTED ({refused[cid]}), and it is at the broker")
     if not quiet:
         violations.append("quiet: the run did not come to rest (records, updates or open broker orders remain)")
     oms = world.components["order-management"].app

@@ -303,6 +303,13 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
 
     async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
         cid = order.client_order_id
+        if cid in self.engine.said:
+            # Reported on already (refused, or at the broker): the command came again after a restart. Refused, it is
+            # closed at order-management, so sending it now would put an order at the broker that nothing expects;
+            # at the broker, refusing it now would close at order-management an order that is live (fail closed).
+            SUBMITS.labels("already_reported").inc()
+            log.warning("command for an order already reported on: neither sent nor refused", client_order_id=cid)
+            return
         decision_id = order.lineage.risk_decision_id
         if decision_id and self._approval_id(cid) != decision_id:  # the decision may still be on its way: wake on it
             waiter = self.approval_waiters.setdefault(cid, asyncio.Event())
@@ -506,6 +513,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             refusal_code=code,
         )
         await self.publisher.publish("execution.reports.v1", report, key=order.client_order_id)
+        self.engine.remember(report)
 
     # -- trade updates -----------------------------------------------------------------------------------------
     async def on_trade_update(self, message: Any) -> None:
