@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import hvac
+from paper_exchange.testing import admin_call, stack_admin_key
 from tradectl.stack import Platform
 from trading.common.v1 import common_pb2
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
@@ -54,6 +55,7 @@ class Broker:
             "APCA-API-KEY-ID": keys["data"]["data"]["api_key_id"],
             "APCA-API-SECRET-KEY": keys["data"]["data"]["api_secret_key"],
         }
+        self.admin_key = stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.url}{path}", headers=self.headers, params=params, timeout=10)
@@ -61,9 +63,7 @@ class Broker:
         return response.json()
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.url}/admin/{path}", timeout=30, **kwargs)
-        response.raise_for_status()
-        return response.json()
+        return admin_call(self.url, self.admin_key, method, path, **kwargs)
 
     def record(self) -> dict[str, Any]:
         return self.admin("GET", "submissions")  # type: ignore[no-any-return]

@@ -130,7 +130,7 @@ def check(world: World, quiet: bool) -> list[str]:
         if count > 1:
             violations.append(f"duplicate-submit: {cid} landed {count} times at the broker")
     # refused: execution told order-management it would not send an order that is at the broker
-    refused = {}
+    refused: dict[str, str] = {}
     for message in bus.committed_messages("execution.reports.v1"):
         report: Any = message.value
         if report.report_type == execution_pb2.EXECUTION_REPORT_TYPE_REJECTED and report.refusal_code:
