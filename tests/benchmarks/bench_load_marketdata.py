@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
+from paper_exchange.testing import admin_call
 from tradectl.stack import Platform
 from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2
@@ -38,6 +38,7 @@ from trading_platform.messaging import KafkaConnection
 
 from tests.benchmarks.load import (
     Clock,
+    admin_key,
     cpu_seconds_by_process,
     end_offset,
     group_lag,
@@ -67,8 +68,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def streamed(url: str) -> dict[str, dict[str, int]]:
-    return httpx.get(f"{url}/admin/streamed", timeout=30).json()["streamed"]  # type: ignore[no-any-return]
+def streamed(url: str, key: str) -> dict[str, dict[str, int]]:
+    return admin_call(url, key, "GET", "streamed")["streamed"]  # type: ignore[no-any-return]
 
 
 def on_the_bus(admin: KafkaConnection) -> int:
@@ -111,18 +112,20 @@ def main(argv: list[str] | None = None) -> None:
 def measure(platform: Platform, symbols: list[str], interval_s: float, args: argparse.Namespace) -> dict[str, Any]:
     endpoints = start(platform, SERVICES)
     admin = endpoints.kafka_admin()
-    url = platform.exchange_url
+    url, key = platform.exchange_url, admin_key(endpoints)
     deadline = time.monotonic() + 60
-    while len(streamed(url)["bars"]) < len(symbols):  # market-data subscribed to every name
+    while len(streamed(url, key)["bars"]) < len(symbols):  # market-data subscribed to every name
         if time.monotonic() > deadline:
-            raise RuntimeError(f"market-data did not subscribe to every name: {len(streamed(url)['bars'])} streamed")
-        httpx.post(f"{url}/admin/advance", params={"minutes": 1}, timeout=60)
+            raise RuntimeError(
+                f"market-data did not subscribe to every name: {len(streamed(url, key)['bars'])} streamed"
+            )
+        admin_call(url, key, "POST", "advance", params={"minutes": 1})
         time.sleep(0.5)
     time.sleep(5)  # the first minutes reach signal; its features warm up
     memory_start = resident_mb(platform, SERVICES)
     cpu_before, ours = cpu_seconds_by_process(), platform_pids(platform, (*SERVICES, "paper-exchange", "kafka"))
-    sent_before = sum(sum(c.values()) for c in streamed(url).values())
-    clock = Clock(url, interval_s)
+    sent_before = sum(sum(c.values()) for c in streamed(url, key).values())
+    clock = Clock(url, key, interval_s)
     window_start = time.time_ns()
     started = time.monotonic()
     clock.start()
@@ -130,7 +133,7 @@ def measure(platform: Platform, symbols: list[str], interval_s: float, args: arg
     try:
         while time.monotonic() - started < args.duration_s:
             time.sleep(min(10.0, max(0.0, args.duration_s - (time.monotonic() - started))))
-            sent = sum(sum(c.values()) for c in streamed(url).values())
+            sent = sum(sum(c.values()) for c in streamed(url, key).values())
             timeline.append(
                 {
                     "t_s": round(time.monotonic() - started, 1),
@@ -143,18 +146,18 @@ def measure(platform: Platform, symbols: list[str], interval_s: float, args: arg
         clock.stop()
     window = (window_start, time.time_ns())
     elapsed = time.monotonic() - started
-    sent_in_window = sum(sum(c.values()) for c in streamed(url).values()) - sent_before
+    sent_in_window = sum(sum(c.values()) for c in streamed(url, key).values()) - sent_before
     memory_end = resident_mb(platform, SERVICES)
     load = other_load(cpu_before, elapsed, ours)
     drain_started = time.monotonic()
-    total_sent = sum(sum(c.values()) for c in streamed(url).values())
+    total_sent = sum(sum(c.values()) for c in streamed(url, key).values())
     while time.monotonic() - drain_started < args.drain_s:
         if on_the_bus(admin) >= total_sent and group_lag(admin, "signal", "marketdata.bars.v1") == 0:
             break
         time.sleep(2)
     drained_s = round(time.monotonic() - drain_started, 1)
     return {
-        **accounting(admin, streamed(url), window),
+        **accounting(admin, streamed(url, key), window),
         "target_msgs_per_s": args.rate,
         "achieved_msgs_per_s": round(sent_in_window / elapsed),
         "simulated_minutes": clock.minutes,

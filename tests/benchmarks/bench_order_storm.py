@@ -34,7 +34,7 @@ from trading_platform.messaging import KafkaConnection
 from trading_platform.rpc import ClientSecurity, channel
 from trading_platform.testing.identities import TestIdentities
 
-from tests.benchmarks.load import Clock, memory_growth, read_topic, resident_mb, run_dir, start
+from tests.benchmarks.load import Clock, admin_key, memory_growth, read_topic, resident_mb, run_dir, start
 from tests.benchmarks.stats import latency_summary, write_results
 from tests.e2e.invariants import Broker, check
 
@@ -122,13 +122,14 @@ def main(argv: list[str] | None = None) -> None:
                 "risk": {"TRADING_RISK__MAX_ORDERS_PER_SECOND": "200"},
             },
         )
-        clock = Clock(platform.exchange_url, 1.0)
+        clock: Clock | None = None
         try:
             endpoints = start(platform, SERVICES)
+            clock = Clock(platform.exchange_url, admin_key(endpoints), 1.0)
             clock.start()
             figures = measure(platform, endpoints.kafka_admin(), args)
         finally:
-            if clock.is_alive():
+            if clock is not None and clock.is_alive():
                 clock.stop()
             platform.down()
     write_results("order_storm", figures)

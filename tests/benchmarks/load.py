@@ -14,9 +14,15 @@ from typing import Any
 import httpx
 import psutil
 from confluent_kafka import Consumer, TopicPartition
+from paper_exchange.testing import admin_headers, stack_admin_key
 from tradectl.stack import Platform
 from trading_platform.devstack import DevStackError, Endpoints
 from trading_platform.messaging import KafkaConnection
+
+
+def admin_key(endpoints: Endpoints) -> str:
+    """The dev stack's paper-exchange admin key (from its Vault): every /admin call carries it."""
+    return stack_admin_key(endpoints.vault_addr, endpoints.vault_token())
 
 
 def start(platform: Platform, services: tuple[str, ...], timeout_s: float = 90.0) -> Endpoints:
@@ -37,15 +43,15 @@ class Clock(threading.Thread):
     counts the minutes; an advance slower than the interval (the exchange blocked on a slow stream reader) is not
     caught up by bursting."""
 
-    def __init__(self, url: str, interval_s: float) -> None:
+    def __init__(self, url: str, admin_key: str, interval_s: float) -> None:
         super().__init__(daemon=True, name="bench-clock")
-        self.url, self.interval_s = url, interval_s
+        self.url, self.admin_key, self.interval_s = url, admin_key, interval_s
         self.halt = threading.Event()
         self.minutes = 0
 
     def run(self) -> None:
         next_step = time.monotonic()
-        with httpx.Client(base_url=self.url, timeout=60) as client:
+        with httpx.Client(base_url=self.url, timeout=60, headers=admin_headers(self.admin_key)) as client:
             while not self.halt.is_set():
                 if client.post("/admin/advance", params={"minutes": 1}).json().get("finished"):
                     return
