@@ -161,9 +161,21 @@ async def test_served_by_uvicorn_over_a_socket(running: Running) -> None:
             assert login.status_code == 200
             users = await http.get("/api/v1/users", headers=bearer(login.json()["access_token"]))
             assert [u["username"] for u in users.json()] == [running.admin.username]
-            unknown = await http.post("/api/v1/auth/login", json={**body, "username": "nobody"})
+            assert login.headers["cache-control"] == "no-store" and login.headers["x-content-type-options"] == "nosniff"
+            # A forwarded address from a proxy nobody named is not believed (it would dodge the address lockout).
+            spoofed = {"x-forwarded-for": "198.51.100.9"}
+            unknown = await http.post("/api/v1/auth/login", json={**body, "username": "nobody"}, headers=spoofed)
             assert unknown.status_code == 401 and unknown.headers["content-type"] == "application/problem+json"
             events = [e for e in await running.events() if e.WhichOneof("event") == "login_failed"]
             assert events[-1].client_address == "127.0.0.1" and events[-1].actor == "anonymous"
     finally:
         await server.stop()
+    behind_proxy = HttpServer(create_app(running.engine), "127.0.0.1", 0, trusted_proxies="127.0.0.1")
+    await behind_proxy.start()
+    try:
+        async with httpx.AsyncClient(base_url=behind_proxy.url) as http:
+            await http.post("/api/v1/auth/login", json={**body, "username": "nobody"}, headers=spoofed)
+        events = [e for e in await running.events() if e.WhichOneof("event") == "login_failed"]
+        assert events[-1].client_address == "198.51.100.9"
+    finally:
+        await behind_proxy.stop()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from redis.asyncio import Redis
 from trading_platform.access_policy import AccessPolicy, default_policy
 from trading_platform.messaging import Publisher, ensure_topics
@@ -41,6 +42,16 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
     app.state.engine = engine
     app.state.policy = policy or default_policy()
     problems.install(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.url.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"  # tokens, keys and secrets are never cached
+        return response
+
     for router in (wellknown.router, auth.router, admin.router):
         # Flat, not include_router (which nests a router object in this FastAPI): app.routes then lists every
         # APIRoute with its full path template, the name the access policy knows it by. Each route already carries
@@ -113,9 +124,21 @@ class _Server(uvicorn.Server):
 class HttpServer:
     """uvicorn serving the app in the service's event loop (start() returns once it listens)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int, trusted_proxies: str = "") -> None:
+        # The client address counts failed logins, so X-Forwarded-For is believed only from the proxies named
+        # (uvicorn would otherwise believe it from 127.0.0.1).
         self.server = _Server(
-            uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                proxy_headers=bool(trusted_proxies),
+                forwarded_allow_ips=trusted_proxies or None,
+                server_header=False,
+            )
         )
         self.task: asyncio.Task[None] | None = None
 
@@ -165,7 +188,7 @@ class _AttachEngine:
 async def build(settings: GatewaySettings) -> ServiceParts:
     gateway = GatewayApp(settings)
     app = create_app()
-    http = HttpServer(app, settings.gateway.host, settings.gateway.port)
+    http = HttpServer(app, settings.gateway.host, settings.gateway.port, settings.gateway.trusted_proxies)
     return ServiceParts(
         components=[gateway, _AttachEngine(gateway, app), http],
         health_checks={"redis": gateway.redis_answers},

@@ -9,6 +9,11 @@ from trading_platform.settings import Section, ServiceSettings
 class GatewayConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(18080, ge=0, le=65535, description="HTTP port; 0 = any free port")
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses (or *) whose X-Forwarded-For is believed as the client address; "
+        "empty = none (the address that connects is the client's: login throttling counts it)",
+    )
     access_token_ttl_s: int = Field(300, ge=30, le=3600, description="lifetime of an access token (JWT)")
     refresh_token_ttl_s: int = Field(8 * 3600, ge=60, description="a session lives this long after its last refresh")
     session_max_s: int = Field(24 * 3600, ge=60, description="a session ends this long after login, refreshed or not")
