@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import hvac
@@ -135,3 +136,32 @@ async def test_a_client_with_an_expired_certificate_cannot_connect(
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await server.stop(0)
+
+
+def test_a_service_logs_in_to_vault_again_when_its_token_is_refused(
+    vault_endpoint: VaultEndpoint, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A Vault token past its max TTL is refused: the service logs in again (here: reads its token file again)
+    rather than letting its certificate lapse."""
+    from trading_platform.call_security import _Vault
+    from trading_platform.settings import ServiceSettings, load_settings
+
+    grpc_root = root(vault_endpoint)
+    first = grpc_root.auth.token.create(policies=["trading-risk"], ttl="5m")["auth"]["client_token"]
+    token_file = tmp_path / "token"
+    token_file.write_text(first)
+    settings = load_settings(
+        ServiceSettings,
+        service_name="risk",
+        kafka={"bootstrap_servers": kafka_bootstrap},
+        vault={"addr": vault_endpoint.address, "token_file": str(token_file)},
+    )
+    vault = _Vault(settings)
+    assert vault.call(lambda client: pki.issue(client, "risk")).identity == "risk"
+    grpc_root.auth.token.revoke(first)
+    token_file.write_text(grpc_root.auth.token.create(policies=["trading-risk"], ttl="5m")["auth"]["client_token"])
+    assert vault.call(lambda client: pki.issue(client, "risk")).identity == "risk"
+    token_file.write_text("not-a-token")
+    grpc_root.auth.token.revoke(vault.client.token)
+    with pytest.raises(pki.PkiError, match="Vault login failed"):
+        vault.call(lambda client: pki.issue(client, "risk"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from trading.security.v1 import security_pb2
 
@@ -17,7 +18,9 @@ from trading_platform import pki, rpc, tokens
 from trading_platform import vault as vault_module
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import Publisher
-from trading_platform.settings import ServiceSettings, vault_client
+from trading_platform.settings import ConfigError, ServiceSettings, vault_client
+
+T = TypeVar("T")
 
 REFUSALS_TOPIC = "security.refusals.v1"
 
@@ -46,6 +49,26 @@ class RefusalPublisher:
         await self.publisher.publish(REFUSALS_TOPIC, refusal_message(self.service, refusal), self.service)
 
 
+class _Vault:
+    """The service's Vault client, logged in again when a call is refused (its token reached its max TTL)."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.client = vault_client(settings.vault)
+
+    def call(self, operation: Callable[[Any], T]) -> T:
+        try:
+            return operation(self.client)
+        except (pki.PkiError, vault_module.SecretAccessError) as refused:
+            if "permission denied" not in str(refused):
+                raise
+            try:
+                self.client = vault_client(self.settings.vault)
+            except ConfigError as error:  # a SystemExit: never let it escape a background renewal
+                raise pki.PkiError(f"Vault login failed: {error.code}") from None
+            return operation(self.client)
+
+
 @dataclass
 class ServiceCallSecurity:
     server: rpc.ServerSecurity
@@ -58,11 +81,12 @@ class ServiceCallSecurity:
     async def start(cls, settings: ServiceSettings, on_failure: Callable[[str], None]) -> ServiceCallSecurity:
         """Log in to Vault, issue the service's certificate (pki.PkiError if it cannot be) and keep it renewed;
         `on_failure(reason)` is called if it expires unrenewed."""
-        client = vault_client(settings.vault)
-        renewer = vault_module.TokenRenewer(client).start()  # the Vault token must outlive every renewal
+        vault = _Vault(settings)
+        renewer = vault_module.TokenRenewer(vault.client).start()
         alt_names = ("localhost", *settings.grpc.tls_alt_names)
         keeper = pki.CertificateKeeper(
-            lambda: pki.issue(client, settings.service_name, alt_names=alt_names), on_failure=on_failure
+            lambda: vault.call(lambda client: pki.issue(client, settings.service_name, alt_names=alt_names)),
+            on_failure=on_failure,
         )
         try:
             await keeper.start()
@@ -73,7 +97,7 @@ class ServiceCallSecurity:
         await refusals.start()
         revocations = tokens.RevocationList(settings.redis.url)
         authenticator = rpc.Authenticator(
-            tokens.TokenVerifier(lambda: vault_module.read_jwks(client)),
+            tokens.TokenVerifier(lambda: vault.call(vault_module.read_jwks)),
             revocations.is_revoked,
             on_refusal=RefusalPublisher(refusals, settings.service_name),
         )

@@ -313,7 +313,10 @@ class DevStack:
         seeded = self._up_vault(endpoints, timeout_s)
         if seeded or not self.approle_dir.exists():
             self.seed_vault(endpoints)
-        pki.ensure_pki(hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token()), PKI_IDENTITIES)
+        client = hvac.Client(url=endpoints.vault_addr, token=endpoints.vault_token())
+        pki.ensure_pki(client, PKI_IDENTITIES)
+        for service in SERVICES_WITH_ROLES:  # a Vault seeded by an older version gets today's policies
+            self._write_policy(client, service)
         self.configure_kafka(endpoints)
         self.endpoints_file.write_text(
             json.dumps({"ports": asdict(self.ports), "endpoints": endpoints.to_dict()}, indent=2) + "\n"
@@ -476,14 +479,7 @@ class DevStack:
             client.sys.enable_auth_method("approle")
         self.approle_dir.mkdir(parents=True, exist_ok=True)
         for service in SERVICES_WITH_ROLES:
-            paths = [f"secret/data/trading/{service}/*", f"secret/data/trading/{service}"]
-            paths += [
-                f"secret/data/trading/{name}" for name, readers in SHARED_SECRET_READERS.items() if service in readers
-            ]
-            paths.append(f"{vault_module.JWKS_MOUNT}/data/{vault_module.JWKS_PATH}")  # to verify access tokens
-            policy = "\n".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in paths)
-            policy += f'\npath "{pki.issue_path(service)}" {{ capabilities = ["update"] }}'
-            client.sys.create_or_update_policy(name=f"trading-{service}", policy=policy)
+            self._write_policy(client, service)
             client.auth.approle.create_or_update_approle(
                 role_name=service,
                 token_policies=[f"trading-{service}"],
@@ -495,6 +491,18 @@ class DevStack:
             _write_private(
                 self.approle_dir / f"{service}.json", json.dumps({"role_id": role_id, "secret_id": secret_id}) + "\n"
             )
+
+    @staticmethod
+    def _write_policy(client: hvac.Client, service: str) -> None:
+        """The service's least-privilege policy: its own secrets, the shared ones it needs, the gateway's public JWKS
+        (to verify access tokens) and issuing its own gRPC certificate."""
+        paths = [f"secret/data/trading/{service}/*", f"secret/data/trading/{service}"]
+        shared = [name for name, readers in SHARED_SECRET_READERS.items() if service in readers]
+        paths += [f"secret/data/trading/{name}" for name in shared]
+        paths.append(f"{vault_module.JWKS_MOUNT}/data/{vault_module.JWKS_PATH}")
+        policy = "\n".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in paths)
+        policy += f'\npath "{pki.issue_path(service)}" {{ capabilities = ["update"] }}'
+        client.sys.create_or_update_policy(name=f"trading-{service}", policy=policy)
 
     def down(self) -> list[str]:
         stopped = [p.name for p in (self.vault, self.redis, self.kafka) if p.stop()]
