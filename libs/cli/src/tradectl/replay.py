@@ -421,6 +421,29 @@ def compare(
     return differences
 
 
+def manual_orders(record: Record, start_ms: int, end_ms: int) -> list[ConsumedMessage]:
+    """The window's placement events of orders no recorded signal caused (an operator's, over gRPC): inputs, which
+    the replayed book takes as recorded. An order's later events come from the execution reports it applies."""
+    from trading.oms.v1 import oms_pb2
+
+    placement = {
+        oms_pb2.ORDER_EVENT_TYPE_INITIALIZED,
+        oms_pb2.ORDER_EVENT_TYPE_DENIED,
+        oms_pb2.ORDER_EVENT_TYPE_SUBMITTED,
+    }
+    signal_ids = {m.value.envelope.message_id for m in record.signals}  # type: ignore[attr-defined]
+    manual = []
+    for message in record.events:
+        event: Any = message.value
+        if (
+            start_ms <= message.timestamp_ms <= end_ms
+            and event.event_type in placement
+            and event.order.lineage.signal_id not in signal_ids
+        ):
+            manual.append(message)
+    return manual
+
+
 async def run_replay(
     connection: KafkaConnection,
     namespace: str,
@@ -449,12 +472,17 @@ async def run_replay(
         *((m, "bar") for m in record.bars if m.timestamp_ms >= start_ms),
         *((m, "report") for m in record.reports),
         *((m, "equity") for m in record.equity if m.timestamp_ms >= start_ms),
+        *((m, "manual") for m in manual_orders(record, start_ms, end_ms)),
     ]
-    order_of = {"equity": 0, "report": 1, "bar": 2}
+    order_of = {"equity": 0, "manual": 1, "report": 2, "bar": 3}
     for message, kind in sorted(window, key=lambda item: (item[0].timestamp_ms, order_of[item[1]], item[0].offset)):
         if kind == "equity":
             replayer.at(message.timestamp_ms)
             replayer.on_equity(message)
+            continue
+        if kind == "manual":
+            replayer.at(message.timestamp_ms)
+            replayer.on_book_event(message.value)
             continue
         if kind == "report":
             report.inputs["execution_reports"] += 1
