@@ -417,10 +417,17 @@ async def test_lifting_a_halt_waits_for_a_second_officer_even_across_a_restart(
         assert waiting.change.trading_state.state == R.TRADING_STATE_REDUCING
         approved = await approve(restarted, BOB, waiting.change_id, waiting.content_hash)
         assert approved.state == R.TRADING_STATE_REDUCING == restarted.engine.trading_state
+        # A lift is bound to the state it lifts: halted again since the request, the approval is refused.
+        stale = await set_state(restarted, R.TRADING_STATE_ACTIVE, "all clear", ALICE)
+        await set_state(restarted, R.TRADING_STATE_HALTED, "another incident", ALICE)
+        moved = await refused(approve(restarted, BOB, stale.outcome.change_id, stale.outcome.content_hash))
+        assert moved.code == grpc.StatusCode.FAILED_PRECONDITION and "TRADING_STATE_HALTED" in moved.details
+        assert restarted.engine.trading_state == R.TRADING_STATE_HALTED
     states = await topic(kafka_bootstrap, topic_namespace, "risk.state.v1")
     assert [(s.state, s.actor) for s in states] == [
         (R.TRADING_STATE_HALTED, "user:alice"),
         (R.TRADING_STATE_REDUCING, "user:bob"),
+        (R.TRADING_STATE_HALTED, "user:alice"),
     ]
 
 
