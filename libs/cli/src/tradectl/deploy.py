@@ -120,9 +120,14 @@ async def flip(
     timeout_s: float,
 ) -> Outcome:
     from trading.deploy.v1 import deploy_pb2
+    from trading_platform import rpc
     from trading_platform.envelope import new_envelope
     from trading_platform.messaging import Publisher, ensure_topics
-    from trading_platform.rpc import health_status
+
+    from tradectl.grpc_client import certificate
+
+    # health is public: tradectl's certificate is enough (a process that configured its own client keeps it)
+    security = rpc.default_client_security() if rpc.configured("client") else rpc.ClientSecurity(certificate())
 
     control = DeploymentControl.from_url(target.redis_url, service, target.namespace)
     try:
@@ -141,7 +146,7 @@ async def flip(
             report = await control.reported(to_colour)
             age = time.time() - float(report.get("at", 0))
             following = bool(report) and age < 5 and report.get("role") == "shadow" and report.get("ready") == "1"
-            state = await health_status(address, timeout_s=2.0) if address else "SERVING"
+            state = await rpc.health_status(address, timeout_s=2.0, security=security) if address else "SERVING"
             if (following and state == "SERVING") or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
