@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from risk_service.config import RiskConfig
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from risk_service.config import LIMIT_KEYS, RiskConfig
 from risk_service.four_eyes import FourEyes, Refusal, apply_raise, content_hash, lifts, split_limits
 from trading.risk.v1 import risk_pb2 as R
 from trading_platform.clock import SimulatedClock
@@ -103,3 +105,35 @@ def test_expired_changes_are_swept_and_events_fold_back_into_the_pending_list() 
     restored.restore(second.record(R.CHANGE_EVENT_TYPE_REFUSED, "user:alice"))  # a refusal uses nothing up
     assert [p.change_id for p in restored.waiting()] == [second.change_id]
     assert restored.approve(second.change_id, second.content_hash, "user:bob").reason == "b"
+
+
+LIMIT_VALUES = {
+    "max_order_quantity": st.integers(1, 10_000).map(Decimal),
+    "max_position_notional": st.integers(1, 10**6).map(Decimal),
+    "max_daily_loss": st.integers(1, 10**6).map(Decimal),
+    "max_drawdown": st.integers(1, 99).map(lambda n: Decimal(n) / 100),
+    "max_orders_per_day": st.integers(1, 50_000),
+    "max_market_data_age_s": st.integers(1, 600).map(float),
+    "restricted_symbols": st.lists(st.sampled_from(["AAPL", "GME", "AMC", "TSLA"]), unique=True),
+}
+limits_strategy = st.fixed_dictionaries({}, optional=LIMIT_VALUES).map(lambda values: RiskConfig(**values))
+
+
+@settings(max_examples=300, deadline=None)
+@given(limits_strategy, limits_strategy)
+def test_nothing_loosens_without_an_approval_and_the_approval_gives_exactly_what_was_asked(
+    current: RiskConfig, proposed: RiskConfig
+) -> None:
+    """What is in force at once is never looser than before, on any limit; the held raise, once approved, gives
+    exactly the limits asked for."""
+    now, raise_ = split_limits(current, proposed)
+    for key in LIMIT_KEYS:
+        assert getattr(now, key) == min(getattr(current, key), getattr(proposed, key))
+    assert set(current.restricted_symbols) <= set(now.restricted_symbols)
+    assert set(proposed.restricted_symbols) <= set(now.restricted_symbols)
+    if raise_ is None:
+        assert now == proposed
+    else:
+        approved = apply_raise(now, raise_)
+        assert all(getattr(approved, key) == getattr(proposed, key) for key in LIMIT_KEYS)
+        assert set(approved.restricted_symbols) == set(proposed.restricted_symbols)
