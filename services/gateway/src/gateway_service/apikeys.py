@@ -133,6 +133,3 @@ class ApiKeyStore:
             pipe.srem(f"{self.prefix}apikeys", key_id)
             await pipe.execute()
         return key
-
-    async def of_owner(self, owner: str) -> list[ApiKey]:
-        return [key for key in await self.all() if key.owner == owner]

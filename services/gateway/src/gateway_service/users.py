@@ -117,9 +117,6 @@ class UserStore:
         users = [await self.get(name) for name in names]
         return [user for user in users if user is not None]
 
-    async def count(self) -> int:
-        return int(await self.redis.scard(users_key(self.prefix)))
-
     async def set_disabled(self, username: str, disabled: bool) -> User:
         await self.require(username)
         await self.redis.hset(self._key(username), "disabled", "1" if disabled else "0")
