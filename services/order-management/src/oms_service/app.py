@@ -37,6 +37,7 @@ from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.decimals import from_proto, to_proto
 from trading_platform.deployment import DeploymentControl
 from trading_platform.envelope import new_envelope
+from trading_platform.identity import current_identity
 from trading_platform.ids import client_order_id as derive_client_order_id
 from trading_platform.ids import new_message_id
 from trading_platform.messaging import (
@@ -768,7 +769,10 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                         or Decimal(0)
                     )
                     signed = quantity if request.side == common_pb2.ORDER_SIDE_BUY else -quantity
-                    lineage = oms_pb2.OrderLineage(signal_id=decision_id, strategy_id=strategy)
+                    caller = current_identity()  # the verified caller, never a field of the request
+                    lineage = oms_pb2.OrderLineage(
+                        signal_id=decision_id, strategy_id=strategy, submitted_by=caller.actor if caller else ""
+                    )
                     order, decision = await self.place(
                         cid,
                         request.symbol,
@@ -808,10 +812,13 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                     order = self.book.orders.get(request.client_order_id)
                     if order is None or order.status not in OPEN:
                         return oms_pb2.CancelOrderResponse(accepted=False, reason="no open order with that id")
+                    caller = current_identity()  # the verified caller, never a field of the request
                     command = oms_pb2.OrderCommand(
                         envelope=new_envelope("order-management"),
                         cancel_order=oms_pb2.CancelOrder(
-                            client_order_id=request.client_order_id, reason=request.reason or "operator"
+                            client_order_id=request.client_order_id,
+                            reason=request.reason or "operator",
+                            requested_by=caller.actor if caller else "",
                         ),
                     )
                     await self.publisher.publish("oms.commands.v1", command, key=request.client_order_id)

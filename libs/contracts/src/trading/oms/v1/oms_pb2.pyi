@@ -63,20 +63,22 @@ ORDER_EVENT_TYPE_CANCEL_REJECTED: OrderEventType
 ORDER_EVENT_TYPE_TRANSITION_REJECTED: OrderEventType
 
 class OrderLineage(_message.Message):
-    __slots__ = ("signal_id", "strategy_id", "model_version", "feature_hash", "risk_decision_id", "broker_order_id")
+    __slots__ = ("signal_id", "strategy_id", "model_version", "feature_hash", "risk_decision_id", "broker_order_id", "submitted_by")
     SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FEATURE_HASH_FIELD_NUMBER: _ClassVar[int]
     RISK_DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     BROKER_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_BY_FIELD_NUMBER: _ClassVar[int]
     signal_id: str
     strategy_id: str
     model_version: str
     feature_hash: str
     risk_decision_id: str
     broker_order_id: str
-    def __init__(self, signal_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_hash: _Optional[str] = ..., risk_decision_id: _Optional[str] = ..., broker_order_id: _Optional[str] = ...) -> None: ...
+    submitted_by: str
+    def __init__(self, signal_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_hash: _Optional[str] = ..., risk_decision_id: _Optional[str] = ..., broker_order_id: _Optional[str] = ..., submitted_by: _Optional[str] = ...) -> None: ...
 
 class SubmitOrder(_message.Message):
     __slots__ = ("client_order_id", "symbol", "side", "quantity", "order_type", "time_in_force", "limit_price", "stop_price", "lineage", "arrival_price", "trail_price", "trail_percent")
@@ -107,12 +109,14 @@ class SubmitOrder(_message.Message):
     def __init__(self, client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.OrderSide, str]] = ..., quantity: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., time_in_force: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., limit_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., stop_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., lineage: _Optional[_Union[OrderLineage, _Mapping]] = ..., arrival_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., trail_price: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ..., trail_percent: _Optional[_Union[_common_pb2.Decimal, _Mapping]] = ...) -> None: ...
 
 class CancelOrder(_message.Message):
-    __slots__ = ("client_order_id", "reason")
+    __slots__ = ("client_order_id", "reason", "requested_by")
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
     client_order_id: str
     reason: str
-    def __init__(self, client_order_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    requested_by: str
+    def __init__(self, client_order_id: _Optional[str] = ..., reason: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
 class CancelAllOrders(_message.Message):
     __slots__ = ("reason",)
