@@ -151,6 +151,7 @@ def test_manual_orders_go_through_risk_and_can_be_canceled(platform: Platform) -
     wait_for(lambda: submit("probe").reason_code != "RECONCILIATION_BLOCKED" or False, 30, "reconciliation to pass")
     placed = submit("desk-1")
     assert placed.accepted and placed.reason_code == "APPROVED", placed
+    assert placed.order.lineage.submitted_by == "user:e2e-operator"  # the token's user, not a request field
     again = submit("desk-1")  # the same decision twice is one order
     assert not again.accepted and again.reason_code == "DUPLICATE"
     cid = placed.order.client_order_id
