@@ -152,14 +152,14 @@ class Authenticator:
         )
         log.warning("rpc refused", method=event.method, code=event.code.name, reason=event.reason, actor=event.actor)
         if self.on_refusal is not None:
-            task = asyncio.create_task(self._report(event))
+            task = asyncio.create_task(self._report(self.on_refusal, event))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _report(self, event: Refusal) -> None:
-        assert self.on_refusal is not None
+    @staticmethod
+    async def _report(sink: RefusalSink, event: Refusal) -> None:
         try:
-            await self.on_refusal(event)
+            await sink(event)
         except Exception as error:
             log.error("could not report a refusal", method=event.method, error=str(error))
 
