@@ -142,3 +142,25 @@ def test_the_report_scores_and_fails_below_its_thresholds(tmp_path: Path) -> Non
     written = json.loads(report.write(checks, {"c"}, tmp_path).read_text())
     assert written["score"] == 50.0 and written["failed"] == ["b", "c"]
     assert "database not reachable" in (tmp_path / "report.md").read_text()
+
+
+def test_the_runtime_scan_reads_json_lines_and_finds_a_planted_key(tmp_path: Path) -> None:
+    from tests.security.stack_scan import distinct_strings
+
+    lines = [
+        json.dumps({"event": "order accepted", "trace_id": "0af7651916cd43dd8448eb211c80319c", "level": "INFO"}),
+        json.dumps({"event": "connected", "aws_key": "AKIAZ7UMXQ4EXAMPLE3Q"}),  # pragma: allowlist secret (planted)
+        "a plain line",
+        "a plain line",
+    ]
+    strings = distinct_strings("\n".join(lines))
+    # one word in lower case ("connected") is an enum-like name: no active plugin would flag it
+    expected = [
+        'event = "order accepted"',
+        'aws_key = "AKIAZ7UMXQ4EXAMPLE3Q"',
+        "a plain line",
+    ]  # pragma: allowlist secret
+    assert strings == expected
+    (tmp_path / "log.txt").write_text("\n".join(strings) + "\n")
+    hits = secrets_scan.scan([tmp_path / "log.txt"], runtime=True, root=tmp_path)
+    assert [(h["line_number"], h["type"]) for h in hits] == [(2, "AWS Access Key")]
