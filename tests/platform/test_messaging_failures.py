@@ -245,3 +245,64 @@ async def test_a_stop_during_a_transient_retry_in_key_lanes_leaves_that_message_
         await second.stop()
         await task
         await second.close()
+
+
+@pytest.mark.parametrize("concurrent_keys", [False, True], ids=["sequential", "key-lanes"])
+async def test_a_rebalance_is_not_held_up_by_a_message_waiting_out_a_transient_error(
+    kafka_bootstrap: str, topic_namespace: str, concurrent_keys: bool
+) -> None:
+    """A consumer waiting 30 s before its next try lets a rebalance through at once: its partition's message is left
+    uncommitted for the next owner, and the consumer neither dies (a commit after being fenced out of the group) nor
+    skips anything."""
+    sent = [bar(f"S{i}") for i in range(9)]  # spread over the 3 partitions
+    await publish(kafka_bootstrap, topic_namespace, *sent)
+    group = f"{topic_namespace}rebalance"
+
+    async def down(message: ConsumedMessage) -> None:
+        raise ConnectionError("this instance's dependency is down")
+
+    handled: list[str] = []
+
+    async def healthy(message: ConsumedMessage) -> None:
+        handled.append(message.envelope.message_id)
+
+    def consumer_of(handler: object) -> Consumer:
+        return Consumer(
+            kafka_bootstrap,
+            group,
+            [BARS],
+            handler,  # type: ignore[arg-type]
+            namespace=topic_namespace,
+            group_options=FAST_GROUP_OPTIONS,
+            concurrent_keys=concurrent_keys,
+            retry_initial_s=30.0,
+        )
+
+    stuck = consumer_of(down)
+    await stuck.start()
+    stuck_task = asyncio.create_task(stuck.run())
+    other = consumer_of(healthy)
+    try:
+        await wait_for(lambda: bool(stuck.stalls))  # waiting 30 s before its second try
+        started = time.monotonic()
+        await other.start()  # a rebalance: it has to wait for the stuck member's revocation
+        joined_in = time.monotonic() - started
+        # The stuck member took part in the rebalance (its revocation did not wait out the 30 s): the partitions
+        # are shared, not all handed to the newcomer after the stuck one was dropped from the group.
+        shared = (len(other._consumer.assignment()), len(stuck._consumer.assignment()))
+        other_task = asyncio.create_task(other.run())
+        await stuck.stop()  # leaves: the healthy member gets every partition
+        await stuck_task
+        await stuck.close()
+        await wait_for(lambda: len(set(handled)) == len(sent), timeout_s=40)
+        await other.stop()
+        await other_task
+    finally:
+        await other.close()
+        if not stuck.closed:
+            await stuck.stop()
+            await stuck.close()
+    assert joined_in < 20  # far less than the 30 s wait it would otherwise have sat out
+    assert shared[0] < 3 and shared[1] > 0, shared
+    assert stuck.failure is None and stuck.dead_lettered == 0 and stuck.handled == 0
+    assert set(handled) == {m.envelope.message_id for m in sent}  # nothing skipped

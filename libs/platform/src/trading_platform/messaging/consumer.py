@@ -50,7 +50,7 @@ from trading_platform.messaging.connection import (
     start_client,
 )
 from trading_platform.messaging.dead_letters import dead_letter_of
-from trading_platform.messaging.failures import Interrupted, kind_of, reason_code_of
+from trading_platform.messaging.failures import Interrupted, RetryWaits, kind_of, reason_code_of
 from trading_platform.messaging.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from trading_platform.messaging.lanes import KeyLanes, SettleOnRevoke
 from trading_platform.messaging.names import TopicNames
@@ -172,6 +172,7 @@ class Consumer:
         self._pending_marks: list[str] | None = [] if transactional else None
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._waits = RetryWaits(self._stopping)
         self.handled = 0
         self.dead_lettered = 0
         self.duplicates_skipped = 0
@@ -190,9 +191,9 @@ class Consumer:
         JOIN_WAITS of them the start fails naming the group, rather than hanging unseen."""
         listener: ConsumerRebalanceListener
         if self.lanes is not None and not self.transactional:
-            listener = SettleOnRevoke(self.lanes, self._consumer)
+            listener = SettleOnRevoke(self.lanes, self._consumer, self._waits)
         else:
-            listener = _FinishBatchOnRevoke(self._batch_lock)
+            listener = _FinishBatchOnRevoke(self._batch_lock, self._waits)
         self._consumer.subscribe([self.names.physical_input(t) for t in self.topics], listener=listener)
         joining = asyncio.ensure_future(start_client(self._consumer.start, self.connection, self.start_timeout_s))
         for wait in range(1, JOIN_WAITS + 1):
@@ -287,20 +288,30 @@ class Consumer:
             async with self._batch_lock:
                 handled: dict[TopicPartition, int] = {}
                 try:
-                    for partition, records in self._owned(batch).items():
-                        for record in records:
-                            if self._stopping.is_set():
-                                break  # drain: unhandled records stay uncommitted and are redelivered
-                            try:
-                                await self._handle(record)
-                            except Interrupted:
-                                break  # stopped while waiting for a retry: redelivered
-                            handled[partition] = record.offset + 1
+                    await self._handle_in_order(self._owned(batch), handled)
                 finally:
                     # One commit per fetched batch, of handled records only: a crash before it redelivers them,
                     # and the idempotency store makes the second handling a no-op (docs/architecture.md invariant 3).
                     if handled:
                         await self._consumer.commit(handled)
+
+    async def _handle_in_order(
+        self, batch: dict[TopicPartition, list[Record]], handled: dict[TopicPartition, int]
+    ) -> None:
+        for partition, records in batch.items():
+            for record in records:
+                if self._stopping.is_set():
+                    return  # drain: unhandled records stay uncommitted and are redelivered
+                try:
+                    await self._handle(record)
+                except Interrupted:
+                    if not self._stopping.is_set():  # a revocation cut a retry short: fetch the rest again
+                        assigned = self._consumer.assignment()
+                        for tp, rest in batch.items():
+                            if tp in assigned:
+                                self._consumer.seek(tp, handled.get(tp, rest[0].offset))
+                    return
+                handled[partition] = record.offset + 1
 
     async def _run_lanes(self, lanes: KeyLanes) -> None:
         """concurrent_keys: fetching goes on while lanes work, so a slow record (a broker call) holds up only its
@@ -487,9 +498,7 @@ class Consumer:
             if self.transactional:  # a transactional batch is always finished: its waits are short
                 await asyncio.sleep(seconds)
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
-                raise Interrupted(f"stopped while {record.topic}[{record.partition}]@{record.offset} waited")
+            await self._waits.wait(TopicPartition(record.topic, record.partition), seconds)
 
         return AsyncRetrying(
             stop=stop,
@@ -527,14 +536,20 @@ class Consumer:
 
 class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """A revocation waits for the batch in flight to be handled and committed, so the next owner of a partition
-    starts after it (and a transactional batch never commits offsets of a partition that has moved on)."""
+    starts after it (and a transactional batch never commits offsets of a partition that has moved on). A record of
+    a revoked partition waiting out a transient error stops waiting: it is the next owner's."""
 
-    def __init__(self, batch_lock: asyncio.Lock) -> None:
+    def __init__(self, batch_lock: asyncio.Lock, waits: RetryWaits) -> None:
         self.batch_lock = batch_lock
+        self.waits = waits
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self.batch_lock:
-            pass
+        self.waits.begin_revoke(set(revoked))
+        try:
+            async with self.batch_lock:
+                pass
+        finally:
+            self.waits.end_revoke(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import grpc
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from google.protobuf.message import DecodeError
 from pydantic import ValidationError
@@ -43,7 +45,43 @@ class TransientError(Exception):
 
 
 class Interrupted(Exception):
-    """The consumer was asked to stop while a message waited for a retry: it stays uncommitted (redelivered)."""
+    """A retry wait was cut short (the consumer stops, or the record's partition is being revoked): the record stays
+    uncommitted and is delivered again (to this consumer or the partition's next owner)."""
+
+
+class RetryWaits:
+    """Where a consumer's retry waits end early: on stop(), and for the records of partitions being revoked, so a
+    message waiting out a transient error never holds up a rebalance."""
+
+    def __init__(self, stopping: asyncio.Event) -> None:
+        self.stopping = stopping
+        self.revoking: set[TopicPartition] = set()
+        self._changed = asyncio.Event()
+
+    def begin_revoke(self, partitions: set[TopicPartition]) -> None:
+        self.revoking |= partitions
+        self._changed.set()
+
+    def end_revoke(self, partitions: set[TopicPartition]) -> None:
+        self.revoking -= partitions
+
+    async def wait(self, partition: TopicPartition, seconds: float) -> None:
+        """Sleep `seconds`, or raise Interrupted as soon as the consumer stops or `partition` is being revoked."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            if self.stopping.is_set() or partition in self.revoking:
+                raise Interrupted(f"a retry of {partition.topic}[{partition.partition}] was cut short")
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._changed.clear()
+            waiters = [asyncio.ensure_future(self.stopping.wait()), asyncio.ensure_future(self._changed.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from trading_platform.messaging.failures import Interrupted
+from trading_platform.messaging.failures import Interrupted, RetryWaits
 from trading_platform.messaging.records import Record
 
 log = structlog.get_logger("trading_platform.messaging")
@@ -119,12 +119,22 @@ class KeyLanes:
 
 
 class SettleOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, lanes: KeyLanes, consumer: AIOKafkaConsumer) -> None:
+    """A revoked partition's lanes finish their current record (one waiting out a transient error stops waiting)
+    and its handled records are committed before it goes."""
+
+    def __init__(self, lanes: KeyLanes, consumer: AIOKafkaConsumer, waits: RetryWaits | None = None) -> None:
         self.lanes = lanes
         self.consumer = consumer
+        self.waits = waits
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        commits = await self.lanes.settle(set(revoked))
+        if self.waits is not None:
+            self.waits.begin_revoke(set(revoked))
+        try:
+            commits = await self.lanes.settle(set(revoked))
+        finally:
+            if self.waits is not None:
+                self.waits.end_revoke(set(revoked))
         if commits:
             try:
                 await self.consumer.commit(commits)
