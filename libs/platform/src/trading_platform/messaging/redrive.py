@@ -24,7 +24,7 @@ from trading_platform.messaging.connection import (
     start_client,
 )
 from trading_platform.messaging.names import TopicNames
-from trading_platform.messaging.replay import _end_offsets, replay
+from trading_platform.messaging.replay import end_offsets_of, replay
 from trading_platform.topics import DLQ_SUFFIX, lookup
 
 REDRIVEN_FROM = "redriven_from"
@@ -174,7 +174,7 @@ def _group_reader(connection: KafkaConnection, physical_dlq: str) -> AIOKafkaCon
 
 
 async def _committed(consumer: AIOKafkaConsumer, physical_dlq: str) -> dict[int, int]:
-    ends = (await _end_offsets(consumer, [physical_dlq])).get(physical_dlq, {})
+    ends = (await end_offsets_of(consumer, [physical_dlq])).get(physical_dlq, {})
     committed: dict[int, int] = {}
     for partition in ends:
         offset = await consumer.committed(TopicPartition(physical_dlq, partition))

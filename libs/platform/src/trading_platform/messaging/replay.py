@@ -46,12 +46,13 @@ async def end_offsets(
     consumer = _reader(target)
     await start_client(consumer.start, target, start_timeout_s)
     try:
-        return await _end_offsets(consumer, physical_topics)
+        return await end_offsets_of(consumer, physical_topics)
     finally:
         await consumer.stop()
 
 
-async def _end_offsets(consumer: AIOKafkaConsumer, physical_topics: Iterable[str]) -> dict[str, dict[int, int]]:
+async def end_offsets_of(consumer: AIOKafkaConsumer, physical_topics: Iterable[str]) -> dict[str, dict[int, int]]:
+    """end_offsets on a started client of the caller's (a reader, or a group member that only reads offsets)."""
     result: dict[str, dict[int, int]] = {}
     partitions = []
     names = list(physical_topics)
@@ -97,7 +98,7 @@ async def replay(
     consumer = _reader(target)
     await start_client(consumer.start, target, start_timeout_s)
     try:
-        ends = (await _end_offsets(consumer, [physical])).get(physical, {})
+        ends = (await end_offsets_of(consumer, [physical])).get(physical, {})
         remaining = {TopicPartition(physical, p): end for p, end in ends.items() if end > 0}
         if not remaining:
             return
