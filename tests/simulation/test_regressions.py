@@ -157,3 +157,33 @@ def test_a_command_delivered_again_after_a_restart_is_neither_sent_nor_refused_a
     old = World(seed, variant=Variant("handled as new", execution=ExecutionForgettingWhatItReported)).run()
     assert any(v.startswith("refused:") for v in old.violations), old.violations
     assert World(seed).run().ok
+
+
+# -- an order reported on while its command waited: seeds 4822 and 4834 --------------------------------------------
+# The check above ran once, as the command arrived. A restarted execution's catch-up then reported the order (it was
+# at the broker, filled) while the command waited for its approval, and the wait ran out: the filled order was
+# reported REJECTED. Fixed: the check runs again before a refusal and before the broker is called.
+
+
+class ExecutionCheckingOnlyOnArrival(ExecutionApp):
+    """The first fix alone: whether execution has reported on the order is asked only when the command arrives."""
+
+    async def submit(self, order: Any, command: Any) -> None:
+        cid = order.client_order_id
+        if self._reported_on(cid):
+            return
+        self.waiting = {*getattr(self, "waiting", set()), cid}
+        try:
+            await super().submit(order, command)
+        finally:
+            self.waiting = self.waiting - {cid}
+
+    def _reported_on(self, cid: str) -> bool:
+        return cid not in getattr(self, "waiting", set()) and super()._reported_on(cid)
+
+
+@pytest.mark.parametrize("seed", [4822, 4834])
+def test_an_order_reported_on_while_its_command_waited_is_not_refused(seed: int) -> None:
+    old = World(seed, variant=Variant("checked on arrival only", execution=ExecutionCheckingOnlyOnArrival)).run()
+    assert any(v.startswith("refused:") for v in old.violations), old.violations
+    assert World(seed).run().ok

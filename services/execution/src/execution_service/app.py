@@ -303,12 +303,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
 
     async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
         cid = order.client_order_id
-        if cid in self.engine.said:
-            # Reported on already (refused, or at the broker): the command came again after a restart. Refused, it is
-            # closed at order-management, so sending it now would put an order at the broker that nothing expects;
-            # at the broker, refusing it now would close at order-management an order that is live (fail closed).
-            SUBMITS.labels("already_reported").inc()
-            log.warning("command for an order already reported on: neither sent nor refused", client_order_id=cid)
+        if self._reported_on(cid):
             return
         decision_id = order.lineage.risk_decision_id
         if decision_id and self._approval_id(cid) != decision_id:  # the decision may still be on its way: wake on it
@@ -357,6 +352,10 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             time.time_ns(),
         )
         async with self.limiter:
+            if self._reported_on(cid):  # a catch-up may have reported it while this command waited
+                self.engine.inflight.pop(cid, None)
+                self.trace_contexts.pop(cid, None)
+                return
             refused = self._lease_refuses(f"submit order {cid}")  # last check before the broker: after every wait
             if refused is not None:
                 SUBMITS.labels("refused_no_lease").inc()
@@ -497,8 +496,22 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         approval = self.approved.get(cid)
         return approval.envelope.message_id if approval is not None else None
 
+    def _reported_on(self, cid: str) -> bool:
+        """Whether execution has reported on this order (refused it, or the broker did something with it): then its
+        command came again after a restart, or a catch-up reported it while the command waited. Refused, it is closed
+        at order-management, so sending it would put an order at the broker that nothing expects; at the broker,
+        refusing it would close at order-management an order that is live (fail closed): it is neither."""
+        if cid not in self.engine.said:
+            return False
+        SUBMITS.labels("already_reported").inc()
+        log.warning("command for an order already reported on: neither sent nor refused", client_order_id=cid)
+        return True
+
     async def _reject(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand, reason: str, code: int) -> None:
-        """A REJECTED report of a command execution refused: on the bus (so audited), with its refusal code."""
+        """A REJECTED report of a command execution refused: on the bus (so audited), with its refusal code; none for
+        an order already reported on (it is refused already, or at the broker)."""
+        if self._reported_on(order.client_order_id):
+            return
         log.warning(
             "order refused", client_order_id=order.client_order_id, reason=reason, code=R.RefusalCode.Name(code)
         )
