@@ -156,3 +156,19 @@ async def test_a_login_gives_a_token_the_services_accept(running: Running) -> No
     assert body["refresh_token"].count(".") == 1
     refused = await client.http.get("/api/v1/auth/me", headers=bearer(body["refresh_token"]))
     assert refused.status_code == 401
+
+
+@pytest.mark.gateway_config(address_backoff_after=3, address_lockout_after=3)
+async def test_an_address_is_locked_for_its_failures_not_for_its_users_logins(running: Running) -> None:
+    office = running.client.at("192.0.2.50")  # many users behind one address (an office, a CI runner)
+    users = [await running.client.create_user(running.admin_token, f"staff{i}", ["viewer"]) for i in range(6)]
+    assert [(await office.login(user)).status_code for user in users] == [200] * 6
+    wrong = [(await office.login(user, password="not it")).status_code for user in users[:4]]
+    assert wrong == [401, 401, 401, 429]
+    # API-key guesses from one address are throttled the same way.
+    flood = running.client.at("192.0.2.51")
+    guesses = [
+        (await flood.http.post("/api/v1/auth/token", json={"api_key": f"tpk_{i:016x}_{'A' * 43}"})).status_code
+        for i in range(5)
+    ]
+    assert guesses == [401, 401, 401, 429, 429]

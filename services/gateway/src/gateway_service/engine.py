@@ -144,7 +144,7 @@ class Engine:
         if user is None or reason:
             await self._failed(username, reason, address)
             raise Unauthorized(LOGIN_FAILED)
-        await self.throttle.succeeded(username)
+        await self.throttle.succeeded(username, address)
         if self.passwords.needs_rehash(user.password_hash):  # the cost was raised since this hash was made
             await self.users.set_password_hash(user.username, await self.passwords.hash(password))
         method = "password+totp" if user.needs_second_factor else "password"
@@ -202,6 +202,9 @@ class Engine:
         return sorted(sids)
 
     async def exchange_api_key(self, presented: str, address: str) -> Issued:
+        gate = await self.throttle.attempt(None, address)  # guessing keys is hopeless, but flooding is throttled
+        if gate.verdict != "go":
+            raise TooManyAttempts(TOO_MANY, gate.retry_after_s)
         key = await self.apikeys.authenticate(presented)
         owner = await self.users.get(key.owner) if key else None
         roles = key.roles & owner.roles if key and owner else frozenset()
@@ -213,6 +216,7 @@ class Engine:
         if ttl < 1:
             raise Unauthorized("invalid API key")
         issued = self._issue(owner.username, roles, sid, None, ttl)
+        await self.throttle.succeeded(None, address)
         await self._publish(
             events.LoginSucceeded(username=owner.username, session_id=sid, method="api_key", api_key_id=key.key_id),
             f"user:{owner.username}",
@@ -230,7 +234,7 @@ class Engine:
 
     # -- the first admin -----------------------------------------------------------------------------------------
     async def bootstrap(self, secret: str, username: str, password: str, address: str) -> Enrolment:
-        gate = await self.throttle.attempt("bootstrap", address)
+        gate = await self.throttle.attempt(None, address)
         if gate.verdict != "go":
             raise TooManyAttempts(TOO_MANY, gate.retry_after_s)
         self._check_password(username, password)
@@ -244,7 +248,7 @@ class Engine:
             user = await self.users.create(username, await self.passwords.hash(password), frozenset({ADMIN}))
         finally:
             await asyncio.to_thread(self.bootstrap_secret.destroy)
-        await self.throttle.succeeded("bootstrap")
+        await self.throttle.succeeded(None, address)
         await self._publish(events.AdminBootstrapped(username=username), f"user:{username}", address, username)
         return Enrolment(user, None, self._totp_uri(user))
 

@@ -3,8 +3,10 @@
 Each attempt is counted before its password is checked (so parallel guesses cannot slip past the limit between
 check and count), in one Lua step over both scopes. After `backoff_after` attempts without a success in the window,
 each further attempt must wait `backoff_base_ms * 2^k` (capped) after the previous one; after `lockout_after`, the
-username (or address) is locked for `lockout_s`, whatever password comes. A success clears the username's count.
-Usernames are counted whether or not they exist, so the answers never tell which exist.
+username (or address) is locked for `lockout_s`, whatever password comes. A success clears the username's count and
+is taken back from the address's (an address is locked for its failures, not for its users' logins). Usernames are
+counted whether or not they exist, so the answers never tell which exist. API-key exchanges and the bootstrap are
+counted per address only.
 
 Keys (under the gateway's prefix): `login:<scope>:<subject>:count`, `:wait`, `:lock`.
 """
@@ -50,6 +52,13 @@ end
 return {'go', 0, 0}
 """
 
+# A good attempt is taken back from the address's count (never below zero), and the wait it set is lifted.
+RELEASE_SCRIPT = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
 Verdict = Literal["go", "wait", "locked", "lockout"]
 VERDICTS: dict[str, Verdict] = {"go": "go", "wait": "wait", "locked": "locked", "lockout": "lockout"}
 
@@ -83,12 +92,18 @@ class LoginThrottle:
         base = f"{self.prefix}login:{scope}:{digest}"
         return [f"{base}:count", f"{base}:wait", f"{base}:lock"]
 
-    async def attempt(self, username: str, address: str) -> Gate:
-        """Count one attempt; tells whether its password may be checked."""
-        keys = self._keys("user", username.lower()) + self._keys("address", address)
+    def _scopes(self, username: str | None, address: str) -> list[tuple[str, str]]:
+        return ([("user", username.lower())] if username is not None else []) + [("address", address)]
+
+    async def attempt(self, username: str | None, address: str) -> Gate:
+        """Count one attempt (for the username, when there is one, and the address); tells whether its credential
+        may be checked."""
+        scopes = self._scopes(username, address)
+        keys: list[str] = []
         args: list[int] = [self.window_s * 1000]
-        for scope in ("user", "address"):
+        for scope, subject in scopes:
             limits = self.limits[scope]
+            keys += self._keys(scope, subject)
             args += [
                 limits.backoff_after,
                 limits.lockout_after,
@@ -97,10 +112,18 @@ class LoginThrottle:
                 limits.backoff_max_ms,
             ]
         verdict, retry_ms, scope_index = await self.redis.eval(GATE_SCRIPT, len(keys), *keys, *args)  # type: ignore[misc]
-        return Gate(VERDICTS[str(verdict)], int(retry_ms) / 1000, ("", "user", "address")[int(scope_index)])
+        locked = scopes[int(scope_index) - 1][0] if int(scope_index) else ""
+        return Gate(VERDICTS[str(verdict)], int(retry_ms) / 1000, locked)
 
-    async def succeeded(self, username: str) -> None:
-        await self.redis.delete(*self._keys("user", username.lower())[:2])
+    async def succeeded(self, username: str | None, address: str) -> None:
+        """The attempt was good: the username starts afresh, and the address's count takes it back (an address
+        is locked out for its failures, not for its users' logins)."""
+        count, wait, _ = self._keys("address", address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if username is not None:
+                pipe.delete(*self._keys("user", username.lower())[:2])
+            pipe.eval(RELEASE_SCRIPT, 2, count, wait)
+            await pipe.execute()
 
     async def clear(self, username: str) -> None:
         """An admin's reset lifts the username's lockout."""
