@@ -180,3 +180,21 @@ async def test_bad_input_is_a_problem_naming_the_field(running: Running) -> None
         "/api/v1/users", json={"username": running.admin.username, "password": PASSWORD}, headers=admin
     )
     assert duplicate.status_code == 409 and duplicate.json()["errors"][0]["field"] == "username"
+
+
+async def test_the_published_api_description_lists_only_routes_the_policy_knows(running: Running) -> None:
+    client = running.client
+    described = await client.http.get("/api/v1/openapi.json")
+    assert described.status_code == 200
+    policy = default_policy()
+    operations = [
+        f"{verb.upper()} {path}"
+        for path, item in described.json()["paths"].items()
+        for verb in item
+        if verb != "parameters"
+    ]
+    assert len(operations) >= 20
+    assert [op for op in operations if op not in policy.routes] == []
+    # The Swagger and ReDoc pages (scripts from a CDN) are not served.
+    assert (await client.http.get("/docs")).status_code == 404
+    assert (await client.http.get("/redoc")).status_code == 404

@@ -31,6 +31,7 @@ from gateway_service.routes import admin, auth, wellknown
 from gateway_service.signing import SigningKeys
 
 log = get_logger("gateway")
+OPENAPI_PATH = "/api/v1/openapi.json"
 
 
 def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None) -> FastAPI:
@@ -38,6 +39,10 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
         title="trading-gateway",
         version="1",
         description="Users, sessions, roles and API keys of the trading platform.",
+        # The description is published; the Swagger and ReDoc pages are not (they load scripts from a CDN).
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.policy = policy or default_policy()
