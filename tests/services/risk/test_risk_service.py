@@ -219,8 +219,10 @@ async def test_a_restarted_gate_rebuilds_its_book_before_it_approves(
         await publisher.publish("oms.events.v1", stamped(ended), key="w-2")
         await wait_for(lambda: _async("w-2" not in app.engine.working), 10, "the cancel to release w-2")
 
-    cold = RiskApp(settings)
+    cold = RiskApp(settings)  # built, not started: its book is not rebuilt
     assert (await cold.CheckOrder(check("cold-1", "1"), CTX)).reason_code == R.REASON_CODE_STALE_RISK_STATE
+    await cold.consumer.close()
+    await cold.publisher.stop()
     async with running(settings) as restarted:
         assert restarted.engine.positions["AAPL"].quantity == 20
         assert set(restarted.engine.working) == {"w-1"}
@@ -320,6 +322,9 @@ async def test_the_days_equity_comes_from_the_broker_account_and_fails_closed_wi
             assert (await app.CheckOrder(check("with-equity"), CTX)).approved
     finally:
         await server.stop(0)
+        for consumer in (execution.commands, execution.decisions, execution.kill_switch):  # built, never started
+            await consumer.close()
+        await execution.publisher.stop()
     [recorded] = await topic(kafka_bootstrap, topic_namespace, "risk.equity.v1")
     assert Decimal(recorded.equity.value) == Decimal(str(account["equity"]))
     async with running(unknown, equity=None) as restarted:  # execution unreachable: the record of today is enough
