@@ -164,3 +164,17 @@ def test_the_runtime_scan_reads_json_lines_and_finds_a_planted_key(tmp_path: Pat
     (tmp_path / "log.txt").write_text("\n".join(strings) + "\n")
     hits = secrets_scan.scan([tmp_path / "log.txt"], runtime=True, root=tmp_path)
     assert [(h["line_number"], h["type"]) for h in hits] == [(2, "AWS Access Key")]
+
+
+def test_the_vault_banner_is_allowed_only_in_an_owner_only_vault_log(tmp_path: Path) -> None:
+    from tests.security.stack_scan import root_token_banner
+
+    log = tmp_path / "logs" / "vault.log"
+    log.parent.mkdir()
+    log.write_text("Root Token: dev-root-abc\n")
+    log.chmod(0o600)
+    assert root_token_banner(tmp_path, "log vault.log", "vault root token")
+    assert not root_token_banner(tmp_path, "log risk.log", "vault root token")
+    assert not root_token_banner(tmp_path, "log vault.log", "secret/trading/alpaca#api_secret_key")
+    log.chmod(0o644)
+    assert not root_token_banner(tmp_path, "log vault.log", "vault root token")

@@ -442,6 +442,9 @@ class DevStack:
         self.token_file.parent.mkdir(parents=True, exist_ok=True)
         token = "dev-root-" + secrets.token_hex(16)
         _write_private(self.token_file, token + "\n")
+        # OpenBao's dev server prints its root token on start: its log is as private as the token file.
+        self.vault.log_file.unlink(missing_ok=True)
+        _write_private(self.vault.log_file, "")
         self.vault.start(
             [
                 str(bao_binary()),
