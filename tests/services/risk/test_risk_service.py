@@ -98,8 +98,12 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float, w
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def stamped(message: Message, ts_event: int | None = None) -> Message:
-    message.envelope.CopyFrom(new_envelope("test", ts_event=ts_event))  # type: ignore[attr-defined]
+def stamped(message: Message, ts_event: int | None = None, made_at: int | None = None) -> Message:
+    """With an envelope as its writer makes it; `made_at` sets ts_init (when the message was made)."""
+    envelope = new_envelope("test", ts_event=ts_event)
+    if made_at is not None:
+        envelope.ts_init = made_at
+    message.envelope.CopyFrom(envelope)  # type: ignore[attr-defined]
     return message
 
 
@@ -261,17 +265,18 @@ async def test_every_instance_reads_the_whole_book(kafka_bootstrap: str, topic_n
 
 
 async def test_a_stale_bar_is_dead_lettered_with_its_reason(kafka_bootstrap: str, topic_namespace: str) -> None:
+    """A bar made longer ago than max_market_data_age_s is refused with its reason; a bar of replayed history (old
+    market time, made just now, as the paper exchange sends them) is taken."""
     settings = risk_settings(kafka_bootstrap, topic_namespace, max_market_data_age_s=60)
     async with running(settings) as app:
         old = time.time_ns() - 600 * 1_000_000_000
+        history = time.time_ns() - 10 * 365 * 86400 * 1_000_000_000
         async with bus_publisher(kafka_bootstrap, topic_namespace) as publisher:
-            await publisher.publish(
-                "marketdata.bars.v1", stamped(marketdata_pb2.Bar(symbol="OLD", close=10), old), key="OLD"
-            )
-            await publisher.publish(
-                "marketdata.bars.v1", stamped(marketdata_pb2.Bar(symbol="NEW", close=20)), key="NEW"
-            )
-        await wait_for(lambda: _async("NEW" in app.engine.last_price), 10, "the fresh bar")
+            stale = stamped(marketdata_pb2.Bar(symbol="OLD", close=10), old, made_at=old)
+            await publisher.publish("marketdata.bars.v1", stale, key="OLD")
+            replayed = stamped(marketdata_pb2.Bar(symbol="NEW", close=20), history)
+            await publisher.publish("marketdata.bars.v1", replayed, key="NEW")
+        await wait_for(lambda: _async("NEW" in app.engine.last_price), 10, "the bar of replayed history")
 
         async def dead_lettered() -> bool:
             return bool(await topic(kafka_bootstrap, topic_namespace, "marketdata.bars.v1.dlq"))

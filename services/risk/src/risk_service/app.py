@@ -150,10 +150,12 @@ class RiskApp(risk_pb2_grpc.RiskServiceServicer):
             self.own.discard(message_id)  # risk's own record coming back: already applied
             return
         if message.topic == "marketdata.bars.v1":
-            age_s = (self.clock.now_ns() - message.envelope.ts_event) / NS
+            # The message's age is since it was made (ts_init): a bar's ts_event is market time, which a replay of
+            # history (the paper exchange) sets years back.
+            age_s = (self.clock.now_ns() - message.envelope.ts_init) / NS
             if age_s > self.engine.limits.max_market_data_age_s:
                 raise PermanentError(
-                    f"bar of {message.value.symbol} (envelope.ts_event) is {age_s:.0f} s old, older than "  # type: ignore[attr-defined]
+                    f"bar of {message.value.symbol} (envelope.ts_init) is {age_s:.0f} s old, older than "  # type: ignore[attr-defined]
                     f"max_market_data_age_s {self.engine.limits.max_market_data_age_s:g}",
                     "stale_message",
                 )
