@@ -361,7 +361,7 @@ class DevStack:
         self.kafka.start(embedded_kafka.server_argv(java, lib, config_file))
         wait_until(
             lambda: self._kafka_ready(endpoints),
-            max(timeout_s, 15.0),
+            max(timeout_s, 90.0),  # a first start formats storage and warms the JVM: slow on a busy machine
             f"Kafka broker at {endpoints.kafka_bootstrap}",
             self.kafka,
         )
