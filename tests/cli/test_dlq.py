@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -141,8 +142,15 @@ def test_list_show_and_redrive_once_after_the_fix(kafka_bootstrap: str, topic_na
         missing.exit_code == 1 and "no dead letter at 2:999" in missing.output and "tradectl dlq list" in missing.output
     )
 
-    def source_size() -> int:
-        return asyncio.run(records_on(kafka_bootstrap, topic_namespace + BARS))
+    def source_size(expected: int | None = None) -> int:
+        """The source topic's committed records; given `expected`, once they are visible (a transaction's commit
+        markers reach its partitions a moment after the commit returns)."""
+        deadline = time.monotonic() + 15
+        while True:
+            size = asyncio.run(records_on(kafka_bootstrap, topic_namespace + BARS))
+            if expected is None or size == expected or time.monotonic() > deadline:
+                return size
+            time.sleep(0.2)
 
     assert source_size() == 3
     dry = json.loads(cli("redrive", BARS, *ns, "--json", "--dry-run").stdout)
@@ -153,9 +161,11 @@ def test_list_show_and_redrive_once_after_the_fix(kafka_bootstrap: str, topic_na
     redriven = json.loads(first.stdout)
     assert len(redriven["sent"]) == 3 and redriven["already_redriven"] == 0
     assert {item["message_id"] for item in redriven["sent"]} >= {rejected.envelope.message_id}
-    assert source_size() == 6
+    assert source_size(expected=6) == 6
     again = json.loads(cli("redrive", BARS, *ns, "--json").stdout)
-    assert again["sent"] == [] and again["already_redriven"] == 3 and source_size() == 6  # nothing twice
+    assert again["sent"] == [] and again["already_redriven"] == 3
+    time.sleep(1.0)
+    assert source_size() == 6  # nothing twice
 
     async def after_the_fix() -> tuple[Consumer, Consumer, list[Any]]:
         handled: list[str] = []

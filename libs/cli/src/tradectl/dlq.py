@@ -11,6 +11,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import typer
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +51,14 @@ def _dlq_name(topic: str) -> str:
 def _run(connection: KafkaConnection, step: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(step)
+    except (TopicAuthorizationFailedError, GroupAuthorizationFailedError, TransactionalIdAuthorizationFailed) as error:
+        who = connection.username or "this connection"
+        console.print(
+            f"[red]{who} may not do this: {type(error).__name__}[/red]\nA redrive writes to the topic the dead letters "
+            "came from, which only its writer may: run it with the cluster admin's connection (the dev stack's "
+            "default) or the writer's credentials (TRADING_KAFKA__USERNAME / __PASSWORD with --bootstrap)."
+        )
+        raise typer.Exit(1) from None
     except BrokerUnavailableError as error:
         console.print(
             f"[red]{error}[/red]\nIs the stack up (`tradectl dev status`)? For another cluster pass --bootstrap "
@@ -202,8 +215,9 @@ def redrive_command(
 
     Each record goes back as it was (key, value, headers: the same message id, so a consumer that already handled
     it drops it) with a `redriven_from` header. What was redriven is committed with the records in one Kafka
-    transaction (consumer group tradectl-dlq-redrive.<dlq topic>): running it again sends nothing twice. A record
-    that fails again is dead-lettered again, and a later redrive sends it once more.
+    transaction (consumer group <namespace>tradectl-dlq-redrive.<dlq topic>): running it again sends nothing
+    twice. A record that fails again is dead-lettered again, and a later redrive sends it once more. On a secured
+    cluster it needs the right to write the source topic: the admin's connection, or the topic writer's.
     """
     name = _dlq_name(topic)
     connection = resolve_connection(bootstrap)

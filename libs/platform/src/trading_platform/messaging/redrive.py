@@ -4,7 +4,8 @@ came from (`redrive`), exactly once, however often it is run (`tradectl dlq`).
 A redrive sends each dead letter's record back as it was: its source topic and partition, key, value and headers,
 so the message keeps its envelope.message_id and a consumer that already handled it drops it as a duplicate, plus a
 `redriven_from` header (`<dlq topic>:<partition>:<offset>`). What has been redriven is the committed offset of the
-consumer group `tradectl-dlq-redrive.<dlq topic>` on the dead-letter topic. The records and that offset are written
+consumer group `<namespace>tradectl-dlq-redrive.<dlq topic>` on the dead-letter topic (named after the operator's
+principal, whose groups and transactional ids the ACLs grant by that prefix). The records and that offset are written
 in one Kafka transaction (transactional id = the group's name), so a redrive that fails half-way leaves nothing, and
 a second redrive starts after the last one: nothing is sent twice.
 """
@@ -25,10 +26,9 @@ from trading_platform.messaging.connection import (
 )
 from trading_platform.messaging.names import TopicNames
 from trading_platform.messaging.replay import end_offsets_of, replay
-from trading_platform.topics import DLQ_SUFFIX, lookup
+from trading_platform.topics import DLQ_SUFFIX, OPERATOR, lookup
 
 REDRIVEN_FROM = "redriven_from"
-GROUP_PREFIX = "tradectl-dlq-redrive."
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,18 @@ def dead_letter_topic(topic: str) -> str:
     return lookup(lookup(base).name + DLQ_SUFFIX).name  # UnknownTopicError for anything not registered
 
 
-def redrive_group(physical_dlq: str) -> str:
-    return GROUP_PREFIX + physical_dlq
+def redrive_group(namespace: str, dead_letters: str) -> str:
+    """The consumer group (and transactional id) that remembers how far the redrives of a dead-letter topic got."""
+    return f"{namespace}{OPERATOR}-dlq-redrive.{dead_letter_topic(dead_letters)}"
 
 
 async def redriven_up_to(
-    connection: KafkaConnection | str, physical_dlq: str, *, start_timeout_s: float = START_TIMEOUT_S
+    connection: KafkaConnection | str, topic: str, *, namespace: str = "", start_timeout_s: float = START_TIMEOUT_S
 ) -> dict[int, int]:
-    """Per partition of the dead-letter topic, the offset before which everything has been redriven."""
+    """Per partition of a topic's dead-letter topic, the offset before which everything has been redriven."""
     target = connection_of(connection)
-    consumer = _group_reader(target, physical_dlq)
+    physical_dlq = TopicNames(namespace).physical(dead_letter_topic(topic))
+    consumer = _group_reader(target, redrive_group(namespace, topic))
     await start_client(consumer.start, target, start_timeout_s)
     try:
         return await _committed(consumer, physical_dlq)
@@ -74,8 +76,7 @@ async def read_dead_letters(
 ) -> list[DeadLetterRecord]:
     """Every dead letter of a topic (`<topic>` or `<topic>.dlq`), oldest first per partition."""
     name = dead_letter_topic(topic)
-    physical = TopicNames(namespace).physical(name)
-    done = await redriven_up_to(connection, physical, start_timeout_s=start_timeout_s)
+    done = await redriven_up_to(connection, name, namespace=namespace, start_timeout_s=start_timeout_s)
     return [
         DeadLetterRecord(
             message.partition,
@@ -117,13 +118,14 @@ async def redrive(
     it got, in one transaction (module docstring). `dry_run`: say what would be sent, send nothing."""
     target = connection_of(connection)
     physical = TopicNames(namespace).physical(dead_letter_topic(topic))
+    group = redrive_group(namespace, topic)
     producer = AIOKafkaProducer(
         **target.client_options(),
         **CLIENT_TIMEOUTS,
         client_id="tradectl-dlq-redrive",
         acks="all",
         enable_idempotence=True,
-        transactional_id=redrive_group(physical),
+        transactional_id=group,
     )
     if not dry_run:  # first: initialising the transactional id fences a redrive of the same topic still running
         await start_client(producer.start, target, start_timeout_s)
@@ -151,7 +153,7 @@ async def redrive(
                     partition=letter.source_partition,
                     headers=headers,
                 )
-            await producer.send_offsets_to_transaction(offsets, redrive_group(physical))
+            await producer.send_offsets_to_transaction(offsets, group)
         return result
     finally:
         if not dry_run:
@@ -162,12 +164,12 @@ def _message_id(letter: common_pb2.DeadLetter) -> str:
     return letter.headers.get("message_id", b"").decode(errors="replace")
 
 
-def _group_reader(connection: KafkaConnection, physical_dlq: str) -> AIOKafkaConsumer:
+def _group_reader(connection: KafkaConnection, group: str) -> AIOKafkaConsumer:
     """A consumer that only reads the redrive group's committed offsets (it never joins or fetches)."""
     return AIOKafkaConsumer(
         **connection.client_options(),
         **CLIENT_TIMEOUTS,
-        group_id=redrive_group(physical_dlq),
+        group_id=group,
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
