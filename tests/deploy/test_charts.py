@@ -327,6 +327,33 @@ def test_network_policies_allow_only_the_platform_flows(charts: Path) -> None:
     assert not any("ipBlock" in str(r) for r in policy("signal")["egress"])
 
 
+def test_every_platform_call_a_policy_lets_out_is_let_in_by_the_callee(charts: Path) -> None:
+    """An egress rule to another platform service is useless unless that service's ingress admits the caller: risk
+    reads the day's equity from execution, so execution must admit risk, or risk denies every order in Kubernetes."""
+    services = [p.name for p in charts.iterdir() if (p / "Chart.yaml").exists() and p.name != "platform-lib"]
+    policies = {}
+    for service in services:
+        docs = [d for d in render(charts / service) if d.get("kind") == "NetworkPolicy"]
+        if docs and docs[0]["spec"].get("ingress"):
+            policies[service] = docs[0]["spec"]
+    assert {"risk", "execution", "order-management"} <= set(policies)
+    checked = 0
+    for caller, spec in policies.items():
+        for rule in spec.get("egress", []):
+            peer = rule.get("to", [{}])[0].get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+            if peer not in policies:
+                continue
+            admitted = [
+                p["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
+                for r in policies[peer]["ingress"]
+                for p in r.get("from", [])
+                if "podSelector" in p
+            ]
+            assert caller in admitted, f"{caller} may call {peer}, but {peer}'s NetworkPolicy does not admit it"
+            checked += 1
+    assert checked >= 3  # order-management -> risk, order-management -> execution, risk -> execution
+
+
 def test_paper_exchange_takes_its_keys_from_a_secret(charts: Path) -> None:
     docs = render(charts / "paper-exchange")
     check_policy(docs)
