@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tradectl import agent, audit, auth, backtest, deploy, dev, dlq, k8s, ops, replay, stack, topics
+from tradectl import agent, audit, auth, backtest, compliance, deploy, dev, dlq, k8s, ops, replay, stack, topics
 
 app = typer.Typer(
     name="tradectl",
@@ -21,6 +21,7 @@ ops.register(app)  # tradectl orders, positions, risk ...
 agent.register(app)  # tradectl models list|show|promote|rollback, tradectl train
 backtest.register(app)  # tradectl backtest: walk-forward evaluation against baselines
 app.add_typer(audit.app, name="audit")
+compliance.register(app)  # tradectl compliance report --from --to --out: the audit ledger as a compliance report
 app.add_typer(deploy.app, name="deploy")  # tradectl deploy status|promote|rollback (blue-green)
 app.add_typer(k8s.app, name="k8s")  # tradectl k8s topics: Strimzi KafkaTopics from the topic registry
 app.add_typer(dlq.app, name="dlq")  # tradectl dlq list|show|redrive: dead letters, and redriving them after a fix
