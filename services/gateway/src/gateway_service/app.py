@@ -98,12 +98,14 @@ class GatewayApp:
         log.info("signing key loaded", kid=keys.current.kid, published=len(keys.jwks()["keys"]))
 
     async def _keep_keys(self) -> None:
-        assert self.engine is not None
+        engine = self.engine
+        if engine is None:  # start() sets it before this task starts
+            return
         while True:
             await asyncio.sleep(self.config.key_reload_s)
             try:
-                await asyncio.to_thread(self.engine.keys.reload)
-                await self.engine.rotate_if_due()
+                await asyncio.to_thread(engine.keys.reload)
+                await engine.rotate_if_due()
             except Exception as error:  # Vault away for a moment: keep signing with the keys held
                 log.error("signing keys not refreshed", error=str(error))
 
