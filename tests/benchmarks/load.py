@@ -27,7 +27,7 @@ def admin_key(endpoints: Endpoints) -> str:
 
 def start(platform: Platform, services: tuple[str, ...], timeout_s: float = 90.0) -> Endpoints:
     """The embedded stack, the paper exchange and the named services (in the platform's start order)."""
-    endpoints = platform.stack.up()
+    endpoints = platform.stack.up(timeout_s=180)  # a busy machine starts the broker slowly
     platform.exchange_up(endpoints, timeout_s=120)
     platform.seed_model_registry()
     for spec in platform.services:
