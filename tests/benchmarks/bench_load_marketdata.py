@@ -1,10 +1,11 @@
-"""Market data under load: quotes, trades and bars of the 524 names of the bytetheory panel at a target rate
+"""Market data under load: quotes, trades and bars of the bytetheory panel's names at a target rate
 (10,000 messages/s) for --duration-s, through market-data (the broker's stocks stream -> validated records on the
 bus) and signal (bars -> features -> the served policy -> signals), on the secured embedded broker.
 
-The paper exchange replays the real 2009-2010 days of every name with generated minutes; the benchmark drives its
-clock so that one simulated minute (a trade, a quote and a bar per name: 1,572 messages) goes out every
-1,572 / rate seconds. Only market-data and signal run (nothing else consumes), each a process as `make up` starts it.
+The paper exchange replays the real 2009-2010 days with generated minutes. It needs days common to every name it
+serves, and no day is common to all 524 names of the panel (some list only a few), so the benchmark serves the 480
+names with at least 200 of the window's 238 days (173 days in common). It drives the exchange's clock so that one
+simulated minute (a trade, a quote and a bar per name: 1,440 messages) goes out every 1,440 / rate seconds. Only market-data and signal run (nothing else consumes), each a process as `make up` starts it.
 
 Figures (benchmarks/results/load_marketdata.json):
 - what the exchange sent (GET /admin/streamed) and what reached the topics, per symbol and type: every message is
@@ -33,7 +34,7 @@ from tradectl.stack import Platform
 from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2
 from trading.signal.v1 import signal_pb2
-from trading_datasets import available_symbols
+from trading_datasets import available_symbols, daily_ohlcv
 from trading_platform.messaging import KafkaConnection
 
 from tests.benchmarks.load import (
@@ -53,6 +54,7 @@ from tests.benchmarks.load import (
 from tests.benchmarks.stats import latency_summary, write_results
 
 SERVICES = ("signal", "market-data")
+WINDOW = ("2009-09-01", "2010-08-31")
 KINDS = {"trades": "marketdata.trades.v1", "quotes": "marketdata.quotes.v1", "bars": "marketdata.bars.v1"}
 
 
@@ -68,6 +70,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def panel_symbols(min_days: int = 200) -> list[str]:
+    """The bytetheory names the paper exchange can replay together: it needs trading days common to every name, and
+    no day of the window is common to all 524 (some names list only a few); the names with at least `min_days` of
+    the window's 238 days share 173 of them (480 names)."""
+    return [
+        s
+        for s in available_symbols("bytetheory")
+        if len(daily_ohlcv(s, "bytetheory", WINDOW[0], WINDOW[1])) >= min_days
+    ]
+
+
 def streamed(url: str, key: str) -> dict[str, dict[str, int]]:
     return admin_call(url, key, "GET", "streamed")["streamed"]  # type: ignore[no-any-return]
 
@@ -78,7 +91,7 @@ def on_the_bus(admin: KafkaConnection) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv or [])
-    symbols = available_symbols("bytetheory")
+    symbols = panel_symbols()
     interval_s = 3 * len(symbols) / args.rate
     with run_dir(args.run_dir) as folder:
         platform = Platform.with_free_ports(
@@ -91,9 +104,9 @@ def main(argv: list[str] | None = None) -> None:
                 "--symbols",
                 ",".join(symbols),
                 "--start",
-                "2009-09-01",
+                WINDOW[0],
                 "--end",
-                "2010-08-31",
+                WINDOW[1],
                 "--rate-limit",
                 "100000",
             ),
