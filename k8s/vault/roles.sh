@@ -12,7 +12,7 @@ vault auth list -format=json | grep -q '"kubernetes/"' || vault auth enable kube
 vault write auth/kubernetes/config kubernetes_host="https://kubernetes.default.svc:443"
 vault secrets list -format=json | grep -q '"secret/"' || vault secrets enable -path=secret kv-v2
 
-for service in market-data signal order-management risk execution audit paper-exchange; do
+for service in market-data signal order-management risk execution audit paper-exchange gateway; do
   vault policy write "$service" "$service.hcl"
   vault write "auth/kubernetes/role/$service" \
     bound_service_account_names="$RELEASE-$service" \
