@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from trading_platform.devstack import DevStack, Endpoints, StackPorts, free_port
 from trading_platform.messaging.connection import KafkaConnection
-from trading_platform.rpc import health_status
+from trading_platform.rpc import ClientSecurity, health_status
 
 from tests.platform.test_rpc_and_service import EXAMPLE_SERVICE
 
@@ -32,11 +32,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, 
         devstack.down()
 
 
-async def wait_for_health(address: str, wanted: str, timeout_s: float) -> str:
+async def wait_for_health(address: str, wanted: str, timeout_s: float, security: ClientSecurity) -> str:
     deadline = time.monotonic() + timeout_s
     status = ""
     while time.monotonic() < deadline:
-        status = await health_status(address)
+        status = await health_status(address, security=security)
         if status == wanted:
             return status
         await asyncio.sleep(0.2)
@@ -58,25 +58,31 @@ async def test_health_follows_the_broker_and_a_publish_during_the_outage_lands(
         "TRADING_KAFKA__PASSWORD": str(connection.password),
         "TRADING_GRPC__PORT": str(port),
         "TRADING_TELEMETRY__SPANS_FILE": str(tmp_path / "spans.jsonl"),
+        # its gRPC certificate from this stack's PKI, with risk's AppRole, as `tradectl up` runs it
+        "TRADING_VAULT__ADDR": endpoints.vault_addr,
+        "TRADING_VAULT__AUTH_METHOD": "approle",
+        "TRADING_VAULT__APPROLE_FILE": str(Path(endpoints.approle_dir) / "risk.json"),
+        "TRADING_REDIS__URL": endpoints.redis_url,
     }
+    operator = endpoints.grpc_client()
     service = subprocess.Popen(
         [sys.executable, "-c", EXAMPLE_SERVICE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     address = f"127.0.0.1:{port}"
     producer = AIOKafkaProducer(**connection.client_options(), enable_idempotence=True, request_timeout_ms=60_000)
     try:
-        assert await wait_for_health(address, "SERVING", 30) == "SERVING"
+        assert await wait_for_health(address, "SERVING", 30, operator) == "SERVING"
         await producer.start()
         await producer.send_and_wait("risk.alerts.v1", b"before", key=b"k")
 
         devstack.kafka.stop()
-        assert await wait_for_health(address, "NOT_SERVING", 20) == "NOT_SERVING"
+        assert await wait_for_health(address, "NOT_SERVING", 20, operator) == "NOT_SERVING"
         during = asyncio.ensure_future(producer.send_and_wait("risk.alerts.v1", b"during", key=b"k"))
         await asyncio.sleep(2)
         assert not during.done(), "the producer keeps retrying while the broker is away"
 
         devstack.up()  # the same broker (same ports and data) starts again
-        assert await wait_for_health(address, "SERVING", 60) == "SERVING"
+        assert await wait_for_health(address, "SERVING", 60, operator) == "SERVING"
         await asyncio.wait_for(during, 60)
     finally:
         await producer.stop()
