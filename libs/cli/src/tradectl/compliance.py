@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help="Compliance reports from the audit ledger.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages stay on one line (logs, tests)
 
 
 @app.command()

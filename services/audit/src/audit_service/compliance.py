@@ -192,6 +192,8 @@ def build_report(
 ) -> Report:
     """Every section from the ledger entries whose event time is in [start, end)."""
     chosen = in_range(entries, start, end)
+    # In event-time order (the ledger's order across topics is the order audit consumed them in).
+    chosen.sort(key=lambda e: (event_time(e), e.sequence))
     decoded = [(e, m) for e in chosen if (m := decode(e)) is not None]
     orders: dict[str, _Order] = {}
     signals: dict[str, Message] = {}
@@ -208,17 +210,15 @@ def build_report(
         order_topic = topic in ("oms.commands.v1", "oms.events.v1", "risk.decisions.v1") or topic.startswith(
             "execution."
         )
-        if entry.client_order_id and order_topic:
-            order = orders.setdefault(entry.client_order_id, _Order(entry.client_order_id))
-            order.events.append((entry, message))
-            _fold_order(order, message)
+        new_fill = False
         if isinstance(message, execution_pb2.ExecutionReport) and message.report_type in (
             execution_pb2.EXECUTION_REPORT_TYPE_FILL,
             execution_pb2.EXECUTION_REPORT_TYPE_PARTIAL_FILL,
         ):
             key = (message.client_order_id, message.fill_id or str(entry.sequence))
-            if key not in seen_fills:  # a fill reported twice is one trade
-                seen_fills.add(key)
+            new_fill = key not in seen_fills  # a fill reported twice is one trade
+            seen_fills.add(key)
+            if new_fill:
                 blotter.append(
                     {
                         "time": iso(message.broker_ts or event_time(entry)),
@@ -231,6 +231,10 @@ def build_report(
                         "fill_id": message.fill_id,
                     }
                 )
+        if entry.client_order_id and order_topic:
+            order = orders.setdefault(entry.client_order_id, _Order(entry.client_order_id))
+            order.events.append((entry, message))
+            _fold_order(order, message, new_fill)
         name = message.DESCRIPTOR.name
         if name == "SignalGenerated":
             signals[message.envelope.message_id] = message  # type: ignore[attr-defined]
@@ -305,7 +309,7 @@ def build_report(
     return Report(start, end, sections, summary)
 
 
-def _fold_order(order: _Order, message: Message) -> None:
+def _fold_order(order: _Order, message: Message, new_fill: bool) -> None:
     if isinstance(message, oms_pb2.OrderCommand) and message.WhichOneof("command") == "submit_order":
         submit = message.submit_order
         order.symbol, order.side = submit.symbol, enum_name(submit, "side", "ORDER_SIDE_")
@@ -330,10 +334,7 @@ def _fold_order(order: _Order, message: Message) -> None:
     elif isinstance(message, execution_pb2.ExecutionReport):
         if message.broker_order_id:
             order.lineage.broker_order_id = message.broker_order_id
-        if message.report_type in (
-            execution_pb2.EXECUTION_REPORT_TYPE_FILL,
-            execution_pb2.EXECUTION_REPORT_TYPE_PARTIAL_FILL,
-        ):
+        if new_fill:
             quantity = from_proto(message.last_quantity) or Decimal(0)
             order.filled += quantity
             order.notional += quantity * (from_proto(message.last_price) or Decimal(0))
@@ -478,10 +479,10 @@ def _access_row(topic: str, when: str, message: Any) -> Row:
                 details.append(f"{descriptor.name}={iso(int(value))}")
             elif descriptor.name.endswith("session_ids"):
                 details.append(f"sessions_revoked={len(value)}")
-            elif descriptor.label == descriptor.LABEL_REPEATED:
-                details.append(f"{descriptor.name}={','.join(value)}")
-            else:
+            elif isinstance(value, str | int | bool):
                 details.append(f"{descriptor.name}={value}")
+            else:  # a repeated field
+                details.append(f"{descriptor.name}={','.join(value)}")
     return {
         "time": when,
         "source": topic,
@@ -563,6 +564,7 @@ def _ratio(part: int, whole: int) -> str:
 def _execution_summary(orders: list[_Order], rows: list[Row]) -> dict[str, str]:
     statuses = Counter(o.status for o in orders)
     sent = [o for o in orders if o.status != "DENIED" and o.status]
+    sent_ids = {o.client_order_id for o in sent}
     ordered = sum((Decimal(o.quantity) for o in sent if o.quantity), Decimal(0))
     filled = sum((o.filled for o in sent), Decimal(0))
     slippages = [Decimal(r["slippage_bps"]) for r in rows if r["slippage_bps"]]
@@ -579,7 +581,9 @@ def _execution_summary(orders: list[_Order], rows: list[Row]) -> dict[str, str]:
         "cancel_rate": _ratio(statuses["CANCELED"], len(sent)),
         "fill_ratio": str((filled / ordered).quantize(Decimal("0.0001"))) if ordered else "",
         "arrival_slippage_bps_weighted": str((weighted / sum(weights)).quantize(Decimal("0.01"))) if weights else "",
-        "orders_without_reference_price": str(sum(1 for r in rows if r["reference_source"] == "not available")),
+        "sent_orders_without_reference_price": str(
+            sum(1 for r in rows if r["client_order_id"] in sent_ids and r["reference_source"] == "not available")
+        ),
     }
 
 

@@ -1,0 +1,760 @@
+"""tradectl compliance report over a known trading run: the audit service records, over the real broker, the messages
+the services publish in a run (a signal-driven order filled in two parts, a risk denial, a manual order cancelled,
+a broker rejection, a halt and the order it denied, a four-eyes limits raise and an expired state change, logins,
+a lockout, a role grant, a refused call, a promotion and a model swap); the report is built from that ledger and each
+section is checked row by row. Also: an empty range, a tampered ledger, bad dates, retention to a folder and S3."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_service.app import AuditApp
+from audit_service.compliance import ArchivePolicy, ReportError, archive_sealed
+from audit_service.config import AuditSettings
+from audit_service.ledger import LENGTH, Ledger, read_entries, read_segment, verify
+from google.protobuf.message import Message
+from tradectl.main import app as tradectl
+from trading.audit.v1 import audit_pb2
+from trading.common.v1 import common_pb2
+from trading.deploy.v1 import deploy_pb2
+from trading.execution.v1 import execution_pb2
+from trading.identity.v1 import identity_pb2
+from trading.oms.v1 import oms_pb2
+from trading.risk.v1 import risk_pb2
+from trading.security.v1 import security_pb2
+from trading.signal.v1 import signal_pb2
+from trading_platform.decimals import to_proto
+from trading_platform.envelope import new_envelope
+from trading_platform.messaging import Publisher
+from trading_platform.settings import load_settings
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+DAY = "2026-03-02"
+T0 = int(dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
+BUY, SELL = common_pb2.ORDER_SIDE_BUY, common_pb2.ORDER_SIDE_SELL
+ER = execution_pb2
+
+
+def at(second: int) -> str:
+    return (
+        (dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC) + dt.timedelta(seconds=second))
+        .isoformat()
+        .replace("+00:00", "Z")
+    )
+
+
+class Run:
+    """The messages of the run, each with its event time T0 + n seconds, in the order they happen."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, Message, str]] = []
+        self.clock = 0
+
+    def add(self, topic: str, message: Any, key: str, producer: str) -> Any:
+        message.envelope.CopyFrom(new_envelope(producer, ts_event=T0 + self.clock * 1_000_000_000))
+        self.clock += 1
+        self.messages.append((topic, message, key))
+        return message
+
+
+def order(cid: str, symbol: str, side: int, qty: str, status: int, lineage: oms_pb2.OrderLineage) -> oms_pb2.Order:
+    return oms_pb2.Order(
+        client_order_id=cid,
+        symbol=symbol,
+        side=side,
+        quantity=to_proto(qty),
+        status=status,
+        lineage=lineage,
+        order_type=common_pb2.ORDER_TYPE_MARKET,
+    )
+
+
+def order_event(
+    run: Run, kind: int, book: oms_pb2.Order, last: tuple[str, str] | None = None, reason: str = ""
+) -> None:
+    event = oms_pb2.OrderEvent(event_type=kind, client_order_id=book.client_order_id, order=book, reason=reason)
+    if last:
+        event.last_quantity.CopyFrom(to_proto(last[0]))
+        event.last_price.CopyFrom(to_proto(last[1]))
+    run.add("oms.events.v1", event, book.client_order_id, "order-management")
+
+
+def report(run: Run, cid: str, kind: int, symbol: str, side: int, **fields: Any) -> None:
+    message = ER.ExecutionReport(
+        report_type=kind, client_order_id=cid, broker_order_id=f"b-{cid}", symbol=symbol, side=side
+    )
+    for name in ("last_quantity", "last_price", "filled_quantity"):
+        if name in fields:
+            getattr(message, name).CopyFrom(to_proto(fields.pop(name)))
+    for name, value in fields.items():
+        setattr(message, name, value)
+    run.add("execution.reports.v1", message, cid, "execution")
+
+
+def decision(
+    run: Run, cid: str, symbol: str, side: int, qty: str, reason: int = risk_pb2.REASON_CODE_APPROVED, text: str = ""
+) -> None:
+    run.add(
+        "risk.decisions.v1",
+        risk_pb2.RiskDecision(
+            client_order_id=cid,
+            approved=reason == risk_pb2.REASON_CODE_APPROVED,
+            reason_code=reason,
+            reason=text,
+            symbol=symbol,
+            side=side,
+            quantity=to_proto(qty),
+            limits_version="v1",
+        ),
+        cid,
+        "risk",
+    )
+
+
+def submit(run: Run, cid: str, symbol: str, side: int, qty: str, arrival: str, lineage: oms_pb2.OrderLineage) -> None:
+    command = oms_pb2.OrderCommand(
+        submit_order=oms_pb2.SubmitOrder(
+            client_order_id=cid,
+            symbol=symbol,
+            side=side,
+            quantity=to_proto(qty),
+            order_type=common_pb2.ORDER_TYPE_MARKET,
+            lineage=lineage,
+            arrival_price=to_proto(arrival),
+        )
+    )
+    run.add("oms.commands.v1", command, cid, "order-management")
+
+
+def trading_run() -> Run:
+    run = Run()
+    S = oms_pb2
+    signal = run.add(
+        "signal.signals.v1",
+        signal_pb2.SignalGenerated(
+            symbol="AAPL",
+            strategy_id="momentum",
+            target_weight=0.01,
+            reference_price=to_proto("100"),
+            model_name="ppo",
+            model_version="ppo-7",
+            feature_hash="fh-aapl",
+        ),
+        "AAPL",
+        "signal",
+    )
+    a = S.OrderLineage(
+        signal_id=signal.envelope.message_id, strategy_id="momentum", model_version="ppo-7", feature_hash="fh-aapl"
+    )
+    # A: signal-driven, approved, filled 4 @ 100.10 then 6 @ 100.20; the last fill is delivered twice.
+    decision(run, "co-A", "AAPL", BUY, "10")
+    submit(run, "co-A", "AAPL", BUY, "10", "100.05", a)
+    order_event(run, S.ORDER_EVENT_TYPE_SUBMITTED, order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_SUBMITTED, a))
+    report(run, "co-A", ER.EXECUTION_REPORT_TYPE_NEW, "AAPL", BUY)
+    order_event(run, S.ORDER_EVENT_TYPE_ACCEPTED, order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_ACCEPTED, a))
+    report(
+        run,
+        "co-A",
+        ER.EXECUTION_REPORT_TYPE_PARTIAL_FILL,
+        "AAPL",
+        BUY,
+        last_quantity="4",
+        last_price="100.10",
+        filled_quantity="4",
+        fill_id="f-A-1",
+    )
+    order_event(
+        run,
+        S.ORDER_EVENT_TYPE_PARTIALLY_FILLED,
+        order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_PARTIALLY_FILLED, a),
+        ("4", "100.10"),
+    )
+    report(
+        run,
+        "co-A",
+        ER.EXECUTION_REPORT_TYPE_FILL,
+        "AAPL",
+        BUY,
+        last_quantity="6",
+        last_price="100.20",
+        filled_quantity="10",
+        fill_id="f-A-2",
+    )
+    report(
+        run,
+        "co-A",
+        ER.EXECUTION_REPORT_TYPE_FILL,
+        "AAPL",
+        BUY,
+        last_quantity="6",
+        last_price="100.20",
+        filled_quantity="10",
+        fill_id="f-A-2",
+    )
+    order_event(
+        run, S.ORDER_EVENT_TYPE_FILLED, order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_FILLED, a), ("6", "100.20")
+    )
+    # B: denied for size.
+    decision(run, "co-B", "MSFT", SELL, "500", risk_pb2.REASON_CODE_MAX_ORDER_QUANTITY, "500 > max 100")
+    order_event(
+        run,
+        S.ORDER_EVENT_TYPE_DENIED,
+        order("co-B", "MSFT", SELL, "500", S.ORDER_STATUS_DENIED, S.OrderLineage()),
+        reason="500 > max 100",
+    )
+    # C: a manual order by alice, cancelled by her.
+    c = S.OrderLineage(signal_id="manual-1", strategy_id="manual", submitted_by="alice")
+    decision(run, "co-C", "MSFT", BUY, "5")
+    submit(run, "co-C", "MSFT", BUY, "5", "300", c)
+    report(run, "co-C", ER.EXECUTION_REPORT_TYPE_NEW, "MSFT", BUY)
+    run.add(
+        "oms.commands.v1",
+        S.OrderCommand(
+            cancel_order=S.CancelOrder(client_order_id="co-C", reason="changed my mind", requested_by="alice")
+        ),
+        "co-C",
+        "order-management",
+    )
+    report(run, "co-C", ER.EXECUTION_REPORT_TYPE_CANCELED, "MSFT", BUY)
+    order_event(run, S.ORDER_EVENT_TYPE_CANCELED, order("co-C", "MSFT", BUY, "5", S.ORDER_STATUS_CANCELED, c))
+    # D: rejected by the broker.
+    d = S.OrderLineage(signal_id="sig-d", strategy_id="momentum", model_version="ppo-7", feature_hash="fh-tsla")
+    decision(run, "co-D", "TSLA", BUY, "2")
+    submit(run, "co-D", "TSLA", BUY, "2", "200", d)
+    report(run, "co-D", ER.EXECUTION_REPORT_TYPE_REJECTED, "TSLA", BUY, reason="insufficient buying power")
+    order_event(
+        run,
+        S.ORDER_EVENT_TYPE_REJECTED,
+        order("co-D", "TSLA", BUY, "2", S.ORDER_STATUS_REJECTED, d),
+        reason="insufficient buying power",
+    )
+    # A breach, the kill switch, and the order the halt denied.
+    run.add(
+        "risk.alerts.v1",
+        risk_pb2.RiskAlertRaised(
+            kind="daily_loss", severity=risk_pb2.ALERT_SEVERITY_CRITICAL, message="loss 5100 > 5000"
+        ),
+        "daily_loss",
+        "risk",
+    )
+    run.add(
+        "risk.state.v1",
+        risk_pb2.TradingStateChanged(
+            previous_state=risk_pb2.TRADING_STATE_ACTIVE,
+            state=risk_pb2.TRADING_STATE_HALTED,
+            reason="kill switch",
+            actor="alice",
+            cancel_open_orders=True,
+        ),
+        "_state",
+        "risk",
+    )
+    decision(run, "co-E", "AAPL", BUY, "1", risk_pb2.REASON_CODE_TRADING_HALTED, "trading is halted")
+    # Four eyes: alice asks for a limits raise, bob approves; alice's resume expires unapproved.
+    raise_ = risk_pb2.ProposedChange(
+        limits=risk_pb2.LimitsRaise(raised=risk_pb2.RiskLimits(max_order_quantity=to_proto("200")), version="v2")
+    )
+    resume = risk_pb2.ProposedChange(
+        trading_state=risk_pb2.TradingStateChange(
+            from_state=risk_pb2.TRADING_STATE_HALTED, state=risk_pb2.TRADING_STATE_ACTIVE
+        )
+    )
+    C = risk_pb2
+    run.add(
+        "risk.changes.v1",
+        C.RiskChangeRecorded(
+            change_id="ch-1",
+            event_type=C.CHANGE_EVENT_TYPE_REQUESTED,
+            change=raise_,
+            actor="alice",
+            requested_by="alice",
+            reason="bigger clips",
+        ),
+        "ch-1",
+        "risk",
+    )
+    run.add(
+        "risk.changes.v1",
+        C.RiskChangeRecorded(
+            change_id="ch-1",
+            event_type=C.CHANGE_EVENT_TYPE_APPROVED,
+            change=raise_,
+            actor="bob",
+            requested_by="alice",
+            reason="ok",
+        ),
+        "ch-1",
+        "risk",
+    )
+    run.add(
+        "risk.limits.v1",
+        C.LimitsChanged(
+            previous=C.RiskLimits(version="v1"), limits=C.RiskLimits(version="v2"), actor="bob", reason="approved ch-1"
+        ),
+        "_limits",
+        "risk",
+    )
+    run.add(
+        "risk.changes.v1",
+        C.RiskChangeRecorded(
+            change_id="ch-2",
+            event_type=C.CHANGE_EVENT_TYPE_REQUESTED,
+            change=resume,
+            actor="alice",
+            requested_by="alice",
+            reason="resume",
+        ),
+        "ch-2",
+        "risk",
+    )
+    run.add(
+        "risk.changes.v1",
+        C.RiskChangeRecorded(
+            change_id="ch-2",
+            event_type=C.CHANGE_EVENT_TYPE_EXPIRED,
+            change=resume,
+            actor="risk",
+            requested_by="alice",
+            reason="no approval within 15 min",
+        ),
+        "ch-2",
+        "risk",
+    )
+    # Access.
+    ident = identity_pb2
+    run.add(
+        "identity.events.v1",
+        ident.IdentityEvent(
+            actor="alice",
+            client_address="10.0.0.5",
+            login_succeeded=ident.LoginSucceeded(username="alice", session_id="s1", method="password+totp"),
+        ),
+        "alice",
+        "gateway",
+    )
+    run.add(
+        "identity.events.v1",
+        ident.IdentityEvent(
+            actor="mallory",
+            client_address="10.0.0.9",
+            login_failed=ident.LoginFailed(username="mallory", reason="bad_password"),
+        ),
+        "mallory",
+        "gateway",
+    )
+    run.add(
+        "identity.events.v1",
+        ident.IdentityEvent(
+            actor="mallory",
+            client_address="10.0.0.9",
+            login_locked_out=ident.LoginLockedOut(scope="user", subject="mallory", locked_until=T0 + 3600 * 10**9),
+        ),
+        "mallory",
+        "gateway",
+    )
+    run.add(
+        "identity.events.v1",
+        ident.IdentityEvent(actor="admin", role_granted=ident.RoleGranted(username="bob", role="risk_officer")),
+        "bob",
+        "gateway",
+    )
+    run.add(
+        "identity.events.v1",
+        ident.IdentityEvent(
+            actor="admin", api_key_created=ident.ApiKeyCreated(key_id="k1", name="ci", owner="alice", roles=["viewer"])
+        ),
+        "alice",
+        "gateway",
+    )
+    run.add(
+        "security.refusals.v1",
+        security_pb2.AccessRefused(
+            service="risk",
+            method="/trading.risk.v1.RiskService/SetTradingState",
+            code="PERMISSION_DENIED",
+            reason="role trader may not",
+            actor="mallory",
+            peer="10.0.0.9",
+        ),
+        "risk",
+        "risk",
+    )
+    # Changes.
+    run.add(
+        "platform.deployments.v1",
+        deploy_pb2.DeploymentChanged(
+            service="signal",
+            action="promote",
+            from_colour="blue",
+            to_colour="green",
+            checks=["health", "lag"],
+            operator="carol",
+        ),
+        "signal",
+        "tradectl",
+    )
+    run.add(
+        "signal.models.v1",
+        signal_pb2.ModelChanged(
+            role="live",
+            model_name="ppo",
+            previous_version="ppo-6",
+            model_version="ppo-7",
+            content_hash="h7",
+            reason="promoted",
+        ),
+        "ppo",
+        "signal",
+    )
+    return run
+
+
+@dataclass
+class Recorded:
+    ledger: Path
+    run: Run
+
+
+@pytest.fixture(scope="module")
+async def recorded(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Recorded]:
+    """The audit service recording the run over the real broker; the ledger folder once every message is in."""
+    namespace = f"t{uuid.uuid4().hex[:10]}."
+    directory = tmp_path_factory.mktemp("ledger")
+    settings = load_settings(
+        AuditSettings,
+        kafka={"bootstrap_servers": kafka_bootstrap, "namespace": namespace, "rebalance_timeout_ms": 1000},
+        audit={"ledger_dir": str(directory)},
+    )
+    audit = AuditApp(settings)
+    await audit.start()
+    publisher = Publisher(kafka_bootstrap, "test", namespace=namespace)
+    await publisher.start()
+    run = trading_run()
+    try:
+        for topic, message, key in run.messages:
+            await publisher.publish(topic, message, key=key)
+        deadline = time.monotonic() + 60
+        while audit.ledger.sequence < len(run.messages):
+            assert time.monotonic() < deadline, f"audit recorded {audit.ledger.sequence} of {len(run.messages)}"
+            await asyncio.sleep(0.2)
+    finally:
+        await publisher.stop()
+        await audit.stop()
+    yield Recorded(directory, run)
+
+
+def compliance(*args: str) -> Any:
+    return runner.invoke(tradectl, ["compliance", "report", *args])
+
+
+def rows(out: Path, section: str) -> list[dict[str, str]]:
+    with (out / f"{section}.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def pick(table: list[dict[str, str]], *columns: str) -> list[tuple[str, ...]]:
+    return [tuple(row[c] for c in columns) for row in table]
+
+
+def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded, tmp_path: Path) -> None:
+    result = compliance("--from", DAY, "--to", DAY, "--out", str(tmp_path), "--ledger", str(recorded.ledger), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    total = len(recorded.run.messages)
+    assert summary["verification"] == {"ok": True, "entries_checked": total, "first_error": ""}
+    assert summary["entries_in_range"] == total
+    document = json.loads((tmp_path / "report.json").read_text())
+    assert document["summary"] == summary
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "Ledger verified: " + str(total) + " entries" in html
+
+    # The blotter: every fill once (the repeated delivery of f-A-2 is one trade), decimals exact.
+    assert rows(tmp_path, "blotter") == [
+        {
+            "time": at(6),
+            "symbol": "AAPL",
+            "side": "BUY",
+            "quantity": "4",
+            "price": "100.1",
+            "client_order_id": "co-A",
+            "broker_order_id": "b-co-A",
+            "fill_id": "f-A-1",
+        },
+        {
+            "time": at(8),
+            "symbol": "AAPL",
+            "side": "BUY",
+            "quantity": "6",
+            "price": "100.2",
+            "client_order_id": "co-A",
+            "broker_order_id": "b-co-A",
+            "fill_id": "f-A-2",
+        },
+    ]
+    assert document["sections"]["blotter"][0]["price"] == "100.1"  # a string in the JSON too
+
+    # The order trail: every event of order A in time, its actor, lineage and risk decision.
+    trail = rows(tmp_path, "order_trail")
+    signal_id = recorded.run.messages[0][1].envelope.message_id
+    a = [r for r in trail if r["client_order_id"] == "co-A"]
+    assert pick(a, "event_time", "event", "actor") == [
+        (at(1), "risk approved", "risk"),
+        (at(2), "submit_order", "order-management"),
+        (at(3), "SUBMITTED", "order-management"),
+        (at(4), "report NEW", "execution"),
+        (at(5), "ACCEPTED", "order-management"),
+        (at(6), "report PARTIAL_FILL", "execution"),
+        (at(7), "PARTIALLY_FILLED", "order-management"),
+        (at(8), "report FILL", "execution"),
+        (at(9), "report FILL", "execution"),
+        (at(10), "FILLED", "order-management"),
+    ]
+    assert {(r["signal_id"], r["model_version"], r["feature_hash"], r["risk_decision"]) for r in a} == {
+        (signal_id, "ppo-7", "fh-aapl", "approved")
+    }
+    assert all(r["recorded_at"] and r["sequence"] for r in a)
+    c = [r for r in trail if r["client_order_id"] == "co-C"]
+    assert pick(c, "event", "actor", "detail") == [
+        ("risk approved", "risk", ""),
+        ("submit_order", "alice", ""),
+        ("report NEW", "execution", ""),
+        ("cancel_order", "alice", "changed my mind"),
+        ("report CANCELED", "execution", ""),
+        ("CANCELED", "order-management", ""),
+    ]
+    assert {r["risk_decision"] for r in trail if r["client_order_id"] == "co-B"} == {"denied: MAX_ORDER_QUANTITY"}
+    assert sorted({r["client_order_id"] for r in trail}) == ["co-A", "co-B", "co-C", "co-D", "co-E"]
+
+    # Risk: the two denials and the breach, and the counts by reason.
+    assert pick(rows(tmp_path, "risk_events"), "kind", "reason", "client_order_id", "detail") == [
+        ("denial", "MAX_ORDER_QUANTITY", "co-B", "500 > max 100"),
+        ("breach", "daily_loss", "", "CRITICAL: loss 5100 > 5000"),
+        ("denial", "TRADING_HALTED", "co-E", "trading is halted"),
+    ]
+    assert pick(rows(tmp_path, "risk_by_reason"), "kind", "reason", "count") == [
+        ("breach", "daily_loss", "1"),
+        ("denial", "MAX_ORDER_QUANTITY", "1"),
+        ("denial", "TRADING_HALTED", "1"),
+    ]
+
+    # Controls: who asked, who approved, what expired.
+    assert pick(
+        rows(tmp_path, "control_changes"), "source", "change_id", "change", "event", "actor", "requested_by"
+    ) == [
+        ("risk.state.v1", "", "trading state ACTIVE -> HALTED (cancel open orders)", "APPLIED", "alice", ""),
+        ("risk.changes.v1", "ch-1", "limits v2: max_order_quantity=200", "REQUESTED", "alice", "alice"),
+        ("risk.changes.v1", "ch-1", "limits v2: max_order_quantity=200", "APPROVED", "bob", "alice"),
+        ("risk.limits.v1", "", "limits v1 -> v2", "APPLIED", "bob", ""),
+        ("risk.changes.v1", "ch-2", "trading state HALTED -> ACTIVE", "REQUESTED", "alice", "alice"),
+        ("risk.changes.v1", "ch-2", "trading state HALTED -> ACTIVE", "EXPIRED", "risk", "alice"),
+    ]
+
+    # Access: logins, the failure, the lockout, role and key changes, the refused call.
+    assert pick(rows(tmp_path, "access"), "event", "actor", "subject", "client_address") == [
+        ("login_succeeded", "alice", "alice", "10.0.0.5"),
+        ("login_failed", "mallory", "mallory", "10.0.0.9"),
+        ("login_locked_out", "mallory", "mallory", "10.0.0.9"),
+        ("role_granted", "admin", "bob", ""),
+        ("api_key_created", "admin", "alice", ""),
+        ("refused PERMISSION_DENIED", "mallory", "risk/trading.risk.v1.RiskService/SetTradingState", "10.0.0.9"),
+    ]
+    access = rows(tmp_path, "access")
+    assert "reason=bad_password" in access[1]["detail"] and f"locked_until={at(3600)}" in access[2]["detail"]
+    assert "role=risk_officer" in access[3]["detail"]
+
+    # Model and deployment changes.
+    assert pick(rows(tmp_path, "model_deployment"), "subject", "action", "from", "to", "operator") == [
+        ("signal", "promote", "blue", "green", "carol"),
+        ("ppo (live)", "load", "ppo-6", "ppo-7", "signal"),
+    ]
+
+    # Best execution: A against its signal's reference price (100): avg 100.16 = +16 bps, fully filled; C against
+    # its arrival price, nothing filled; rates over the three orders that reached the broker.
+    best = {r["client_order_id"]: r for r in rows(tmp_path, "best_execution")}
+    assert pick(
+        [best["co-A"]],
+        "reference_price",
+        "reference_source",
+        "average_fill_price",
+        "slippage_bps",
+        "fill_ratio",
+        "status",
+    ) == [("100", "signal reference price", "100.16", "16.00", "1.0000", "FILLED")]
+    assert pick([best["co-C"]], "reference_price", "reference_source", "filled_quantity", "slippage_bps", "status") == [
+        ("300", "order arrival price", "0", "", "CANCELED")
+    ]
+    assert best["co-B"]["status"] == "DENIED" and best["co-E"]["status"] == "DENIED"
+    assert summary["best_execution"] == {
+        "orders": "5",
+        "sent_to_broker": "3",
+        "denied_by_risk": "2",
+        "filled": "1",
+        "rejected": "1",
+        "canceled": "1",
+        "reject_rate": "0.3333",
+        "cancel_rate": "0.3333",
+        "fill_ratio": "0.5882",
+        "arrival_slippage_bps_weighted": "16.00",
+        "sent_orders_without_reference_price": "0",
+    }
+    assert summary["not_available"] and "spread" in summary["not_available"][0]
+    assert summary["retention"] == {"retention_days": 0, "target": "folder", "archived_segments": 0}
+
+
+def test_a_range_without_entries_writes_an_empty_valid_report(recorded: Recorded, tmp_path: Path) -> None:
+    result = compliance(
+        "--from", "2001-01-01", "--to", "2001-01-31", "--out", str(tmp_path), "--ledger", str(recorded.ledger), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert "no ledger entries between 2001-01-01T00:00:00Z and 2001-02-01T00:00:00Z" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["entries_in_range"] == 0 and summary["verification"]["ok"]
+    for section in ("blotter", "order_trail", "risk_events", "control_changes", "access", "best_execution"):
+        assert rows(tmp_path, section) == []
+        assert (tmp_path / f"{section}.csv").read_text().startswith(("time,", "client_order_id,"))
+    assert json.loads((tmp_path / "report.json").read_text())["sections"]["blotter"] == []
+    assert "No rows in this period." in (tmp_path / "report.html").read_text()
+
+
+def test_a_tampered_ledger_fails_the_report_naming_the_first_bad_entry(recorded: Recorded, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    shutil.copytree(recorded.ledger, ledger)
+    segment = sorted(ledger.glob("segment-*.log"))[0]
+    entries = [e for _, e, _ in read_segment(segment)]
+    assert entries[5] is not None
+    forged = audit_pb2.LedgerEntry()
+    forged.CopyFrom(entries[5])
+    forged.payload = b"forged"
+    entries[5] = forged
+    segment.write_bytes(
+        b"".join(LENGTH.pack(len(b)) + b for b in (e.SerializeToString(deterministic=True) for e in entries if e))
+    )
+    out = tmp_path / "report"
+    result = compliance("--from", DAY, "--to", DAY, "--out", str(out), "--ledger", str(ledger))
+    assert result.exit_code == 1
+    assert f"{segment.name}, entry 5: hash mismatch (the entry was altered)" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--from", "2026-13-01", "--to", DAY], "--from"),
+        (["--from", DAY, "--to", "yesterday"], "--to"),
+        (["--from", DAY, "--to", "2026-03-01"], "--to"),
+    ],
+)
+def test_bad_dates_name_the_flag(tmp_path: Path, args: list[str], flag: str) -> None:
+    result = compliance(*args, "--out", str(tmp_path / "out"), "--ledger", str(tmp_path))
+    assert result.exit_code == 2
+    assert flag in result.stderr and "Invalid value" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def old_ledger(directory: Path, days_old: list[int], per_segment: int = 3) -> None:
+    """A ledger whose segments hold entries recorded days_old[i] days ago (one segment per item, the last open)."""
+    ledger = Ledger(directory, per_segment)
+    now = time.time_ns()
+    for number, days in enumerate(days_old):
+        for index in range(per_segment):
+            ledger.append(
+                audit_pb2.LedgerEntry(
+                    topic="oms.events.v1",
+                    partition=0,
+                    offset=number * per_segment + index,
+                    recorded_at=now - days * 24 * 3600 * 10**9,
+                    ts_event=now - days * 24 * 3600 * 10**9,
+                )
+            )
+            ledger.roll_if_full()
+    ledger.append(audit_pb2.LedgerEntry(topic="oms.events.v1", partition=0, offset=999, recorded_at=now))
+    ledger.close()
+
+
+def test_retention_archives_old_sealed_segments_and_the_rest_still_verifies(tmp_path: Path) -> None:
+    ledger, archive = tmp_path / "ledger", tmp_path / "archive"
+    old_ledger(ledger, [40, 35, 10])  # three sealed segments, then an open one
+    seals = {p.name: json.loads(p.read_text()) for p in ledger.glob("*.seal")}
+    out = tmp_path / "report"
+    result = compliance(
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        str(out),
+        "--ledger",
+        str(ledger),
+        "--retention-days",
+        "30",
+        "--archive-dir",
+        str(archive),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in ledger.glob("segment-*.log")) == ["segment-000003.log", "segment-000004.log"]
+    assert sorted(p.name for p in archive.iterdir()) == [
+        "segment-000001.log",
+        "segment-000001.seal",
+        "segment-000002.log",
+        "segment-000002.seal",
+    ]
+    for name in ("segment-000001", "segment-000002"):
+        assert (
+            hashlib.sha256((archive / f"{name}.log").read_bytes()).hexdigest()
+            == seals[f"{name}.seal"]["checkpoint_hash"]
+        )
+    assert pick(rows(out, "retention"), "segment", "action", "last_sequence") == [
+        ("segment-000001.log", "archived", "3"),
+        ("segment-000002.log", "archived", "6"),
+    ]
+    # The report covered the whole ledger before the move; what stays verifies from the anchor.
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["entries_in_range"] == 10 and summary["retention"]["archived_segments"] == 2
+    assert pick(rows(out, "checkpoints"), "segment", "last_sequence") == [
+        ("segment-000001.log", "3"),
+        ("segment-000002.log", "6"),
+        ("segment-000003.log", "9"),
+    ]
+    after = verify(ledger)
+    assert after.ok and after.entries_checked == 4
+    assert len(list(read_entries(ledger))) == 4
+
+
+def test_retention_to_s3_without_a_bucket_says_it_is_not_configured(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    old_ledger(ledger, [40])
+    with pytest.raises(ReportError, match="not configured: set AUDIT__ARCHIVE_S3_BUCKET"):
+        archive_sealed(ledger, ArchivePolicy(30, "s3"), time.time_ns())
+    result = compliance(
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        str(tmp_path / "out"),
+        "--ledger",
+        str(ledger),
+        "--retention-days",
+        "30",
+        "--archive-target",
+        "s3",
+    )
+    assert result.exit_code == 1 and "not configured" in result.stderr
+    assert sorted(p.name for p in ledger.glob("segment-*.log")) == ["segment-000001.log", "segment-000002.log"]
+    assert verify(ledger).ok
