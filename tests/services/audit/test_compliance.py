@@ -24,7 +24,6 @@ from audit_service.app import AuditApp
 from audit_service.compliance import ArchivePolicy, ReportError, archive_sealed
 from audit_service.config import AuditSettings
 from audit_service.ledger import LENGTH, Ledger, read_entries, read_segment, verify
-from google.protobuf.message import Message
 from tradectl.main import app as tradectl
 from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
@@ -61,7 +60,7 @@ class Run:
     """The messages of the run, each with its event time T0 + n seconds, in the order they happen."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[str, Message, str]] = []
+        self.messages: list[tuple[str, Any, str]] = []
         self.clock = 0
 
     def add(self, topic: str, message: Any, key: str, producer: str) -> Any:
@@ -739,7 +738,7 @@ def test_retention_archives_old_sealed_segments_and_the_rest_still_verifies(tmp_
 def test_retention_to_s3_without_a_bucket_says_it_is_not_configured(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     old_ledger(ledger, [40])
-    with pytest.raises(ReportError, match="not configured: set AUDIT__ARCHIVE_S3_BUCKET"):
+    with pytest.raises(ReportError, match="not configured: set TRADING_AUDIT__ARCHIVE_S3_BUCKET"):
         archive_sealed(ledger, ArchivePolicy(30, "s3"), time.time_ns())
     result = compliance(
         "--from",

@@ -22,11 +22,16 @@ def report(
     ledger: Path = typer.Option(Path(".run/audit-ledger"), "--ledger", help="the ledger folder"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
     retention_days: int = typer.Option(
-        0, "--retention-days", envvar="AUDIT__RETENTION_DAYS", help="archive sealed segments older than this; 0 = never"
+        0,
+        "--retention-days",
+        envvar="TRADING_AUDIT__RETENTION_DAYS",
+        help="archive sealed segments older than this; 0 = never",
     ),
-    archive_target: str = typer.Option("folder", "--archive-target", envvar="AUDIT__ARCHIVE_TARGET", help="folder|s3"),
-    archive_dir: Path = typer.Option(Path(".run/audit-archive"), "--archive-dir", envvar="AUDIT__ARCHIVE_DIR"),
-    archive_bucket: str = typer.Option("", "--archive-bucket", envvar="AUDIT__ARCHIVE_S3_BUCKET"),
+    archive_target: str = typer.Option(
+        "folder", "--archive-target", envvar="TRADING_AUDIT__ARCHIVE_TARGET", help="folder|s3"
+    ),
+    archive_dir: Path = typer.Option(Path(".run/audit-archive"), "--archive-dir", envvar="TRADING_AUDIT__ARCHIVE_DIR"),
+    archive_bucket: str = typer.Option("", "--archive-bucket", envvar="TRADING_AUDIT__ARCHIVE_S3_BUCKET"),
 ) -> None:
     """Verify the ledger, build the report for [--from, --to), then apply the retention policy and report it."""
     from audit_service.compliance import (

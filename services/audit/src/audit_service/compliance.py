@@ -630,7 +630,9 @@ def archive_sealed(directory: Path, policy: ArchivePolicy, now_ns: int) -> list[
         raise ReportError(f"archive target: {policy.target!r} is not 'folder' or 's3'")
     if policy.target == "s3":
         if not policy.s3_bucket:
-            raise ReportError("archive target s3 is not configured: set AUDIT__ARCHIVE_S3_BUCKET (or --archive-bucket)")
+            raise ReportError(
+                "archive target s3 is not configured: set TRADING_AUDIT__ARCHIVE_S3_BUCKET (or --archive-bucket)"
+            )
         raise ReportError(
             f"archive target s3 (bucket {policy.s3_bucket!r}): no S3 client is installed in this platform "
             "(boto3 is not in requirements.lock); use the folder target"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from trading_platform.settings import Section, ServiceSettings
@@ -13,11 +12,6 @@ class AuditConfig(Section):
     ledger_dir: Path = Path(".run/audit-ledger")
     entries_per_segment: int = Field(10_000, gt=0)
     keep_segments: int = Field(0, ge=0, description="sealed segments to keep; 0 = keep all")
-    retention_days: int = Field(0, ge=0, description="archive sealed segments older than this; 0 = never")
-    archive_target: Literal["folder", "s3"] = "folder"
-    archive_dir: Path = Path(".run/audit-archive")
-    archive_s3_bucket: str = ""
-    archive_s3_prefix: str = "audit-ledger/"
 
 
 class AuditSettings(ServiceSettings):
