@@ -12,7 +12,7 @@ PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.t
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench bench-compare security simulate lock clean promote rollback
+.PHONY: help install up down status test test-fast lint typecheck proto proto-check bench bench-compare security coverage simulate lock clean promote rollback
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Targets:\n"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,13 @@ bench-compare: install ## A/B the hot-path micro-benchmarks against a git ref in
 
 security: install ## Security checks with a score and thresholds; report in reports/security/ (SECURITY_ARGS=--fast: no stack)
 	$(PY) -m tests.security $(SECURITY_ARGS)
+
+COVERAGE_DIR := reports/coverage
+coverage: install ## The whole suite under branch coverage, services started as subprocesses too; per package in reports/coverage/
+	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
+	export COVERAGE_FILE=$(CURDIR)/$(COVERAGE_DIR)/.coverage; \
+	$(VENV)/bin/coverage run --source=$(CURDIR)/libs,$(CURDIR)/services -m pytest $(PYTEST_ARGS); status=$$?; \
+	$(VENV)/bin/coverage combine --quiet && $(PY) -m tests.coverage_packages --out $(COVERAGE_DIR) && exit $$status
 
 SEEDS ?= 1000
 simulate: install ## Deterministic simulation of the order path: make simulate SEEDS=10000, or SEED=1234 for one seed's trace
