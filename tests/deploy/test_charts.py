@@ -10,6 +10,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ CHARTS = REPO / "charts"
 K8S = REPO / "k8s"
 KUBE_VERSION = "1.30.0"
 SERVICES = ["market-data", "signal", "order-management", "risk", "execution", "audit"]
-CHARTED = [*SERVICES, "paper-exchange"]
+CHARTED = [*SERVICES, "paper-exchange", "gateway"]
 UMBRELLA = "trading-platform"
 ENVIRONMENTS = ["dev", "staging", "prod"]
 CLOUDS = ["eks", "gke", "aks"]
@@ -366,6 +367,106 @@ def test_paper_exchange_takes_its_keys_from_a_secret(charts: Path) -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
 
 
+def gateway_settings(docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The settings the gateway's pod starts with: the chart's environment through its own settings class."""
+    from gateway_service.config import GatewaySettings
+
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "trading-gateway")
+    [deployment] = deployments_of(docs, "gateway")
+    with monkeypatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("TRADING_")]:
+            patch.delenv(name)
+        for name, value in {**configmap["data"], **env_of(deployment)}.items():
+            patch.setenv(name, value)
+        return GatewaySettings()
+
+
+@pytest.mark.parametrize("env", [None, *ENVIRONMENTS])
+def test_gateway_chart_runs_one_rolling_deployment_its_settings_accept(
+    charts: Path, env: str | None, monkeypatch
+) -> None:
+    values = service_values("gateway", env) if env else None
+    docs = render(charts / "gateway", values)
+    check_policy(docs)
+    [deployment] = deployments_of(docs, "gateway")
+    assert deployment["metadata"]["name"] == "trading-gateway"
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-preview")]
+    container = containers(deployment)[0]
+    assert container["command"] == ["python", "-m", "gateway_service"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 50057, "http": 8080, "metrics": 9107}
+    assert container["readinessProbe"]["grpc"] == {"port": 50057}
+    [service] = [d for d in docs if d["kind"] == "Service"]
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"grpc": 50057, "http": 8080, "metrics": 9107}
+    settings = gateway_settings(docs, monkeypatch)
+    assert (settings.gateway.host, settings.gateway.port) == ("0.0.0.0", 8080)
+    assert settings.vault.auth_method == "kubernetes" and settings.vault.kubernetes_role == "gateway"
+    assert settings.deployment.role == "live" and settings.deployment.blue_green is False
+    assert settings.telemetry.metrics_port == 9107
+    kinds = {d["kind"] for d in docs}
+    assert {"PodDisruptionBudget", "NetworkPolicy", "ServiceAccount"} <= kinds
+    assert ("HorizontalPodAutoscaler" in kinds) == (env == "prod")
+    assert ("Ingress" in kinds) == (env in ("staging", "prod"))
+    if env in ("staging", "prod"):
+        assert settings.gateway.trusted_proxies == "*"  # the ingress controller's X-Forwarded-For
+
+
+def test_gateway_network_policy_admits_http_from_the_ingress_controller_and_metrics_from_the_scraper(
+    charts: Path,
+) -> None:
+    docs = render(
+        charts / "gateway", {"networkPolicy": {"httpFromNamespaceLabels": {"kubernetes.io/metadata.name": "edge"}}}
+    )
+    [policy] = [d["spec"] for d in docs if d["kind"] == "NetworkPolicy"]
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in policy["ingress"]}
+    assert set(by_port) == {"grpc", "http", "metrics"}
+    operators = {"namespaceSelector": {"matchLabels": {"trading.platform/operators": "true"}}}
+    assert by_port["http"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}}},
+        operators,
+    ]
+    assert by_port["grpc"] == [operators]  # health only: no platform pod calls it
+    assert by_port["metrics"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    # egress: DNS, then Kafka, Redis and Vault; no other pod, no address block
+    assert [sorted(p["port"] for p in rule["ports"]) for rule in policy["egress"]] == [[53, 53], [6379, 8200, 9092]]
+    assert not any("to" in rule for rule in policy["egress"])
+
+
+def test_gateway_ingress_is_off_by_default_and_serves_tls_only(charts: Path) -> None:
+    assert not [d for d in render(charts / "gateway") if d["kind"] == "Ingress"]
+    with pytest.raises(helm.HelmRenderError, match="ingress.tls.secretName is required"):
+        render(charts / "gateway", {"ingress": {"enabled": True}})
+    values = {"ingress": {"enabled": True, "hosts": ["id.example.org"], "tls": {"secretName": "id-tls"}}}
+    docs = render(charts / "gateway", values)
+    check_policy(docs)
+    [ingress] = [d for d in docs if d["kind"] == "Ingress"]
+    assert ingress["spec"]["tls"] == [{"hosts": ["id.example.org"], "secretName": "id-tls"}]
+    [rule] = ingress["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert rule["host"] == "id.example.org" and backend == {"name": "trading-gateway", "port": {"name": "http"}}
+
+
+def test_gateway_logs_in_to_vault_as_its_own_role(charts: Path) -> None:
+    values = {"vault": {"agent": {"enabled": True, "files": {"ca.pem": {"path": "pki_int/cert/ca"}}}}}
+    docs = render(charts / "gateway", values)
+    check_policy(docs)
+    [deployment] = deployments_of(docs, "gateway")
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["vault.hashicorp.com/role"] == "gateway"
+    assert annotations["vault.hashicorp.com/agent-inject-secret-ca.pem"] == "pki_int/cert/ca"
+    [account] = [d for d in docs if d["kind"] == "ServiceAccount"]
+    roles = (K8S / "vault" / "roles.sh").read_text()
+    # roles.sh binds role <service> to the ServiceAccount <release>-<service>: the chart's default name
+    assert (
+        account["metadata"]["name"] == "trading-gateway" and 'bound_service_account_names="$RELEASE-$service"' in roles
+    )
+
+
 @pytest.mark.parametrize(
     ("chart", "values", "problem"),
     [
@@ -376,7 +477,12 @@ def test_paper_exchange_takes_its_keys_from_a_secret(charts: Path) -> None:
         ("signal", {"blueGreen": {"activeColour": "red"}}, "activeColour"),
         ("paper-exchange", {"exchange": {"source": "nasdaq"}}, "source"),
         (UMBRELLA, {"risk": {"enabled": True, "replicas": "two"}}, "replicas"),
-        (UMBRELLA, {"gateway": {"enabled": True}}, "gateway"),
+        (UMBRELLA, {"gateway": {"enabled": True, "replicas": "two"}}, "replicas"),
+        ("gateway", {"config": {"gateway": {"accessTokenTtlS": 5}}}, "accessTokenTtlS"),
+        ("gateway", {"config": {"gateway": {"port": 9000}}}, "port"),  # the listener comes from http.port
+        ("gateway", {"config": {"kafka": {"password": "hunter2hunter2"}}}, "password"),
+        ("gateway", {"ingress": {"enabled": True, "tls": {"secretName": "-----BEGIN CERTIFICATE-----"}}}, "secretName"),
+        ("gateway", {"blueGreen": {"enabled": True}}, "blueGreen"),
     ],
 )
 def test_values_schema_rejects_bad_values(charts: Path, chart: str, values: dict[str, Any], problem: str) -> None:
@@ -395,7 +501,7 @@ def test_umbrella_renders_each_environment_on_each_cloud(charts: Path, env: str,
     docs = render(charts / UMBRELLA, values)
     check_policy(docs)
     names = {d["metadata"]["labels"]["app.kubernetes.io/name"] for d in docs if d["kind"] == "Deployment"}
-    assert names == set(SERVICES) | ({"paper-exchange"} if env != "prod" else set())
+    assert names == set(SERVICES) | {"gateway"} | ({"paper-exchange"} if env != "prod" else set())
     if env != "dev":
         for service in SERVICES:
             check_blue_green(docs, service)
@@ -415,7 +521,10 @@ def test_umbrella_renders_each_environment_on_each_cloud(charts: Path, env: str,
         assert all(b["metadata"].get("annotations") for b in balancers)
     if env == "prod":
         assert any(d["kind"] == "HorizontalPodAutoscaler" for d in docs)
-        assert len([d for d in docs if d["kind"] == "ServiceMonitor"]) == len(SERVICES)
+        assert len([d for d in docs if d["kind"] == "ServiceMonitor"]) == len(SERVICES) + 1  # and the gateway's
+    if env != "dev":
+        [ingress] = [d for d in docs if d["kind"] == "Ingress"]
+        assert ingress["spec"]["tls"][0]["secretName"] == "trading-gateway-tls"
 
 
 def test_umbrella_condition_disables_a_service(charts: Path) -> None:
@@ -476,8 +585,28 @@ def test_vault_policies_are_least_privilege() -> None:
     assert {p.stem for p in (K8S / "vault").glob("*.hcl")} == {*CHARTED, "kafka-users"}
     roles = (K8S / "vault" / "roles.sh").read_text()
     assert 'bound_service_account_namespaces="$NAMESPACE"' in roles and "ttl=1h" in roles
+    assert "gateway" in roles.split("for service in", 1)[1].splitlines()[0], "the gateway needs its Kubernetes role"
+    own = ("secret/data/trading/gateway/", "secret/metadata/trading/gateway/")
     for policy in (K8S / "vault").glob("*.hcl"):
-        assert '"create"' not in policy.read_text() and '"update"' not in policy.read_text(), policy.name
+        rules = vault_rules(policy.read_text())
+        assert rules, policy.name
+        for path, capabilities in rules.items():
+            writes = capabilities & {"create", "update", "delete", "patch", "sudo"}
+            if policy.stem == "gateway":
+                # the gateway writes (rotation, the JWKS, consuming the bootstrap secret) and reads only its subtree
+                assert path.startswith(own) and "*" not in path.removeprefix(own[0]).removeprefix(own[1])[:-1], path
+            else:
+                assert not writes, f"{policy.name}: {path} may {sorted(writes)}"
+    gateway = vault_rules((K8S / "vault" / "gateway.hcl").read_text())
+    assert gateway["secret/data/trading/gateway/*"] >= {"create", "read", "update"}
+
+
+def vault_rules(text: str) -> dict[str, set[str]]:
+    """`path "<p>" { capabilities = [...] }` blocks of a Vault policy as {path: capabilities}."""
+    return {
+        match[0]: set(re.findall(r'"([a-z]+)"', match[1]))
+        for match in re.findall(r'path\s+"([^"]+)"\s*\{\s*capabilities\s*=\s*\[([^\]]*)\]\s*\}', text)
+    }
 
 
 def test_committed_kafka_topics_are_current() -> None:

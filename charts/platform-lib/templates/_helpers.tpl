@@ -85,6 +85,11 @@ true
 {{- if .Values.grpc -}}grpc{{- else -}}http{{- end -}}
 {{- end -}}
 
+{{/* A gRPC service that also serves HTTP (the gateway: health over gRPC, its API over http.port): a second port. */}}
+{{- define "platform-lib.extraHttp" -}}
+{{- if and .Values.grpc .Values.http -}}true{{- end -}}
+{{- end -}}
+
 {{- define "platform-lib.mainPort" -}}
 {{- if .Values.grpc -}}{{ .Values.grpc.port }}{{- else -}}{{ .Values.http.port }}{{- end -}}
 {{- end -}}

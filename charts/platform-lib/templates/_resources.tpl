@@ -39,6 +39,12 @@ spec:
       {{- if $.Values.grpc }}
       appProtocol: grpc
       {{- end }}
+    {{- if include "platform-lib.extraHttp" $ }}
+    - name: http
+      port: {{ $.Values.http.port }}
+      targetPort: http
+      protocol: TCP
+    {{- end }}
     {{- if $.Values.metrics.enabled }}
     - name: metrics
       port: {{ $.Values.metrics.port }}
@@ -135,7 +141,9 @@ spec:
 {{/*
 Ingress is denied except: the main port from the pods named in networkPolicy.allowFrom and from namespaces labelled
 global.networkPolicy.operatorNamespaceLabels (tradectl, operators); the metrics port from the Prometheus pods (global.networkPolicy.prometheusPodLabels) in
-Prometheus's namespace (global.networkPolicy.prometheusNamespaceLabels), nothing else.
+Prometheus's namespace (global.networkPolicy.prometheusNamespaceLabels); a gRPC service's HTTP port (http.port, the
+gateway) from namespaces labelled networkPolicy.httpFromNamespaceLabels (the ingress controller's) and the operators';
+nothing else.
 Egress is denied except: DNS; Kafka, Redis and Vault ports (networkPolicy.platformEgress); the pods and ports of
 networkPolicy.egressTo; HTTPS to networkPolicy.brokerEgress.cidr (the broker); networkPolicy.extraEgress.
 */}}
@@ -167,6 +175,21 @@ spec:
       ports:
         - port: {{ include "platform-lib.mainPortName" . }}
           protocol: TCP
+    {{- if include "platform-lib.extraHttp" . }}
+    {{- /* a gRPC service's HTTP port (the gateway): from the ingress controller's namespace and the operators' */}}
+    - from:
+        {{- with $np.httpFromNamespaceLabels }}
+        - namespaceSelector:
+            matchLabels:
+              {{- toYaml . | nindent 14 }}
+        {{- end }}
+        - namespaceSelector:
+            matchLabels:
+              {{- toYaml (default (dict "trading.platform/operators" "true") $global.operatorNamespaceLabels) | nindent 14 }}
+      ports:
+        - port: http
+          protocol: TCP
+    {{- end }}
     {{- if .Values.metrics.enabled }}
     {{- /* one peer with both selectors: pods with the scraper's labels in the scraper's namespace only */}}
     - from:

@@ -158,6 +158,11 @@ spec:
         - name: {{ include "platform-lib.mainPortName" $root }}
           containerPort: {{ include "platform-lib.mainPort" $root }}
           protocol: TCP
+        {{- if include "platform-lib.extraHttp" $root }}
+        - name: http
+          containerPort: {{ $v.http.port }}
+          protocol: TCP
+        {{- end }}
         {{- if $v.metrics.enabled }}
         - name: metrics
           containerPort: {{ $v.metrics.port }}
@@ -184,7 +189,7 @@ spec:
           {{- else }}
           value: {{ ternary "live" "shadow" .live }}
           {{- end }}
-        {{- if or .colour .argo }}
+        {{- if or (include "platform-lib.blueGreen" $root) .argo }}
         {{- /* the role above is the start-up role; at run time it follows the live colour in Redis, which
                `tradectl deploy promote|rollback` moves (trading_platform.deployment) */}}
         - name: TRADING_DEPLOYMENT__BLUE_GREEN
