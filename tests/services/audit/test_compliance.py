@@ -476,6 +476,10 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
     total = len(recorded.run.messages)
     assert summary["verification"] == {"ok": True, "entries_checked": total, "first_error": ""}
     assert summary["entries_in_range"] == total
+    head = list(read_entries(recorded.ledger))[-1]
+    assert pick(rows(tmp_path, "checkpoints"), "segment", "first_sequence", "last_sequence", "last_hash") == [
+        ("segment-000001.log (open)", "1", str(total), head.hash)
+    ]
     document = json.loads((tmp_path / "report.json").read_text())
     assert document["summary"] == summary
     html = (tmp_path / "report.html").read_text()
@@ -725,10 +729,11 @@ def test_retention_archives_old_sealed_segments_and_the_rest_still_verifies(tmp_
     # The report covered the whole ledger before the move; what stays verifies from the anchor.
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["entries_in_range"] == 10 and summary["retention"]["archived_segments"] == 2
-    assert pick(rows(out, "checkpoints"), "segment", "last_sequence") == [
-        ("segment-000001.log", "3"),
-        ("segment-000002.log", "6"),
-        ("segment-000003.log", "9"),
+    assert pick(rows(out, "checkpoints"), "segment", "last_sequence", "checkpoint_hash") == [
+        ("segment-000001.log", "3", seals["segment-000001.seal"]["checkpoint_hash"]),
+        ("segment-000002.log", "6", seals["segment-000002.seal"]["checkpoint_hash"]),
+        ("segment-000003.log", "9", seals["segment-000003.seal"]["checkpoint_hash"]),
+        ("segment-000004.log (open)", "10", ""),
     ]
     after = verify(ledger)
     assert after.ok and after.entries_checked == 4

@@ -602,9 +602,23 @@ def checkpoint_rows(directory: Path) -> list[Row]:
                 "checkpoint_hash": "",
             }
         )
-    for seal_file in sorted(directory.glob("segment-*.seal")):
-        seal = json.loads(seal_file.read_text())
-        rows.append({k: str(seal[k]) for k in COLUMNS["checkpoints"]})
+    for path in sorted(directory.glob("segment-*.log")):
+        seal_file = path.with_suffix(".seal")
+        if seal_file.exists():
+            seal = json.loads(seal_file.read_text())
+            rows.append({k: str(seal[k]) for k in COLUMNS["checkpoints"]})
+            continue
+        entries = [e for _, e, _ in read_segment(path) if e is not None]
+        if entries:  # the open segment: its head is the chain's latest hash (no checkpoint until it is sealed)
+            rows.append(
+                {
+                    "segment": f"{path.name} (open)",
+                    "first_sequence": str(entries[0].sequence),
+                    "last_sequence": str(entries[-1].sequence),
+                    "last_hash": entries[-1].hash,
+                    "checkpoint_hash": "",
+                }
+            )
     return rows
 
 
