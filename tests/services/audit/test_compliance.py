@@ -1,8 +1,10 @@
-"""tradectl compliance report over a known trading run: the audit service records, over the real broker, the messages
-the services publish in a run (a signal-driven order filled in two parts, a risk denial, a manual order cancelled,
-a broker rejection, a halt and the order it denied, a four-eyes limits raise and an expired state change, logins,
-a lockout, a role grant, a refused call, a promotion and a model swap); the report is built from that ledger and each
-section is checked row by row. Also: an empty range, a tampered ledger, bad dates, retention to a folder and S3."""
+"""tradectl compliance report over a known trading run: the audit service (AuditApp) records, over the real embedded
+broker, the messages of a run as the services publish them: the risk decisions are the real risk engine's verdicts
+(an order over its size limit, an order after the kill switch), the rest are built as each service builds them (a
+signal-driven order filled in two parts with a fill delivered twice, a manual order cancelled, a broker rejection,
+a four-eyes limits raise and an expired resume, logins, a lockout, a role grant, a refused call, a promotion and a
+model swap). The report is built from that ledger and each section is checked row by row. Also: an empty range, a
+tampered ledger, bad dates, retention to a folder, and S3 without a bucket."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ from audit_service.app import AuditApp
 from audit_service.compliance import ArchivePolicy, ReportError, archive_sealed
 from audit_service.config import AuditSettings
 from audit_service.ledger import LENGTH, Ledger, read_entries, read_segment, verify
+from risk_service.config import RiskConfig
+from risk_service.engine import RiskEngine
 from tradectl.main import app as tradectl
 from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
@@ -34,6 +39,7 @@ from trading.oms.v1 import oms_pb2
 from trading.risk.v1 import risk_pb2
 from trading.security.v1 import security_pb2
 from trading.signal.v1 import signal_pb2
+from trading_platform.clock import SimulatedClock
 from trading_platform.decimals import to_proto
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import Publisher
@@ -104,24 +110,36 @@ def report(run: Run, cid: str, kind: int, symbol: str, side: int, **fields: Any)
     run.add("execution.reports.v1", message, cid, "execution")
 
 
-def decision(
-    run: Run, cid: str, symbol: str, side: int, qty: str, reason: int = risk_pb2.REASON_CODE_APPROVED, text: str = ""
-) -> None:
-    run.add(
-        "risk.decisions.v1",
-        risk_pb2.RiskDecision(
-            client_order_id=cid,
-            approved=reason == risk_pb2.REASON_CODE_APPROVED,
-            reason_code=reason,
-            reason=text,
-            symbol=symbol,
-            side=side,
-            quantity=to_proto(qty),
-            limits_version="v1",
-        ),
-        cid,
-        "risk",
+def gate() -> RiskEngine:
+    """The real pre-trade gate of the risk service, its day started, prices known, an order size limit of 100."""
+    engine = RiskEngine(RiskConfig(max_order_quantity=Decimal(100)), SimulatedClock(T0))
+    engine.mark_ready()
+    engine.start_day(engine.trading_day(T0), Decimal(1_000_000))
+    for symbol, price in (("AAPL", "100"), ("MSFT", "300"), ("TSLA", "200")):
+        engine.on_price(symbol, Decimal(price))
+    return engine
+
+
+def decision(run: Run, engine: RiskEngine, cid: str, symbol: str, side: int, qty: str) -> risk_pb2.RiskDecision:
+    """What the risk service publishes for a check: the engine's verdict, as RiskApp.CheckOrder builds it."""
+    request = risk_pb2.CheckOrderRequest(
+        client_order_id=cid, symbol=symbol, side=side, quantity=to_proto(qty), order_type=common_pb2.ORDER_TYPE_MARKET
     )
+    verdict = engine.check(request)
+    made = risk_pb2.RiskDecision(
+        client_order_id=cid,
+        approved=verdict.approved,
+        reason_code=verdict.reason_code,
+        reason=verdict.reason,
+        trading_state=engine.trading_state,
+        limits_version=engine.limits.limits_version,
+        symbol=symbol,
+        side=side,
+        quantity=request.quantity,
+    )
+    if verdict.approved:
+        engine.on_decision(made)
+    return run.add("risk.decisions.v1", made, cid, "risk")  # type: ignore[no-any-return]
 
 
 def submit(run: Run, cid: str, symbol: str, side: int, qty: str, arrival: str, lineage: oms_pb2.OrderLineage) -> None:
@@ -141,6 +159,7 @@ def submit(run: Run, cid: str, symbol: str, side: int, qty: str, arrival: str, l
 
 def trading_run() -> Run:
     run = Run()
+    engine = gate()
     S = oms_pb2
     signal = run.add(
         "signal.signals.v1",
@@ -160,7 +179,7 @@ def trading_run() -> Run:
         signal_id=signal.envelope.message_id, strategy_id="momentum", model_version="ppo-7", feature_hash="fh-aapl"
     )
     # A: signal-driven, approved, filled 4 @ 100.10 then 6 @ 100.20; the last fill is delivered twice.
-    decision(run, "co-A", "AAPL", BUY, "10")
+    decision(run, engine, "co-A", "AAPL", BUY, "10")
     submit(run, "co-A", "AAPL", BUY, "10", "100.05", a)
     order_event(run, S.ORDER_EVENT_TYPE_SUBMITTED, order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_SUBMITTED, a))
     report(run, "co-A", ER.EXECUTION_REPORT_TYPE_NEW, "AAPL", BUY)
@@ -208,16 +227,16 @@ def trading_run() -> Run:
         run, S.ORDER_EVENT_TYPE_FILLED, order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_FILLED, a), ("6", "100.20")
     )
     # B: denied for size.
-    decision(run, "co-B", "MSFT", SELL, "500", risk_pb2.REASON_CODE_MAX_ORDER_QUANTITY, "500 > max 100")
+    denied = decision(run, engine, "co-B", "MSFT", SELL, "500")
     order_event(
         run,
         S.ORDER_EVENT_TYPE_DENIED,
         order("co-B", "MSFT", SELL, "500", S.ORDER_STATUS_DENIED, S.OrderLineage()),
-        reason="500 > max 100",
+        reason=denied.reason,
     )
     # C: a manual order by alice, cancelled by her.
     c = S.OrderLineage(signal_id="manual-1", strategy_id="manual", submitted_by="alice")
-    decision(run, "co-C", "MSFT", BUY, "5")
+    decision(run, engine, "co-C", "MSFT", BUY, "5")
     submit(run, "co-C", "MSFT", BUY, "5", "300", c)
     report(run, "co-C", ER.EXECUTION_REPORT_TYPE_NEW, "MSFT", BUY)
     run.add(
@@ -232,7 +251,7 @@ def trading_run() -> Run:
     order_event(run, S.ORDER_EVENT_TYPE_CANCELED, order("co-C", "MSFT", BUY, "5", S.ORDER_STATUS_CANCELED, c))
     # D: rejected by the broker.
     d = S.OrderLineage(signal_id="sig-d", strategy_id="momentum", model_version="ppo-7", feature_hash="fh-tsla")
-    decision(run, "co-D", "TSLA", BUY, "2")
+    decision(run, engine, "co-D", "TSLA", BUY, "2")
     submit(run, "co-D", "TSLA", BUY, "2", "200", d)
     report(run, "co-D", ER.EXECUTION_REPORT_TYPE_REJECTED, "TSLA", BUY, reason="insufficient buying power")
     order_event(
@@ -262,7 +281,8 @@ def trading_run() -> Run:
         "_state",
         "risk",
     )
-    decision(run, "co-E", "AAPL", BUY, "1", risk_pb2.REASON_CODE_TRADING_HALTED, "trading is halted")
+    engine.set_state(risk_pb2.TRADING_STATE_HALTED, "kill switch")
+    decision(run, engine, "co-E", "AAPL", BUY, "1")
     # Four eyes: alice asks for a limits raise, bob approves; alice's resume expires unapproved.
     raise_ = risk_pb2.ProposedChange(
         limits=risk_pb2.LimitsRaise(raised=risk_pb2.RiskLimits(max_order_quantity=to_proto("200")), version="v2")
@@ -533,7 +553,7 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
     assert all(r["recorded_at"] and r["sequence"] for r in a)
     c = [r for r in trail if r["client_order_id"] == "co-C"]
     assert pick(c, "event", "actor", "detail") == [
-        ("risk approved", "risk", ""),
+        ("risk approved", "risk", "approved"),
         ("submit_order", "alice", ""),
         ("report NEW", "execution", ""),
         ("cancel_order", "alice", "changed my mind"),
@@ -543,11 +563,14 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
     assert {r["risk_decision"] for r in trail if r["client_order_id"] == "co-B"} == {"denied: MAX_ORDER_QUANTITY"}
     assert sorted({r["client_order_id"] for r in trail}) == ["co-A", "co-B", "co-C", "co-D", "co-E"]
 
-    # Risk: the two denials and the breach, and the counts by reason.
+    # Risk: the two denials the real gate made (size over its limit of 100, then the halt) and the breach, and the
+    # counts by reason.
+    said = {m.client_order_id: m.reason for t, m, _ in recorded.run.messages if t == "risk.decisions.v1"}
+    assert "500" in said["co-B"] and "100" in said["co-B"]
     assert pick(rows(tmp_path, "risk_events"), "kind", "reason", "client_order_id", "detail") == [
-        ("denial", "MAX_ORDER_QUANTITY", "co-B", "500 > max 100"),
+        ("denial", "MAX_ORDER_QUANTITY", "co-B", said["co-B"]),
         ("breach", "daily_loss", "", "CRITICAL: loss 5100 > 5000"),
-        ("denial", "TRADING_HALTED", "co-E", "trading is halted"),
+        ("denial", "TRADING_HALTED", "co-E", "trading is halted: kill switch"),
     ]
     assert pick(rows(tmp_path, "risk_by_reason"), "kind", "reason", "count") == [
         ("breach", "daily_loss", "1"),
