@@ -226,6 +226,22 @@ def trading_run() -> Run:
     order_event(
         run, S.ORDER_EVENT_TYPE_FILLED, order("co-A", "AAPL", BUY, "10", S.ORDER_STATUS_FILLED, a), ("6", "100.20")
     )
+    run.add(
+        "execution.quality.v1",
+        ER.ExecutionQualityMeasured(
+            client_order_id="co-A",
+            symbol="AAPL",
+            submit_to_accept_ns=120_000_000,
+            submit_to_first_fill_ns=900_000_000,
+            submit_to_last_fill_ns=2_500_000_000,
+            arrival_price=to_proto("100.05"),
+            average_fill_price=to_proto("100.16"),
+            slippage_bps=10.99,
+            fill_ratio=1.0,
+        ),
+        "co-A",
+        "execution",
+    )
     # B: denied for size.
     denied = decision(run, engine, "co-B", "MSFT", SELL, "500")
     order_event(
@@ -546,6 +562,7 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
         (at(8), "report FILL", "execution"),
         (at(9), "report FILL", "execution"),
         (at(10), "FILLED", "order-management"),
+        (at(11), "ExecutionQualityMeasured", "execution"),
     ]
     assert {(r["signal_id"], r["model_version"], r["feature_hash"], r["risk_decision"]) for r in a} == {
         (signal_id, "ppo-7", "fh-aapl", "approved")
@@ -621,6 +638,11 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
         "fill_ratio",
         "status",
     ) == [("100", "signal reference price", "100.16", "16.00", "1.0000", "FILLED")]
+    # ... and the execution service's own measure (against its arrival price) and latencies, as it recorded them.
+    assert pick([best["co-A"]], "execution_slippage_bps", "submit_to_accept_ms", "submit_to_last_fill_ms") == [
+        ("10.99", "120.000", "2500.000")
+    ]
+    assert best["co-C"]["execution_slippage_bps"] == ""
     assert pick([best["co-C"]], "reference_price", "reference_source", "filled_quantity", "slippage_bps", "status") == [
         ("300", "order arrival price", "0", "", "CANCELED")
     ]

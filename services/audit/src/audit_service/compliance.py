@@ -70,6 +70,9 @@ COLUMNS: dict[str, list[str]] = {
         "average_fill_price",
         "slippage_bps",
         "fill_ratio",
+        "execution_slippage_bps",
+        "submit_to_accept_ms",
+        "submit_to_last_fill_ms",
     ],
     "checkpoints": ["segment", "first_sequence", "last_sequence", "last_hash", "checkpoint_hash"],
     "retention": ["segment", "action", "target", "last_sequence", "checkpoint_hash"],
@@ -179,6 +182,7 @@ class _Order:
     lineage: oms_pb2.OrderLineage = field(default_factory=oms_pb2.OrderLineage)
     decision: str = ""
     arrival_price: str = ""
+    quality: execution_pb2.ExecutionQualityMeasured | None = None
     events: list[tuple[audit_pb2.LedgerEntry, Message]] = field(default_factory=list)
 
 
@@ -331,6 +335,8 @@ def _fold_order(order: _Order, message: Message, new_fill: bool) -> None:
             order.quantity = decimal_text(message.quantity)
         if not message.approved:
             order.status = order.status or "DENIED"
+    elif isinstance(message, execution_pb2.ExecutionQualityMeasured):
+        order.quality = message  # the execution service's own TCA of the order (the latest one counts)
     elif isinstance(message, execution_pb2.ExecutionReport):
         if message.broker_order_id:
             order.lineage.broker_order_id = message.broker_order_id
@@ -534,7 +540,12 @@ def _reference(order: _Order, signals: dict[str, Message]) -> tuple[Decimal | No
     return None, "not available"
 
 
+def _ms(ns: int) -> str:
+    return str((Decimal(ns) / 1_000_000).quantize(Decimal("0.001"))) if ns else ""
+
+
 def _best_execution_row(order: _Order, signals: dict[str, Message]) -> Row:
+    quality = order.quality
     average = order.notional / order.filled if order.filled else None
     reference, source = _reference(order, signals)
     slippage = ""
@@ -554,6 +565,9 @@ def _best_execution_row(order: _Order, signals: dict[str, Message]) -> Row:
         "average_fill_price": "" if average is None else str(average.quantize(Decimal("0.0001")).normalize()),
         "slippage_bps": slippage,
         "fill_ratio": str((order.filled / quantity).quantize(Decimal("0.0001"))) if quantity else "",
+        "execution_slippage_bps": "" if quality is None else str(quality.slippage_bps),
+        "submit_to_accept_ms": _ms(quality.submit_to_accept_ns) if quality else "",
+        "submit_to_last_fill_ms": _ms(quality.submit_to_last_fill_ns) if quality else "",
     }
 
 
