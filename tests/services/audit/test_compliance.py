@@ -493,7 +493,8 @@ async def recorded(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
 
 
 def compliance(*args: str) -> Any:
-    return runner.invoke(tradectl, ["compliance", "report", *args])
+    # A wide terminal: typer draws errors in a box that would wrap long paths.
+    return runner.invoke(tradectl, ["compliance", "report", *args], env={"COLUMNS": "400"})
 
 
 def rows(out: Path, section: str) -> list[dict[str, str]]:
@@ -807,3 +808,12 @@ def test_retention_to_s3_without_a_bucket_says_it_is_not_configured(tmp_path: Pa
     assert result.exit_code == 1 and "not configured" in result.stderr
     assert sorted(p.name for p in ledger.glob("segment-*.log")) == ["segment-000001.log", "segment-000002.log"]
     assert verify(ledger).ok
+
+
+def test_a_missing_ledger_or_a_file_as_out_names_the_flag(tmp_path: Path) -> None:
+    missing = compliance("--from", DAY, "--to", DAY, "--out", str(tmp_path / "out"), "--ledger", str(tmp_path / "no"))
+    assert missing.exit_code == 2 and "--ledger" in missing.stderr and "is not a folder" in missing.stderr
+    (tmp_path / "file").write_text("keep me")
+    as_file = compliance("--from", DAY, "--to", DAY, "--out", str(tmp_path / "file"), "--ledger", str(tmp_path))
+    assert as_file.exit_code == 2 and "--out" in as_file.stderr
+    assert (tmp_path / "file").read_text() == "keep me"

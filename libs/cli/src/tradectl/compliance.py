@@ -34,6 +34,10 @@ def report(
     archive_bucket: str = typer.Option("", "--archive-bucket", envvar="TRADING_AUDIT__ARCHIVE_S3_BUCKET"),
 ) -> None:
     """Verify the ledger, build the report for [--from, --to), then apply the retention policy and report it."""
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"--out: {out} exists and is not a folder")
+    if not ledger.is_dir():
+        raise typer.BadParameter(f"--ledger: {ledger} is not a folder")
     from audit_service.compliance import (
         ArchivePolicy,
         ReportError,
