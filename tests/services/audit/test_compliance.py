@@ -428,6 +428,19 @@ def trading_run() -> Run:
         "risk",
         "risk",
     )
+    run.add(
+        "oms.commands.v1.dlq",
+        common_pb2.DeadLetter(
+            source_topic="oms.commands.v1",
+            source_offset=7,
+            reason_code="undecodable",
+            reason="not a trading.oms.v1.OrderCommand",
+            consumer_group="execution",
+            attempts=1,
+        ),
+        "co-X",
+        "execution",
+    )
     # Changes.
     run.add(
         "platform.deployments.v1",
@@ -620,6 +633,11 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
     access = rows(tmp_path, "access")
     assert "reason=bad_password" in access[1]["detail"] and f"locked_until={at(3600)}" in access[2]["detail"]
     assert "role=risk_officer" in access[3]["detail"]
+
+    # Dead letters.
+    assert pick(rows(tmp_path, "dead_letters"), "source_topic", "source_offset", "reason_code", "consumer_group") == [
+        ("oms.commands.v1", "7", "undecodable", "execution")
+    ]
 
     # Model and deployment changes.
     assert pick(rows(tmp_path, "model_deployment"), "subject", "action", "from", "to", "operator") == [

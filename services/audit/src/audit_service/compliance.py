@@ -74,6 +74,7 @@ COLUMNS: dict[str, list[str]] = {
         "submit_to_accept_ms",
         "submit_to_last_fill_ms",
     ],
+    "dead_letters": ["time", "source_topic", "source_offset", "reason_code", "reason", "consumer_group", "attempts"],
     "checkpoints": ["segment", "first_sequence", "last_sequence", "last_hash", "checkpoint_hash"],
     "retention": ["segment", "action", "target", "last_sequence", "checkpoint_hash"],
 }
@@ -86,6 +87,7 @@ TITLES = {
     "access": "User access and refused calls",
     "model_deployment": "Model and deployment changes",
     "best_execution": "Best execution (per order)",
+    "dead_letters": "Dead letters (messages a consumer could not handle)",
     "checkpoints": "Ledger checkpoints",
     "retention": "Retention and archival",
 }
@@ -206,6 +208,7 @@ def build_report(
     control: list[Row] = []
     access: list[Row] = []
     changes: list[Row] = []
+    dead: list[Row] = []
     seen_fills: set[tuple[str, str]] = set()
 
     for entry, message in decoded:
@@ -274,6 +277,18 @@ def build_report(
             access.append(_access_row(topic, when, message))
         elif topic in ("platform.deployments.v1", "signal.models.v1"):
             changes.append(_change_row(topic, when, message))
+        elif isinstance(message, common_pb2.DeadLetter):
+            dead.append(
+                {
+                    "time": when,
+                    "source_topic": message.source_topic,
+                    "source_offset": str(message.source_offset),
+                    "reason_code": message.reason_code,
+                    "reason": message.reason,
+                    "consumer_group": message.consumer_group,
+                    "attempts": str(message.attempts),
+                }
+            )
 
     trail: list[Row] = []
     for order in orders.values():
@@ -291,6 +306,7 @@ def build_report(
         "control_changes": control,
         "access": access,
         "model_deployment": changes,
+        "dead_letters": dead,
         "best_execution": best,
         "checkpoints": checkpoints or [],
         "retention": retention or [],
