@@ -804,6 +804,37 @@ def test_retention_archives_old_sealed_segments_and_the_rest_still_verifies(tmp_
     assert len(list(read_entries(ledger))) == 4
 
 
+def test_archived_segments_are_verified_with_the_ledger_and_reported(tmp_path: Path) -> None:
+    ledger, archive = tmp_path / "ledger", tmp_path / "archive"
+    old_ledger(ledger, [40, 35, 10])
+    archive_sealed(ledger, ArchivePolicy(30, "folder", archive), time.time_ns())
+    everything = ["--from", "2000-01-01", "--to", "2100-01-01", "--ledger", str(ledger), "--archive-dir", str(archive)]
+    result = compliance(*everything, "--out", str(tmp_path / "all"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["entries_in_range"] == 10 and summary["verification"]["entries_checked"] == 10
+    assert [r["segment"] for r in rows(tmp_path / "all", "checkpoints")] == [
+        "archive/segment-000001.log",
+        "archive/segment-000002.log",
+        "anchor (through segment-000002.log)",
+        "segment-000003.log",
+        "segment-000004.log (open)",
+    ]
+    # An archived segment altered: the report fails and names it.
+    first = archive / "segment-000001.log"
+    original = first.read_bytes()
+    first.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    altered = compliance(*everything, "--out", str(tmp_path / "altered"))
+    assert altered.exit_code == 1 and f"archive {archive}: segment-000001.log" in altered.stderr
+    first.write_bytes(original)
+    # An archived segment missing: the archive no longer reaches the ledger's anchor.
+    (archive / "segment-000002.log").unlink()
+    (archive / "segment-000002.seal").unlink()
+    missing = compliance(*everything, "--out", str(tmp_path / "missing"))
+    assert missing.exit_code == 1 and "segments are missing between the archive and the ledger" in missing.stderr
+    assert not (tmp_path / "altered").exists() and not (tmp_path / "missing").exists()
+
+
 def test_retention_to_s3_without_a_bucket_says_it_is_not_configured(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     old_ledger(ledger, [40])

@@ -30,7 +30,9 @@ def report(
     archive_target: str = typer.Option(
         "folder", "--archive-target", envvar="TRADING_AUDIT__ARCHIVE_TARGET", help="folder|s3"
     ),
-    archive_dir: Path = typer.Option(Path(".run/audit-archive"), "--archive-dir", envvar="TRADING_AUDIT__ARCHIVE_DIR"),
+    archive_dir: Path | None = typer.Option(
+        None, "--archive-dir", envvar="TRADING_AUDIT__ARCHIVE_DIR", help="default: audit-archive beside the ledger"
+    ),
     archive_bucket: str = typer.Option("", "--archive-bucket", envvar="TRADING_AUDIT__ARCHIVE_S3_BUCKET"),
 ) -> None:
     """Verify the ledger, build the report for [--from, --to), then apply the retention policy and report it."""
@@ -45,9 +47,9 @@ def report(
         build_report,
         checkpoint_rows,
         parse_time,
+        verify_with_archive,
         write_report,
     )
-    from audit_service.ledger import read_entries, verify
 
     try:
         start_ns = parse_time(start, "--from")
@@ -58,16 +60,20 @@ def report(
         raise typer.BadParameter(f"--to ({end}) must be after --from ({start})")
     if archive_target not in ("folder", "s3"):
         raise typer.BadParameter(f"--archive-target: {archive_target!r} is not 'folder' or 's3'")
-    result = verify(ledger)
+    archive_dir = archive_dir or ledger.parent / "audit-archive"
+    # Segments archived before are part of the record: verified with the ledger (the anchor links them) and reported.
+    result, entries = verify_with_archive(ledger, archive_dir)
     if not result.ok:
         console.print(
             f"[red]ledger FAILED verification[/red] after {result.entries_checked} entries; first bad entry: "
             f"{result.first_error}. No report written."
         )
         raise typer.Exit(1)
-    checkpoints = checkpoint_rows(ledger)
+    checkpoints = [
+        {**row, "segment": f"archive/{row['segment']}"} for row in checkpoint_rows(archive_dir) if archive_dir.is_dir()
+    ] + checkpoint_rows(ledger)
     policy = ArchivePolicy(retention_days, archive_target, archive_dir, archive_bucket)
-    built = build_report(read_entries(ledger), start_ns, end_ns, result, checkpoints)
+    built = build_report(entries, start_ns, end_ns, result, checkpoints)
     try:
         built.sections["retention"] = archive_sealed(ledger, policy, time.time_ns())
     except ReportError as error:

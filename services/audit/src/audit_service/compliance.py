@@ -31,7 +31,7 @@ from trading.risk.v1 import risk_pb2
 from trading_platform.decimals import from_proto
 from trading_platform.topics import TOPICS
 
-from audit_service.ledger import VerifyResult, read_segment
+from audit_service.ledger import VerifyResult, read_entries, read_segment, verify
 
 Row = dict[str, str]
 TYPES: dict[str, type[Message]] = {t.type_name: t.message_type for t in TOPICS.values()}
@@ -716,6 +716,28 @@ def archive_sealed(directory: Path, policy: ArchivePolicy, now_ns: int) -> list[
             }
         )
     return moved
+
+
+def verify_with_archive(directory: Path, archive: Path) -> tuple[VerifyResult, list[audit_pb2.LedgerEntry]]:
+    """Verify the archive (from the genesis), then the ledger; the ledger's anchor must be the archive's last entry.
+    Returns the combined result and every entry, oldest first. Without archived segments: the ledger alone."""
+    archived = sorted(archive.glob("segment-*.log")) if archive.is_dir() else []
+    if not archived:
+        return verify(directory), list(read_entries(directory))
+    old, live = verify(archive), verify(directory)
+    errors = [f"archive {archive}: {e}" for e in old.errors] + live.errors
+    old_entries = list(read_entries(archive))
+    anchor = directory / "anchor.json"
+    if old.ok and old_entries:
+        data = json.loads(anchor.read_text()) if anchor.exists() else {}
+        tail = old_entries[-1]
+        if data.get("last_sequence") != tail.sequence or data.get("last_hash") != tail.hash:
+            errors.append(
+                f"archive {archive}: its last entry (sequence {tail.sequence}) is not the ledger's anchor "
+                f"(sequence {data.get('last_sequence')}): segments are missing between the archive and the ledger"
+            )
+    result = VerifyResult(not errors, old.entries_checked + live.entries_checked, errors)
+    return result, old_entries + list(read_entries(directory))
 
 
 # --- output ---------------------------------------------------------------------------------------------------------
