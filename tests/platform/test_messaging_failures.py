@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_errors
 from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2
+from trading.signal.v1 import signal_pb2
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import ConsumedMessage, Consumer, PermanentError, Publisher, ensure_topics, replay
 from trading_platform.messaging.failures import TransientError, kind_of
@@ -306,3 +307,57 @@ async def test_a_rebalance_is_not_held_up_by_a_message_waiting_out_a_transient_e
     assert shared[0] < 3 and shared[1] > 0, shared
     assert stuck.failure is None and stuck.dead_lettered == 0 and stuck.handled == 0
     assert set(handled) == {m.envelope.message_id for m in sent}  # nothing skipped
+
+
+def lose_sequence(publisher: Publisher, physical: str) -> None:
+    """Make the broker refuse the producer's next batch with OutOfOrderSequenceNumber, as it does to a producer whose
+    sequence it no longer matches after a restart: jump the client's sequence on every partition of the topic."""
+    manager = publisher._producer._txn_manager
+    assert manager is not None
+    for partition in range(3):
+        manager.increment_sequence_number(TopicPartition(physical, partition), 1_000)
+
+
+async def test_a_producer_that_lost_its_sequence_is_replaced_and_the_handler_tries_again_on_the_new_one(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
+    """After a broker restart an idempotent producer can be told OutOfOrderSequenceNumber for good (aiokafka does not
+    recover): every publish failed and the consumer dead-lettered what it was handling while reporting SERVING. The
+    publisher now replaces the producer and raises TransientError, so the message is retried, not dead-lettered."""
+    out = "signal.signals.v1"
+    await ensure_topics(kafka_bootstrap, [out, out + ".dlq"], namespace=topic_namespace)
+    await publish(kafka_bootstrap, topic_namespace, bar("AAPL"), bar("MSFT"))
+    async with Publisher(kafka_bootstrap, "signal", namespace=topic_namespace) as publisher:
+        first = signal_pb2.SignalGenerated(envelope=new_envelope("signal"), symbol="IBM")
+        await publisher.publish(out, first, key="IBM")  # the producer has a sequence with the broker
+        lose_sequence(publisher, topic_namespace + out)
+
+        async def handler(message: ConsumedMessage) -> None:
+            symbol = message.value.symbol  # type: ignore[attr-defined]
+            signal = signal_pb2.SignalGenerated(envelope=new_envelope("signal"), symbol=symbol)
+            # to IBM's partition: where the broker knows this producer's sequence (a partition it never wrote to
+            # takes any first sequence)
+            await publisher.publish(out, signal, key="IBM")
+
+        consumer = Consumer(
+            kafka_bootstrap,
+            f"{topic_namespace}g",
+            [BARS],
+            handler,
+            namespace=topic_namespace,
+            group_options=FAST_GROUP_OPTIONS,
+            transient_backoff_max_s=0.2,
+        )
+        await consumer.start()
+        task = asyncio.create_task(consumer.run())
+        try:
+            await wait_for(lambda: consumer.handled == 2, timeout_s=60)
+        finally:
+            await consumer.stop()
+            await task
+            await consumer.close()
+        assert publisher.renewals == 1  # one replacement, however many sends failed on the broken producer
+        assert consumer.dead_lettered == 0
+    written = [m.value.symbol async for m in replay(kafka_bootstrap, out, namespace=topic_namespace)]
+    assert sorted(written) == ["AAPL", "IBM", "MSFT"]  # each once: the refused batch was not written
+    assert [m async for m in replay(kafka_bootstrap, BARS + ".dlq", namespace=topic_namespace)] == []

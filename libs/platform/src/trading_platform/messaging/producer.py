@@ -10,6 +10,10 @@
   transactional publisher outside a transaction runs in a short transaction of its own (a gRPC handler publishing a
   manual order between two batches of the consume loop). One transactional id per running instance: a new producer
   with the same id fences the old one.
+- An idempotent producer that loses its sequence with the broker (OutOfOrderSequenceNumber or UnknownProducerId,
+  seen after a broker restart) can never send again: the publisher replaces it with a new producer (a new producer
+  id) and the failed publish raises TransientError, so the consumer that asked tries again on the new one. A
+  transactional producer is not replaced: its transaction aborts and its owner fails closed (order-management).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import aiokafka.producer.sender as aiokafka_sender
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import OutOfOrderSequenceNumber, UnknownProducerId
 from google.protobuf.message import Message
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -36,6 +41,7 @@ from trading_platform.messaging.connection import (
     connection_of,
     start_client,
 )
+from trading_platform.messaging.failures import TransientError
 from trading_platform.messaging.names import TopicNames, headers_for
 from trading_platform.topics import lookup
 
@@ -44,6 +50,10 @@ log = structlog.get_logger("trading_platform.messaging")
 
 # The publisher whose transaction the current task (and the tasks it created inside the transaction) is in.
 _in_transaction: contextvars.ContextVar[Publisher | None] = contextvars.ContextVar("in_transaction", default=None)
+
+
+# The broker no longer knows this idempotent producer's sequence: nothing it sends can be written again.
+SEQUENCE_LOST = (OutOfOrderSequenceNumber, UnknownProducerId)
 
 
 class MessageTypeError(TypeError):
@@ -82,16 +92,20 @@ class Publisher:
             # has written the commit markers (a millisecond or two); the client waits retry_backoff_ms before asking
             # again, so a short one keeps back-to-back transactions (an order path under load) from waiting 200 ms.
             timeouts["retry_backoff_ms"] = TRANSACTION_RETRY_BACKOFF_MS
-        self._producer = AIOKafkaProducer(
+        self._options: dict[str, Any] = {
             **self.connection.client_options(),
             **timeouts,
-            client_id=producer_name,
-            acks="all",
-            enable_idempotence=True,
-            transactional_id=transactional_id,
-            linger_ms=linger_ms,
-        )
+            "client_id": producer_name,
+            "acks": "all",
+            "enable_idempotence": True,
+            "transactional_id": transactional_id,
+            "linger_ms": linger_ms,
+        }
+        self._producer = AIOKafkaProducer(**self._options)
         self._transaction_lock = asyncio.Lock()
+        self._renew_lock = asyncio.Lock()
+        self.renewals = 0  # producers replaced after losing their sequence
+        self._renewing: set[asyncio.Future[None]] = set()
         self._started = False
 
     @property
@@ -163,8 +177,41 @@ class Publisher:
     async def publish(self, topic: str, message: Message, key: str) -> tuple[int, int]:
         """Publish and wait for the ack; returns (partition, offset). On a transactional publisher, outside a
         transaction, the record is committed in a transaction of its own before this returns."""
-        metadata = await (await self.send(topic, message, key, span_until_ack=True))
+        producer = self._producer
+        try:
+            metadata = await (await self.send(topic, message, key, span_until_ack=True))
+        except SEQUENCE_LOST as error:
+            await self._renew(producer, error)
+            raise TransientError(f"publishing to {topic}: {self._lost(error)}") from error
         return metadata.partition, metadata.offset
+
+    def _lost(self, error: BaseException) -> str:
+        return f"producer {self.producer_name!r} lost its sequence ({type(error).__name__}); replaced, try again"
+
+    def _renew_on_loss(self, producer: AIOKafkaProducer, delivery: asyncio.Future[Any]) -> None:
+        """A send's ack failed: replace the producer it was sent on if the failure is a lost sequence."""
+        if delivery.cancelled() or self.transactional:
+            return
+        error = delivery.exception()
+        if isinstance(error, SEQUENCE_LOST):
+            task = asyncio.ensure_future(self._renew(producer, error))
+            self._renewing.add(task)
+            task.add_done_callback(self._renewing.discard)
+
+    async def _renew(self, broken: AIOKafkaProducer, error: BaseException) -> None:
+        """Replace `broken` (once, however many of its sends failed) by a new idempotent producer."""
+        if self.transactional:
+            return
+        async with self._renew_lock:
+            if self._producer is not broken or not self._started:
+                return
+            log.warning("replacing a producer that lost its sequence", producer=self.producer_name, error=repr(error))
+            replacement = AIOKafkaProducer(**self._options)
+            await start_client(replacement.start, self.connection, self.start_timeout_s)
+            self._producer = replacement
+            self.renewals += 1
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(broken.stop(), 5)
 
     async def send(
         self, topic: str, message: Message, key: str, *, span_until_ack: bool = False
@@ -197,13 +244,15 @@ class Publisher:
             span.set_attribute("messaging.system", "kafka")
             span.set_attribute("messaging.destination.name", physical)
             span.set_attribute("messaging.message.id", envelope_of(message).message_id)
+            producer = self._producer
             try:
-                delivery: asyncio.Future[Any] = await self._producer.send(
+                delivery: asyncio.Future[Any] = await producer.send(
                     physical, message.SerializeToString(), key=key.encode(), headers=headers_for(message, type_name)
                 )
             except BaseException:
                 span.end()
                 raise
+        delivery.add_done_callback(lambda done: self._renew_on_loss(producer, done))
         if span_until_ack:
             delivery.add_done_callback(lambda _: span.end())
         return delivery
@@ -218,9 +267,14 @@ class Publisher:
         await self._send_dead_letter(dead_letter, source_topic)
 
     async def _send_dead_letter(self, dead_letter: common_pb2.DeadLetter, source_topic: str) -> None:
-        await self._producer.send_and_wait(
-            self.names.dead_letters(source_topic),
-            dead_letter.SerializeToString(),
-            key=dead_letter.key or None,
-            headers=headers_for(dead_letter, common_pb2.DeadLetter.DESCRIPTOR.full_name),
-        )
+        producer = self._producer
+        try:
+            await producer.send_and_wait(
+                self.names.dead_letters(source_topic),
+                dead_letter.SerializeToString(),
+                key=dead_letter.key or None,
+                headers=headers_for(dead_letter, common_pb2.DeadLetter.DESCRIPTOR.full_name),
+            )
+        except SEQUENCE_LOST as error:
+            await self._renew(producer, error)
+            raise TransientError(f"dead-lettering from {source_topic}: {self._lost(error)}") from error
