@@ -127,7 +127,7 @@ class ExecutionEngine:
         filled = _decimal(order.get("filled_qty"))
         average = _decimal(order.get("filled_avg_price"))
         said = self.said.get(client_order_id, Said())
-        updates = []
+        updates: list[dict[str, Any]] = []
         missing = filled - said.quantity
         if missing > 0:
             price = ((average * filled - said.notional) / missing).quantize(Decimal("0.0001"))
