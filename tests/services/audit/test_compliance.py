@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from audit_service.app import AuditApp
-from audit_service.compliance import ArchivePolicy, ReportError, archive_sealed
+from audit_service.archive import ArchiveError, ArchivePolicy, archive_sealed
 from audit_service.config import AuditSettings
 from audit_service.ledger import LENGTH, Ledger, read_entries, read_segment, verify
 from risk_service.config import RiskConfig
@@ -838,7 +838,7 @@ def test_archived_segments_are_verified_with_the_ledger_and_reported(tmp_path: P
 def test_retention_to_s3_without_a_bucket_says_it_is_not_configured(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     old_ledger(ledger, [40])
-    with pytest.raises(ReportError, match="not configured: set TRADING_AUDIT__ARCHIVE_S3_BUCKET"):
+    with pytest.raises(ArchiveError, match="not configured: set TRADING_AUDIT__ARCHIVE_S3_BUCKET"):
         archive_sealed(ledger, ArchivePolicy(30, "s3"), time.time_ns())
     result = compliance(
         "--from",

@@ -40,16 +40,8 @@ def report(
         raise typer.BadParameter(f"--out: {out} exists and is not a folder")
     if not ledger.is_dir():
         raise typer.BadParameter(f"--ledger: {ledger} is not a folder")
-    from audit_service.compliance import (
-        ArchivePolicy,
-        ReportError,
-        archive_sealed,
-        build_report,
-        checkpoint_rows,
-        parse_time,
-        verify_with_archive,
-        write_report,
-    )
+    from audit_service.archive import ArchiveError, ArchivePolicy, archive_sealed, verify_with_archive
+    from audit_service.compliance import ReportError, build_report, checkpoint_rows, parse_time, write_report
 
     try:
         start_ns = parse_time(start, "--from")
@@ -76,7 +68,7 @@ def report(
     built = build_report(entries, start_ns, end_ns, result, checkpoints)
     try:
         built.sections["retention"] = archive_sealed(ledger, policy, time.time_ns())
-    except ReportError as error:
+    except ArchiveError as error:
         console.print(f"[red]retention not applied[/red]: {error}. No report written.")
         raise typer.Exit(1) from None
     built.summary["rows"]["retention"] = len(built.sections["retention"])
