@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from audit_service.app import AuditApp
-from audit_service.archive import ArchiveError, ArchivePolicy, archive_sealed
+from audit_service.archive import ArchiveError, ArchivePolicy, archive_sealed, finish_interrupted
 from audit_service.config import AuditSettings
 from audit_service.ledger import LENGTH, Ledger, read_entries, read_segment, verify
 from risk_service.config import RiskConfig
@@ -866,3 +866,18 @@ def test_a_missing_ledger_or_a_file_as_out_names_the_flag(tmp_path: Path) -> Non
     as_file = compliance("--from", DAY, "--to", DAY, "--out", str(tmp_path / "file"), "--ledger", str(tmp_path))
     assert as_file.exit_code == 2 and "--out" in as_file.stderr
     assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_a_move_cut_short_after_the_anchor_is_finished_by_the_next_run(tmp_path: Path) -> None:
+    ledger, archive = tmp_path / "ledger", tmp_path / "archive"
+    old_ledger(ledger, [40, 10])
+    archive_sealed(ledger, ArchivePolicy(30, "folder", archive), time.time_ns())
+    # As if the process stopped after writing the anchor: the archived segment is back in the ledger.
+    shutil.copy2(archive / "segment-000001.log", ledger / "segment-000001.log")
+    shutil.copy2(archive / "segment-000001.seal", ledger / "segment-000001.seal")
+    assert not verify(ledger).ok
+    assert finish_interrupted(ledger, archive) == ["segment-000001.log"]
+    assert verify(ledger).ok and sorted(p.name for p in ledger.glob("*.log")) == [
+        "segment-000002.log",
+        "segment-000003.log",
+    ]

@@ -4,6 +4,7 @@ ledger keeps an anchor so what stays verifies, and the archive verifies with it 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -28,10 +29,34 @@ class ArchivePolicy:
     s3_bucket: str = ""
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def finish_interrupted(directory: Path, archive: Path) -> list[str]:
+    """Remove from the ledger the sealed segments the anchor already covers whose archived copy is identical (a move
+    stopped between writing the anchor and removing the segment)."""
+    anchor = directory / "anchor.json"
+    if not anchor.exists():
+        return []
+    through = json.loads(anchor.read_text())["last_sequence"]
+    finished = []
+    for path in sorted(directory.glob("segment-*.log")):
+        seal_file, copy = path.with_suffix(".seal"), archive / path.name
+        if not seal_file.exists() or json.loads(seal_file.read_text())["last_sequence"] > through:
+            break
+        if copy.exists() and _sha256(copy) == _sha256(path):
+            path.unlink()
+            seal_file.unlink()
+            finished.append(path.name)
+    return finished
+
+
 def archive_sealed(directory: Path, policy: ArchivePolicy, now_ns: int) -> list[Row]:
     """Move the oldest sealed segments older than the retention out of the ledger, oldest first, stopping at the first
-    younger one (what stays is a contiguous chain from the anchor). Each move writes the anchor first, then copies the
-    segment and its seal, then removes them from the ledger."""
+    younger one (what stays is a contiguous chain from the anchor). Each move copies the segment and its seal (the copy
+    must match the seal's checkpoint hash), then writes the anchor, then removes them from the ledger; a move cut short
+    after the anchor is finished by the next run (`finish_interrupted`)."""
     if policy.retention_days <= 0:
         return []
     if policy.target not in ("folder", "s3"):
@@ -46,6 +71,7 @@ def archive_sealed(directory: Path, policy: ArchivePolicy, now_ns: int) -> list[
             "(boto3 is not in requirements.lock); use the folder target"
         )
     archive = policy.folder or directory.parent / "audit-archive"
+    finish_interrupted(directory, archive)
     cutoff = now_ns - policy.retention_days * 24 * 3600 * 1_000_000_000
     moved: list[Row] = []
     for path in sorted(directory.glob("segment-*.log")):
@@ -61,6 +87,8 @@ def archive_sealed(directory: Path, policy: ArchivePolicy, now_ns: int) -> list[
         archive.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, archive / path.name)
         shutil.copy2(seal_file, archive / seal_file.name)
+        if _sha256(archive / path.name) != seal["checkpoint_hash"]:
+            raise ArchiveError(f"archive {archive}: the copy of {path.name} does not match its seal; nothing removed")
         (directory / "anchor.json").write_text(
             json.dumps(
                 {"last_sequence": seal["last_sequence"], "last_hash": seal["last_hash"], "removed_through": path.name},
