@@ -92,3 +92,21 @@ def test_token_renewer_renews_a_renewable_token(approle: dict[str, str]) -> None
     assert interval is not None and 0.1 <= interval <= 20  # two thirds of the 30 s TTL
     client.auth.token.renew_self()  # what the thread does when the interval has passed
     assert client.auth.token.lookup_self()["data"]["ttl"] > 20
+
+
+def test_a_vault_that_does_not_answer_is_named_with_the_setting_to_check() -> None:
+    """A service started while Vault is away fails closed and says why in the platform's words (not hvac's traceback):
+    a listener that accepts connections and never answers, as a frozen Vault does."""
+    import socket
+
+    import pytest
+    from trading_platform.vault import SecretAccessError, login
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        addr = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(SecretAccessError) as raised:
+            login(addr, "token", token="t", timeout_s=0.5)
+    message = str(raised.value)
+    assert message.startswith(f"Vault at {addr} did not answer") and "TRADING_VAULT__ADDR" in message

@@ -30,6 +30,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import requests
+
 from trading_platform import deployment as _deployment
 from trading_platform import rpc
 from trading_platform.call_security import ServiceCallSecurity
@@ -39,6 +41,7 @@ from trading_platform.messaging.health import BusProbe
 from trading_platform.observability import get_logger, setup_observability, shutdown_observability
 from trading_platform.rpc import RpcServer, Servicer
 from trading_platform.settings import ConfigError, ServiceSettings, load_settings
+from trading_platform.vault import SecretAccessError, unreachable
 
 S = TypeVar("S", bound=ServiceSettings)
 HEALTH_INTERVAL_S = 1.0
@@ -175,6 +178,10 @@ async def _call_security(
 
     try:
         security = await ServiceCallSecurity.start(settings, failed)
+    except requests.RequestException as error:
+        raise SystemExit(
+            f"{settings.service_name} cannot serve gRPC: {unreachable(settings.vault.addr, error)}"
+        ) from None
     except Exception as error:
         raise SystemExit(f"{settings.service_name} cannot serve gRPC: {error}") from None
     rpc.configure(server=security.server, client=security.client)
@@ -398,6 +405,12 @@ def main(settings_cls: type[S], build: Callable[[S], Awaitable[ServiceParts]]) -
             f"{settings.service_name}: a consumer died ({error}); exiting so the supervisor restarts the service",
             file=sys.stderr,
         )
+        raise SystemExit(1) from None
+    except SecretAccessError as error:
+        print(f"{settings.service_name} cannot start: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except requests.RequestException as error:  # Vault (or another HTTP dependency) did not answer at start
+        print(f"{settings.service_name} cannot start: {type(error).__name__}: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         shutdown_observability()

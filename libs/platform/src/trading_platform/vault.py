@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import requests
 import structlog
 from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest, Unauthorized
 
@@ -22,6 +23,14 @@ KUBERNETES_JWT_PATH = Path("/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 class SecretAccessError(RuntimeError):
     """A secret could not be read: denied, missing, or Vault not reachable. The message names the path."""
+
+
+def unreachable(addr: str, error: requests.RequestException) -> SecretAccessError:
+    """Vault did not answer (refused, timed out): say so in the platform's words, naming the setting to check."""
+    return SecretAccessError(
+        f"Vault at {addr} did not answer ({type(error).__name__}): check that Vault is running and that "
+        "TRADING_VAULT__ADDR points at it"
+    )
 
 
 def login(
@@ -68,9 +77,12 @@ def login(
             client.auth.kubernetes.login(role=kubernetes_role, jwt=jwt, mount_point=kubernetes_mount)
         else:
             raise SecretAccessError(f"unknown Vault auth method {auth_method!r}: use token, approle or kubernetes")
+        authenticated = client.is_authenticated()
     except (Forbidden, Unauthorized, InvalidPath, InvalidRequest) as error:
         raise SecretAccessError(f"Vault {auth_method} login at {addr} was refused: {error}") from error
-    if not client.is_authenticated():
+    except requests.RequestException as error:
+        raise unreachable(addr, error) from error
+    if not authenticated:
         raise SecretAccessError(f"Vault {auth_method} login at {addr} did not yield a valid token")
     return client
 
@@ -85,6 +97,8 @@ def read_secret(client: hvac.Client, path: str, key: str | None = None, mount: s
         ) from error
     except InvalidPath as error:
         raise SecretAccessError(f"no secret at {mount}/{path}") from error
+    except requests.RequestException as error:
+        raise unreachable(client.url, error) from error
     data = response["data"]["data"]
     if key is None:
         return data
