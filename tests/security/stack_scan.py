@@ -92,7 +92,8 @@ PRINTABLE = re.compile(rb"[\x20-\x7e]{4,}")  # the text runs inside bytes (a ser
 
 def distinct_strings(text: str) -> list[str]:
     """The text as detect-secrets should read it, fast: each JSON line's string leaves as `key = "value"` (so its
-    keyword rules still see the name; a base64 leaf, a bytes field, as the text runs it decodes to), non-JSON lines
+    keyword rules still see the name; a long base64 leaf, a bytes field, as the text runs it decodes to; a short one,
+    which may be a key, as it is), non-JSON lines
     as they are, each distinct line once, ids, hashes, numbers,
     timestamps and enum-like names left out (no detect-secrets plugin that is on would flag them). The verbatim
     search for the stack's real secrets reads the whole text."""
@@ -105,7 +106,7 @@ def distinct_strings(text: str) -> list[str]:
         elif isinstance(value, list):
             for v in value:
                 walk(v, key)
-        elif isinstance(value, str) and BASE64.fullmatch(value):  # a bytes field: read what it holds
+        elif isinstance(value, str) and len(value) >= 48 and BASE64.fullmatch(value):  # a bytes field: its text
             try:
                 data = base64.b64decode(value, validate=True)
             except ValueError:

@@ -157,7 +157,7 @@ def test_the_runtime_scan_reads_json_lines_and_finds_a_planted_key(tmp_path: Pat
     # one word in lower case ("connected") is an enum-like name: no active plugin would flag it
     expected = [
         'event = "order accepted"',
-        'aws_key = "AKIAZ7UMXQ4EXAMPLE3Q"',
+        'aws_key = "AKIAZ7UMXQ4EXAMPLE3Q"',  # pragma: allowlist secret (planted)
         "a plain line",
     ]  # pragma: allowlist secret
     assert strings == expected
