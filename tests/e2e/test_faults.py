@@ -321,12 +321,6 @@ def vault_frozen(stack: FaultStack) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-@pytest.mark.xfail(
-    reason="finding (docs/reliability.md): a service started while Vault does not answer exits 1 with hvac's "
-    "ReadTimeout traceback (HTTPConnectionPool(host='127.0.0.1', port=...): Read timed out), which names neither "
-    "Vault nor the setting; it fails closed but does not say why in the platform's words",
-    strict=True,
-)
 def test_vault_unavailable_at_start_fails_closed_and_says_why(stack: FaultStack) -> None:
     stack.reset()
     risk = stack.platform.process("risk")
