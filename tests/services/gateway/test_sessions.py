@@ -125,12 +125,13 @@ async def test_disabling_a_user_or_revoking_a_role_ends_their_sessions(running: 
         for e in by_admin
         if e.WhichOneof("event") not in ("admin_bootstrapped", "login_succeeded")
     ]
+    # each change is recorded (listing the sessions it ends) before its sessions end, each with its own event
     assert kinds == [
         "user_created",
-        "session_revoked",
         "role_revoked",
-        "role_granted",
         "session_revoked",
+        "role_granted",
         "user_disabled",
+        "session_revoked",
         "user_enabled",
     ]

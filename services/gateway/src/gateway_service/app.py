@@ -113,6 +113,8 @@ class GatewayApp:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+        if self.engine is not None:
+            await self.engine.events.close()
         await self.publisher.stop()
         if self.renewer is not None:
             self.renewer.stop()

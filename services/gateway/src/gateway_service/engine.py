@@ -1,6 +1,12 @@
 """The identity engine: logins, refreshes, API-key exchange, the first admin, and the admin's changes to users, roles,
 keys and sessions. Every login, failure, lockout and change is published on identity.events.v1 with its actor.
 
+A change the audit ledger cannot record is not made (`BusUnavailable`, a 503 with Retry-After): each login and admin
+change first asks the bus (`events.ready()`), and when its event still cannot be published the change is undone (a
+login's session is ended before any token leaves, a created user or key is removed, a role or a user's state is put
+back). Revocations (a session, an API key, a user's sessions) are published first and made after, so an outage never
+leaves a revocation unrecorded nor a revoked session undone. Refreshing a session publishes nothing and goes on.
+
 The HTTP layer (routes/) only parses and answers; every decision is here. Failures that could tell an attacker
 something (which users exist, whether the password was right before the second factor) all end in the same
 `Unauthorized(LOGIN_FAILED)` after the same work.
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -24,7 +31,16 @@ from gateway_service.bootstrap import Bootstrap
 from gateway_service.config import GatewayConfig
 from gateway_service.events import ANONYMOUS, IdentityEvents
 from gateway_service.passwords import Passwords, generate_password
-from gateway_service.problems import Conflict, Forbidden, Gone, InvalidField, NotFound, TooManyAttempts, Unauthorized
+from gateway_service.problems import (
+    BusUnavailable,
+    Conflict,
+    Forbidden,
+    Gone,
+    InvalidField,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
 from gateway_service.sessions import SessionStore
 from gateway_service.signing import SigningKeys
 from gateway_service.throttle import Limits, LoginThrottle
@@ -114,6 +130,7 @@ class Engine:
 
     # -- login, refresh, logout ----------------------------------------------------------------------------------
     async def login(self, username: str, password: str, totp_code: str | None, address: str) -> Issued:
+        await self.events.ready()
         gate = await self.throttle.attempt(username, address)
         if gate.verdict != "go":
             reason = "backoff" if gate.verdict == "wait" else "locked"
@@ -144,19 +161,19 @@ class Engine:
         if user is None or reason:
             await self._failed(username, reason, address)
             raise Unauthorized(LOGIN_FAILED)
-        await self.throttle.succeeded(username, address)
-        if self.passwords.needs_rehash(user.password_hash):  # the cost was raised since this hash was made
-            await self.users.set_password_hash(user.username, await self.passwords.hash(password))
         method = "password+totp" if user.needs_second_factor else "password"
         session, refresh = await self.sessions.create(user.username, method)
-        issued = self._issue(user.username, user.roles, session.session_id, refresh)
-        await self._publish(
+        await self._publish_or_undo(
             events.LoginSucceeded(username=user.username, session_id=session.session_id, method=method),
             f"user:{user.username}",
             address,
             user.username,
+            undo=lambda: self.sessions.revoke(session.session_id),  # no token of it has left
         )
-        return issued
+        await self.throttle.succeeded(username, address)
+        if self.passwords.needs_rehash(user.password_hash):  # the cost was raised since this hash was made
+            await self.users.set_password_hash(user.username, await self.passwords.hash(password))
+        return self._issue(user.username, user.roles, session.session_id, refresh)
 
     async def refresh(self, refresh_token: str, address: str) -> Issued:
         outcome, session, new_token = await self.sessions.refresh(refresh_token)
@@ -190,6 +207,7 @@ class Engine:
                 sids.add(outcome_sid)
         if not sids:
             raise Unauthorized("nothing to log out: send the access token or the current refresh token")
+        await self.events.ready()
         for sid in sorted(sids):
             username = await self.sessions.revoke(sid)
             actor = identity.actor if identity else f"user:{username}"
@@ -202,6 +220,7 @@ class Engine:
         return sorted(sids)
 
     async def exchange_api_key(self, presented: str, address: str) -> Issued:
+        await self.events.ready()
         gate = await self.throttle.attempt(None, address)  # guessing keys is hopeless, but flooding is throttled
         if gate.verdict != "go":
             raise TooManyAttempts(TOO_MANY, gate.retry_after_s)
@@ -215,15 +234,14 @@ class Engine:
         ttl = int(min(self.config.access_token_ttl_s, key.expires_at - time.time()))
         if ttl < 1:
             raise Unauthorized("invalid API key")
-        issued = self._issue(owner.username, roles, sid, None, ttl)
-        await self.throttle.succeeded(None, address)
-        await self._publish(
+        await self._publish(  # the token is made only once the exchange is recorded
             events.LoginSucceeded(username=owner.username, session_id=sid, method="api_key", api_key_id=key.key_id),
             f"user:{owner.username}",
             address,
             owner.username,
         )
-        return issued
+        await self.throttle.succeeded(None, address)
+        return self._issue(owner.username, roles, sid, None, ttl)
 
     def _issue(
         self, username: str, roles: frozenset[str], sid: str, refresh: str | None, ttl_s: int | None = None
@@ -234,6 +252,7 @@ class Engine:
 
     # -- the first admin -----------------------------------------------------------------------------------------
     async def bootstrap(self, secret: str, username: str, password: str, address: str) -> Enrolment:
+        await self.events.ready()
         gate = await self.throttle.attempt(None, address)
         if gate.verdict != "go":
             raise TooManyAttempts(TOO_MANY, gate.retry_after_s)
@@ -241,15 +260,25 @@ class Engine:
         if not await asyncio.to_thread(self.bootstrap_secret.matches, secret):
             await self._failed(username, "bad_bootstrap_secret", address)
             raise Unauthorized("bootstrap refused: no such bootstrap secret (it is used once)")
-        claimed = await self.redis.set(f"{self.config.redis_prefix}bootstrap:consumed", username, nx=True)
+        claim = f"{self.config.redis_prefix}bootstrap:consumed"
+        claimed = await self.redis.set(claim, username, nx=True)
         if not claimed:
             raise Gone("the bootstrap secret was used already")
         try:
             user = await self.users.create(username, await self.passwords.hash(password), frozenset({ADMIN}))
-        finally:
+        except BaseException:
             await asyncio.to_thread(self.bootstrap_secret.destroy)
+            raise
+
+        async def undo() -> None:  # no admin, the claim released: the secret (kept) works again
+            await self.users.delete(username)
+            await self.redis.delete(claim)
+
+        await self._publish_or_undo(
+            events.AdminBootstrapped(username=username), f"user:{username}", address, username, undo=undo
+        )
+        await asyncio.to_thread(self.bootstrap_secret.destroy)
         await self.throttle.succeeded(None, address)
-        await self._publish(events.AdminBootstrapped(username=username), f"user:{username}", address, username)
         return Enrolment(user, None, self._totp_uri(user))
 
     # -- admin: users ------------------------------------------------------------------------------------------
@@ -260,12 +289,17 @@ class Engine:
         generated = password is None
         password = password or generate_password()
         self._check_password(username, password)
+        await self.events.ready()
         try:
             user = await self.users.create(username, await self.passwords.hash(password), role_set)
         except UserExistsError:
             raise Conflict(f"user {username!r} exists", field="username") from None
-        await self._publish(
-            events.UserCreated(username=username, roles=sorted(role_set)), actor.actor, address, username
+        await self._publish_or_undo(
+            events.UserCreated(username=username, roles=sorted(role_set)),
+            actor.actor,
+            address,
+            username,
+            undo=lambda: self.users.delete(username),
         )
         return Enrolment(user, password if generated else None, self._totp_uri(user))
 
@@ -279,27 +313,45 @@ class Engine:
         current = await self.user(username)
         if disabled and ADMIN in current.roles:
             await self._keep_an_admin(username)
+        await self.events.ready()
         user = await self.users.set_disabled(username, disabled)
         if disabled:
-            revoked = await self._revoke_user(actor, username, "user_disabled", address)
-            await self._publish(
-                events.UserDisabled(username=username, revoked_session_ids=revoked), actor.actor, address, username
+            sids = await self._session_ids(username)
+            await self._publish_or_undo(
+                events.UserDisabled(username=username, revoked_session_ids=sids),
+                actor.actor,
+                address,
+                username,
+                undo=lambda: self.users.restore(current),
             )
+            await self._revoke_user(actor, username, "user_disabled", address)
         else:
-            await self._publish(events.UserEnabled(username=username), actor.actor, address, username)
+            await self._publish_or_undo(
+                events.UserEnabled(username=username),
+                actor.actor,
+                address,
+                username,
+                undo=lambda: self.users.restore(current),
+            )
         return user
 
     async def reset(self, actor: Identity, username: str, password: str | None, address: str) -> Enrolment:
-        await self.user(username)
+        current = await self.user(username)
         generated = password is None
         password = password or generate_password()
         self._check_password(username, password)
+        await self.events.ready()
         user = await self.users.reset(username, await self.passwords.hash(password))
-        await self.throttle.clear(username)
-        revoked = await self._revoke_user(actor, username, "user_reset", address)
-        await self._publish(
-            events.UserReset(username=username, revoked_session_ids=revoked), actor.actor, address, username
+        sids = await self._session_ids(username)
+        await self._publish_or_undo(
+            events.UserReset(username=username, revoked_session_ids=sids),
+            actor.actor,
+            address,
+            username,
+            undo=lambda: self.users.restore(current),  # the old password and authenticator work again
         )
+        await self.throttle.clear(username)
+        await self._revoke_user(actor, username, "user_reset", address)
         return Enrolment(user, password if generated else None, self._totp_uri(user))
 
     # -- admin: roles ------------------------------------------------------------------------------------------
@@ -308,8 +360,16 @@ class Engine:
         self._roles([role])
         if role in user.roles:
             return user
+        await self.events.ready()
+        current = user
         user = await self.users.set_roles(username, user.roles | {role})
-        await self._publish(events.RoleGranted(username=username, role=role), actor.actor, address, username)
+        await self._publish_or_undo(
+            events.RoleGranted(username=username, role=role),
+            actor.actor,
+            address,
+            username,
+            undo=lambda: self.users.set_roles(username, current.roles),
+        )
         return user
 
     async def revoke_role(self, actor: Identity, username: str, role: str, address: str) -> User:
@@ -318,35 +378,52 @@ class Engine:
             raise NotFound(f"user {username!r} does not hold role {role!r}")
         if role == ADMIN:
             await self._keep_an_admin(username)
+        await self.events.ready()
+        current = user
         user = await self.users.set_roles(username, user.roles - {role})
         # Tokens carry roles: the user's sessions end, so the role is gone now, not at the tokens' expiry.
-        revoked = await self._revoke_user(actor, username, "role_revoked", address)
-        await self._publish(
-            events.RoleRevoked(username=username, role=role, revoked_session_ids=revoked),
+        sids = await self._session_ids(username)
+        await self._publish_or_undo(
+            events.RoleRevoked(username=username, role=role, revoked_session_ids=sids),
             actor.actor,
             address,
             username,
+            undo=lambda: self.users.set_roles(username, current.roles),
         )
+        await self._revoke_user(actor, username, "role_revoked", address)
         return user
 
     # -- admin: sessions ---------------------------------------------------------------------------------------
     async def revoke_session(self, actor: Identity, session_id: str, address: str) -> None:
-        username = await self.sessions.revoke(session_id)
-        if username is None:
+        session = await self.sessions.get(session_id)
+        if session is None:
             raise NotFound(f"no session {session_id!r}")
-        await self._publish(
-            events.SessionRevoked(username=username, session_id=session_id, reason="admin"),
+        await self.events.ready()
+        await self._publish(  # recorded first: a revocation is never undone
+            events.SessionRevoked(username=session.username, session_id=session_id, reason="admin"),
             actor.actor,
             address,
-            username,
+            session.username,
         )
+        await self.sessions.revoke(session_id)
+
+    async def _session_ids(self, username: str) -> list[str]:
+        return [session.session_id for session in await self.sessions.of_user(username)]
 
     async def _revoke_user(self, actor: Identity, username: str, reason: str, address: str) -> list[str]:
+        """End the user's sessions after the change that ends them was recorded (it lists them): each one's own
+        SessionRevoked follows, and one that cannot be published is logged, not a reason to keep a session."""
         revoked = await self.sessions.revoke_user(username)
         for sid in revoked:
-            await self._publish(
-                events.SessionRevoked(username=username, session_id=sid, reason=reason), actor.actor, address, username
-            )
+            try:
+                await self._publish(
+                    events.SessionRevoked(username=username, session_id=sid, reason=reason),
+                    actor.actor,
+                    address,
+                    username,
+                )
+            except BusUnavailable:
+                log.warning("session revoked; its own event not published", session_id=sid, reason=reason)
         return revoked
 
     # -- admin: API keys ---------------------------------------------------------------------------------------
@@ -365,8 +442,9 @@ class Engine:
         missing = sorted(role_set - user.roles)
         if missing:
             raise InvalidField(f"roles: {owner} does not hold {', '.join(missing)}", field="roles")
+        await self.events.ready()
         key, plain = await self.apikeys.create(name, owner, role_set, ttl_s, actor.actor)
-        await self._publish(
+        await self._publish_or_undo(
             events.ApiKeyCreated(
                 key_id=key.key_id,
                 name=name,
@@ -377,20 +455,25 @@ class Engine:
             actor.actor,
             address,
             owner,
+            undo=lambda: self.apikeys.revoke(key.key_id),  # the key was never shown
         )
         return key, plain
 
     async def revoke_api_key(self, actor: Identity, key_id: str, address: str) -> apikeys_module.ApiKey:
-        key = await self.apikeys.revoke(key_id)
+        key = await self.apikeys.get(key_id)
         if key is None:
             raise NotFound(f"no API key {key_id!r}")
+        await self.events.ready()
+        # recorded first: a revocation is never undone
+        await self._publish(events.ApiKeyRevoked(key_id=key_id, owner=key.owner), actor.actor, address, key.owner)
+        await self.apikeys.revoke(key_id)
         # Access tokens already exchanged for it are refused from now on.
         await self.sessions.revoke(apikeys_module.session_id(key_id))
-        await self._publish(events.ApiKeyRevoked(key_id=key_id, owner=key.owner), actor.actor, address, key.owner)
         return key
 
     # -- signing keys ------------------------------------------------------------------------------------------
     async def rotate_signing_key(self, actor: str, address: str) -> tuple[str, str]:
+        await self.events.ready()
         previous = await asyncio.to_thread(self.keys.rotate)
         current = self.keys.current.kid
         await self._publish(events.SigningKeyRotated(kid=current, previous_kid=previous), actor, address, current)
@@ -429,6 +512,16 @@ class Engine:
 
     async def _failed(self, username: str, reason: str, address: str) -> None:
         await self._publish(events.LoginFailed(username=username, reason=reason), ANONYMOUS, address, username)
+
+    async def _publish_or_undo(
+        self, event: object, actor: str, address: str, key: str, *, undo: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Publish the change's event; when the bus does not take it, undo the change and answer BusUnavailable."""
+        try:
+            await self._publish(event, actor, address, key)
+        except BusUnavailable:
+            await undo()
+            raise
 
     async def _publish(self, event: object, actor: str, address: str, key: str) -> None:
         await self.events.publish(event, actor=actor, client_address=address, key=key or "_anonymous")  # type: ignore[arg-type]

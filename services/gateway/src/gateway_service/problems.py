@@ -63,6 +63,16 @@ class TooManyAttempts(Problem):
         super().__init__(detail, headers={"Retry-After": str(max(1, int(retry_after_s + 0.999)))})
 
 
+class BusUnavailable(Problem):
+    """The event bus cannot record the change (Kafka is down): nothing was changed; the client may try again."""
+
+    status, title = 503, "service unavailable"
+    RETRY_AFTER_S = 5
+
+    def __init__(self, detail: str = "the event bus is unavailable: nothing was changed; try again shortly") -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_S)})
+
+
 def problem_response(
     status: int,
     title: str,

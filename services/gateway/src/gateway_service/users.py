@@ -135,5 +135,24 @@ class UserStore:
         )
         return await self.require(username)
 
+    async def delete(self, username: str) -> None:
+        """Remove the user (undoes a create whose event could not be recorded)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key(username))
+            pipe.srem(users_key(self.prefix), username)
+            await pipe.execute()
+
+    async def restore(self, user: User) -> None:
+        """Put back a user's password, TOTP secret, roles and state as they were (undoes a change not recorded)."""
+        await self.redis.hset(
+            self._key(user.username),
+            mapping={
+                "password_hash": user.password_hash,
+                "totp_secret": user.totp_secret,
+                "roles": json.dumps(sorted(user.roles)),
+                "disabled": "1" if user.disabled else "0",
+            },
+        )
+
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         await self.redis.hset(self._key(username), "password_hash", password_hash)
