@@ -1,8 +1,9 @@
 """Identity events on the bus (identity.events.v1), each with its real actor, so the audit ledger records them.
 
 A change the ledger cannot record is not made: `ready()` asks the cluster (one metadata round trip, bounded) before
-a login issues tokens or an admin change is applied, and a publish that fails raises `BusUnavailable` (a 503) after
-the producer has given the record up for good (its request timeout), so the caller can undo what it did.
+a login issues tokens or an admin change is applied, and a publish the producer reports failed raises
+`BusUnavailable` (a 503), so the caller can undo what it did. (A broker that goes away during a publish is not a
+failure: the idempotent producer keeps the record and retries until it is back, and the change then stands.)
 """
 
 from __future__ import annotations
