@@ -47,7 +47,7 @@ class IdentityEvents:
 
     async def publish(self, event: Message, *, actor: str, client_address: str, key: str) -> identity_pb2.IdentityEvent:
         """Publish one event (LoginSucceeded, RoleGranted...) in its IdentityEvent wrapper; returns the wrapper.
-        BusUnavailable when the broker did not take it (then it never will: the producer gave it up)."""
+        BusUnavailable when the producer reports it failed (it will not be written)."""
         field = _FIELDS[type(event)]
         wrapper = identity_pb2.IdentityEvent(
             envelope=new_envelope(self.producer), actor=actor, client_address=client_address
