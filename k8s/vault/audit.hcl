@@ -7,3 +7,14 @@ path "secret/data/trading/audit" {
 path "secret/data/trading/audit/kafka" {
   capabilities = ["read"]
 }
+
+# The gateway's public JWKS, to verify the access tokens user calls carry.
+path "secret/data/trading/gateway/jwks" {
+  capabilities = ["read"]
+}
+
+# Its own gRPC certificate (mTLS), issued by the platform's intermediate CA under its own role and renewed before
+# expiry; the role allows only the name audit.
+path "pki_int/issue/audit" {
+  capabilities = ["update"]
+}

@@ -8,3 +8,14 @@ path "secret/data/trading/alpaca" {
 path "secret/data/trading/execution/kafka" {
   capabilities = ["read"]
 }
+
+# The gateway's public JWKS, to verify the access tokens user calls carry.
+path "secret/data/trading/gateway/jwks" {
+  capabilities = ["read"]
+}
+
+# Its own gRPC certificate (mTLS), issued by the platform's intermediate CA under its own role and renewed before
+# expiry; the role allows only the name execution.
+path "pki_int/issue/execution" {
+  capabilities = ["update"]
+}

@@ -9,3 +9,9 @@ path "secret/data/trading/gateway/*" {
 path "secret/metadata/trading/gateway/*" {
   capabilities = ["read", "delete"]
 }
+
+# Its own gRPC certificate (mTLS), issued by the platform's intermediate CA under its own role and renewed before
+# expiry; the role allows only the name gateway.
+path "pki_int/issue/gateway" {
+  capabilities = ["update"]
+}

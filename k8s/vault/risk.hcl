@@ -7,3 +7,14 @@ path "secret/data/trading/risk" {
 path "secret/data/trading/risk/kafka" {
   capabilities = ["read"]
 }
+
+# The gateway's public JWKS, to verify the access tokens user calls carry.
+path "secret/data/trading/gateway/jwks" {
+  capabilities = ["read"]
+}
+
+# Its own gRPC certificate (mTLS), issued by the platform's intermediate CA under its own role and renewed before
+# expiry; the role allows only the name risk.
+path "pki_int/issue/risk" {
+  capabilities = ["update"]
+}

@@ -12,6 +12,10 @@ vault auth list -format=json | grep -q '"kubernetes/"' || vault auth enable kube
 vault write auth/kubernetes/config kubernetes_host="https://kubernetes.default.svc:443"
 vault secrets list -format=json | grep -q '"secret/"' || vault secrets enable -path=secret kv-v2
 
+# The platform's PKI (root CA, intermediate, one issuing role per service): every gRPC service issues its own mTLS
+# certificate at start (its policy allows pki_int/issue/<service> only). Same code as the dev stack's.
+tradectl k8s pki
+
 for service in market-data signal order-management risk execution audit paper-exchange gateway; do
   vault policy write "$service" "$service.hcl"
   vault write "auth/kubernetes/role/$service" \

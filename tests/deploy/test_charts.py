@@ -592,13 +592,22 @@ def test_vault_policies_are_least_privilege() -> None:
         assert rules, policy.name
         for path, capabilities in rules.items():
             writes = capabilities & {"create", "update", "delete", "patch", "sudo"}
-            if policy.stem == "gateway":
+            if path.startswith("pki_int/issue/"):  # issuing a certificate is a write: only its own, only that
+                assert path == f"pki_int/issue/{policy.stem}" and capabilities == {"update"}, (policy.name, path)
+            elif policy.stem == "gateway":
                 # the gateway writes (rotation, the JWKS, consuming the bootstrap secret) and reads only its subtree
                 assert path.startswith(own) and "*" not in path.removeprefix(own[0]).removeprefix(own[1])[:-1], path
             else:
                 assert not writes, f"{policy.name}: {path} may {sorted(writes)}"
     gateway = vault_rules((K8S / "vault" / "gateway.hcl").read_text())
     assert gateway["secret/data/trading/gateway/*"] >= {"create", "read", "update"}
+    # Every gRPC service starts by issuing its own mTLS certificate and verifies user tokens against the gateway's
+    # JWKS: a policy without either cannot start in Kubernetes (the dev stack writes the same two rules).
+    for service in [*SERVICES, "gateway"]:
+        rules = vault_rules((K8S / "vault" / f"{service}.hcl").read_text())
+        assert rules.get(f"pki_int/issue/{service}") == {"update"}, service
+        jwks = rules.get("secret/data/trading/gateway/jwks") or rules.get("secret/data/trading/gateway/*", set())
+        assert "read" in jwks, service
 
 
 def vault_rules(text: str) -> dict[str, set[str]]:

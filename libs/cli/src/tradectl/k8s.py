@@ -181,3 +181,25 @@ def topics(
     """Write Strimzi KafkaTopic manifests of every registered topic (with its .dlq and shadow. forms)."""
     path = write_manifest(out / TOPICS_FILE, render_topics(cluster, namespace))
     typer.echo(f"wrote {len(topic_names())} KafkaTopics to {path}")
+
+
+@app.command()
+def pki(
+    vault_addr: str = typer.Option(..., "--vault-addr", envvar="VAULT_ADDR", help="the cluster's Vault"),
+    vault_token: str = typer.Option(
+        ..., "--vault-token", envvar="VAULT_TOKEN", help="an admin token (never stored)", show_default=False
+    ),
+) -> None:
+    """Set up the platform's PKI in a cluster's Vault, as the dev stack does: a root CA (pki), an intermediate
+    (pki_int) and one issuing role per service, the gateway and tradectl, each allowed only its own name.
+    Idempotent: run it with k8s/vault/roles.sh, again after adding a service."""
+    import hvac
+    from trading_platform import pki as platform_pki
+    from trading_platform.devstack import PKI_IDENTITIES
+
+    client = hvac.Client(url=vault_addr, token=vault_token)
+    if not client.is_authenticated():
+        raise typer.BadParameter("the token is not valid for this Vault", param_hint="--vault-token")
+    platform_pki.ensure_pki(client, PKI_IDENTITIES)
+    roles = ", ".join(PKI_IDENTITIES)
+    typer.echo(f"PKI ready at {vault_addr}: roles for {roles} under {platform_pki.INTERMEDIATE_MOUNT}")
