@@ -394,8 +394,9 @@ def test_gateway_chart_runs_one_rolling_deployment_its_settings_accept(
     assert not [d for d in docs if d["metadata"]["name"].endswith("-preview")]
     container = containers(deployment)[0]
     assert container["command"] == ["python", "-m", "gateway_service"]
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 50057, "http": 8080, "metrics": 9107}
-    assert container["readinessProbe"]["grpc"] == {"port": 50057}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": 50057, "health": 8086, "http": 8080, "metrics": 9107}
+    assert container["readinessProbe"]["grpc"] == {"port": 8086}  # plaintext health: the gRPC port is mTLS
     [service] = [d for d in docs if d["kind"] == "Service"]
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"grpc": 50057, "http": 8080, "metrics": 9107}
     settings = gateway_settings(docs, monkeypatch)
@@ -665,3 +666,22 @@ def test_committed_kafka_users_are_current_and_least_privilege() -> None:
         assert "value" not in user["spec"]["authentication"]["password"], "passwords come from Vault, never literal"
         for acl in user["spec"]["authorization"]["acls"]:
             assert acl["resource"].get("name") not in ("*", ""), "no wildcard grants"
+
+
+@pytest.mark.parametrize("service", [*SERVICES, "gateway"])
+def test_probes_use_the_plaintext_health_port_not_the_mtls_grpc_port(charts: Path, service: str) -> None:
+    """The gRPC port asks every caller for a client certificate of the platform's CA, which a kubelet probe cannot
+    present: a probe there never passes. The probes use grpc.healthPort, which the service serves health alone on."""
+    docs = render(charts / service)
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and "TRADING_GRPC__PORT" in d.get("data", {}))["data"]
+    health = int(config["TRADING_GRPC__HEALTH_PORT"])
+    assert health != int(config["TRADING_GRPC__PORT"])
+    workloads = [d for d in docs if d["kind"] == "Deployment"]
+    assert workloads
+    for workload in workloads:
+        container = containers(workload)[0]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == health, (workload["metadata"]["name"], probe)
+        assert {"name": "health", "containerPort": health, "protocol": "TCP"} in container["ports"]
+    with pytest.raises(Exception, match="healthPort"):  # the schema (or the template) names it
+        render(charts / service, {"grpc": {"port": 50051, "healthPort": None}})

@@ -21,8 +21,9 @@ WORKFLOWS = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob(".github/w
 SERVICES = sorted(p.parent.name for p in ROOT.glob("services/*/Dockerfile"))
 ENVIRONMENTS = ("dev", "staging", "prod")
 CLOUDS = ("eks", "gke", "aks")
-# The paper exchange is a stand-in broker: redeployed with helm, never promoted (it holds no consumer group).
-PROMOTED = [s for s in SERVICES if s != "paper-exchange"]
+# The paper exchange is a stand-in broker and the gateway consumes no topic (a rolling Deployment: a shadow colour
+# would write into the live users and sessions): both are redeployed with helm, never promoted.
+PROMOTED = [s for s in SERVICES if s not in ("paper-exchange", "gateway")]
 UMBRELLA = "charts/trading-platform"
 
 ACTION_REF = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(?P<ref>.+)$")

@@ -112,6 +112,7 @@ a string goes through tpl). Empty strings and nulls are left out so the service'
 {{- $_ := set $env "TRADING_VAULT__KUBERNETES_ROLE" (default .Chart.Name $v.vault.role) -}}
 {{- $_ := set $env "TRADING_GRPC__HOST" "0.0.0.0" -}}
 {{- $_ := set $env "TRADING_GRPC__PORT" (toString $v.grpc.port) -}}
+{{- $_ := set $env "TRADING_GRPC__HEALTH_PORT" (toString (required "grpc.healthPort is required: the probes cannot present the client certificate the gRPC port asks for" $v.grpc.healthPort)) -}}
 {{- $_ := set $env "TRADING_TELEMETRY__METRICS_PORT" (ternary (toString $v.metrics.port) "0" $v.metrics.enabled) -}}
 {{- /* metrics listen on loopback unless opened: in a pod the scraper comes from another pod (NetworkPolicy decides) */}}
 {{- if $v.metrics.enabled }}{{ $_ := set $env "TRADING_TELEMETRY__METRICS_HOST" "0.0.0.0" }}{{ end -}}

@@ -158,6 +158,11 @@ spec:
         - name: {{ include "platform-lib.mainPortName" $root }}
           containerPort: {{ include "platform-lib.mainPort" $root }}
           protocol: TCP
+        {{- if $v.grpc }}
+        - name: health
+          containerPort: {{ $v.grpc.healthPort }}
+          protocol: TCP
+        {{- end }}
         {{- if include "platform-lib.extraHttp" $root }}
         - name: http
           containerPort: {{ $v.http.port }}
@@ -249,11 +254,13 @@ spec:
   {{- end }}
 {{- end -}}
 
-{{/* gRPC health probes (grpc.health.v1) on the gRPC port; an HTTP GET of http.healthPath for a chart without gRPC. */}}
+{{/* gRPC health probes (grpc.health.v1) on grpc.healthPort: the gRPC port itself is mTLS-only and a kubelet probe
+     cannot present a client certificate, so the service also serves health alone, in plaintext, there
+     (TRADING_GRPC__HEALTH_PORT). An HTTP GET of http.healthPath for a chart without gRPC. */}}
 {{- define "platform-lib.probes" -}}
 {{- $probe := dict -}}
 {{- if .Values.grpc -}}
-{{- $probe = dict "grpc" (dict "port" (int .Values.grpc.port)) -}}
+{{- $probe = dict "grpc" (dict "port" (int .Values.grpc.healthPort)) -}}
 {{- else -}}
 {{- $probe = dict "httpGet" (dict "path" .Values.http.healthPath "port" "http") -}}
 {{- end -}}
