@@ -169,13 +169,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.event_offsets: dict[int, int] = {}
         self.snapshot_at_events = 0  # events_applied at the last snapshot
         self.idempotency = MemoryIdempotencyStore()
-        self.publisher = Publisher(
-            self.connection,
-            "order-management",
-            namespace=kafka.namespace,
-            shadow=self.shadow,
-            transactional_id=self.transactional_id,
-        )
+        self.publisher = self.new_publisher()
         self.consumer: Consumer | None = None  # made after each rebuild, with the handled ids of the rebuilt book
         self.risk_channel = channel(self.config.risk_address, self.config.risk_timeout_s)  # mTLS as order-management
         self.execution_channel = channel(self.config.execution_address, 5.0)
@@ -196,6 +190,28 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.consuming: asyncio.Task[None] | None = None
         self.recovery: asyncio.Task[None] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+
+    def new_publisher(self) -> Publisher:
+        kafka = self.settings.kafka
+        return Publisher(
+            self.connection,
+            "order-management",
+            namespace=kafka.namespace,
+            shadow=self.shadow,
+            transactional_id=self.transactional_id,
+        )
+
+    async def renew_publisher(self) -> None:
+        """A new transactional producer under the same id, after an aborted transaction. The aborted one may have
+        had a send refused (a record too large, a partition it may not write): aiokafka has then already counted
+        that batch's sequence numbers, which the broker never saw, and its next sends hang or fail with
+        OutOfOrderSequenceNumber. Initialising the id again bumps its epoch and starts the sequences afresh (and,
+        as at start, ends any transaction of the old producer before the replay reads the log)."""
+        old = self.publisher
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.stop(), STOP_TIMEOUT_S)
+        self.publisher = self.new_publisher()
+        await self.publisher.start()
 
     def new_consumer(self) -> Consumer:
         kafka = self.settings.kafka
@@ -429,6 +445,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 await self.leave_group(old)  # a new member joins below: the aborted batch is delivered again
             await self.grpc_writes.drained()
             async with self.locks.whole_book():
+                await self.renew_publisher()
                 await self.rebuild()
                 mismatches = await self.check_with_broker()
             if mismatches is not None:
