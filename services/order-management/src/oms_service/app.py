@@ -204,9 +204,9 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
     async def renew_publisher(self) -> None:
         """A new transactional producer under the same id, after an aborted transaction. The aborted one may have
         had a send refused (a record too large, a partition it may not write): aiokafka has then already counted
-        that batch's sequence numbers, which the broker never saw, and its next sends hang or fail with
-        OutOfOrderSequenceNumber. Initialising the id again bumps its epoch and starts the sequences afresh (and,
-        as at start, ends any transaction of the old producer before the replay reads the log)."""
+        that batch's sequence numbers, which the broker never saw, and its next send to that partition fails with
+        OutOfOrderSequenceNumber, every time. Initialising the id again bumps its epoch and starts the sequences
+        afresh (and, as at start, ends any transaction of the old producer before the replay reads the log)."""
         old = self.publisher
         with contextlib.suppress(Exception):
             await asyncio.wait_for(old.stop(), STOP_TIMEOUT_S)
