@@ -73,7 +73,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         dataclasses.replace(s, env=green_env) if s.name == "order-management-green" else s for s in run.services
     )
     try:
-        states = run.up(timeout_s=60)
+        states = run.up(
+            timeout_s=180
+        )  # a readiness deadline, not a budget: Ray and the PKI start slowly on a busy machine
         assert states and all(state == "SERVING" for state in states.values()), states
         yield run
     finally:

@@ -234,7 +234,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
         },
     )
     try:
-        states = platform.up(timeout_s=60)
+        states = platform.up(timeout_s=180)  # a readiness deadline, not a budget
         assert states and all(state == "SERVING" for state in states.values()), states
         faults = FaultStack(platform)
         faults.broker.admin("POST", "advance", params={"minutes": 30})  # bars for sizing, features and risk

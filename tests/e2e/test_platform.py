@@ -42,7 +42,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         },
     )
     try:
-        states = run.up(timeout_s=60)
+        states = run.up(
+            timeout_s=180
+        )  # a readiness deadline, not a budget: Ray and the PKI start slowly on a busy machine
         assert states and all(state == "SERVING" for state in states.values()), states
         yield run
     finally:
