@@ -186,7 +186,10 @@ class Publisher:
         return metadata.partition, metadata.offset
 
     def _lost(self, error: BaseException) -> str:
-        return f"producer {self.producer_name!r} lost its sequence ({type(error).__name__}); replaced, try again"
+        lost = f"producer {self.producer_name!r} lost its sequence ({type(error).__name__})"
+        if self.transactional:  # not replaced here: its owner starts a new one (order-management does, on abort)
+            return f"{lost}; its owner must renew it"
+        return f"{lost}; replaced, try again"
 
     def _renew_on_loss(self, producer: AIOKafkaProducer, delivery: asyncio.Future[Any]) -> None:
         """A send's ack failed: replace the producer it was sent on if the failure is a lost sequence."""
