@@ -20,10 +20,20 @@ OPERATOR_ROLES = (VIEWER, TRADER, RISK_OFFICER)
 TOKEN_TTL_S = 3600
 
 
+_ON_DUTY: dict[Path, tuple[TestIdentities, str]] = {}
+
+
 def operator_on_duty(platform: Platform) -> tuple[TestIdentities, str]:
-    endpoints = platform.stack.endpoints()
-    identities = TestIdentities(endpoints.vault_addr, endpoints.vault_token(), endpoints.redis_url)
-    return identities, identities.user_token("e2e-operator", OPERATOR_ROLES, ttl_s=TOKEN_TTL_S)
+    """One operator identity (one signing key, one token) per platform: a key published for each test would reach a
+    service the moment after it last refetched the JWKS (at most every 5 s), which then calls it unknown."""
+    if platform.run_dir not in _ON_DUTY:
+        endpoints = platform.stack.endpoints()
+        identities = TestIdentities(endpoints.vault_addr, endpoints.vault_token(), endpoints.redis_url)
+        _ON_DUTY[platform.run_dir] = (
+            identities,
+            identities.user_token("e2e-operator", OPERATOR_ROLES, ttl_s=TOKEN_TTL_S),
+        )
+    return _ON_DUTY[platform.run_dir]
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,8 @@ GREEN_KEY, GREEN_SECRET = f"GREEN{uuid.uuid4().hex[:12].upper()}", uuid.uuid4().
 def colours() -> tuple[ServiceSpec, ...]:
     specs: list[ServiceSpec] = []
     for spec in SERVICES:
+        if spec.name == "gateway":  # its JWKS would replace the key the desk's tokens are signed with (conftest.py)
+            continue
         if spec.name not in PAIRED:
             specs.append(spec)
             continue
