@@ -647,6 +647,7 @@ def test_committed_kafka_users_are_current_and_least_privilege() -> None:
         "execution",
         "audit",
         "gateway",
+        "analytics",
         "tradectl",
     }
 

@@ -15,9 +15,10 @@ cluster keeps at least that record per key (cleanup.policy compact,delete keeps 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from google.protobuf.message import Message
+from trading.analytics.v1 import analytics_pb2
 from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
 from trading.deploy.v1 import deploy_pb2
@@ -77,6 +78,7 @@ MARKET_DATA, SIGNAL, OMS, RISK, EXECUTION, AUDIT = (
 )
 OPERATOR = "tradectl"
 GATEWAY = "gateway"
+ANALYTICS = "analytics"
 READ_EVERYTHING = (AUDIT, OPERATOR)
 
 
@@ -335,8 +337,74 @@ TOPICS: dict[str, Topic] = {
             writer=AUDIT,
             co_writers=(MARKET_DATA, SIGNAL, OMS, RISK, EXECUTION, GATEWAY),
         ),
+        _t(
+            "analytics.execution.v1",
+            analytics_pb2.ExecutionQualityWindow,
+            '"<symbol>|<window_start>"',
+            "transaction-cost analysis per symbol and window (TCA, fill, reject and cancel rates, latencies)",
+            writer=ANALYTICS,
+            compacted=True,
+        ),
+        _t(
+            "analytics.pnl.v1",
+            analytics_pb2.PnlDay,
+            '"<day>|<symbol>"',
+            "realized and unrealized P&L by day and symbol",
+            retention_days=-1,
+            writer=ANALYTICS,
+            compacted=True,
+        ),
+        _t(
+            "analytics.quality.v1",
+            analytics_pb2.DataQualityWindow,
+            '"<symbol>|<window_start>"',
+            "data quality per symbol and window: score, gaps, failovers",
+            writer=ANALYTICS,
+            compacted=True,
+        ),
+        _t(
+            "analytics.deadletters.v1",
+            analytics_pb2.DeadLetterWindow,
+            '"<topic>|<window_start>"',
+            "dead letters per topic and window",
+            writer=ANALYTICS,
+            compacted=True,
+        ),
+        _t(
+            "analytics.alerts.v1",
+            analytics_pb2.Alert,
+            '"<rule>|<subject>"',
+            "alert rules' state per subject: firing or resolved",
+            partitions=1,
+            retention_days=30,
+            writer=ANALYTICS,
+            compacted=True,
+        ),
     ]
 }
+
+# What analytics folds into its tables, and what the front door (REST reads, the live dashboard) serves: every topic
+# but the ones it writes. Both are added to the topics' readers, so the ACLs let them read exactly these.
+ANALYTICS_READS = (
+    "marketdata.bars.v1",
+    "marketdata.quality.v1",
+    "marketdata.sources.v1",
+    "signal.signals.v1",
+    "signal.monitoring.v1",
+    "oms.events.v1",
+    "oms.positions.v1",
+    "oms.reconciliation.v1",
+    "risk.decisions.v1",
+    "risk.limits.v1",
+    "risk.equity.v1",
+    "execution.reports.v1",
+    "execution.quality.v1",
+)
+GATEWAY_READS = tuple(name for name, t in TOPICS.items() if t.writer != GATEWAY)
+for _name in ANALYTICS_READS:
+    TOPICS[_name] = replace(TOPICS[_name], readers=(*TOPICS[_name].readers, ANALYTICS))
+for _name in GATEWAY_READS:
+    TOPICS[_name] = replace(TOPICS[_name], readers=(*TOPICS[_name].readers, GATEWAY))
 
 
 class UnknownTopicError(KeyError):
