@@ -26,7 +26,8 @@ class DatasetError(LookupError):
 
 @dataclass(frozen=True)
 class DailyBars:
-    """One symbol's daily bars. open/high/low/volume are None where the source has closes only."""
+    """One symbol's daily bars. open/high/low/volume are None where the source has closes only; adj_close (the
+    close adjusted for splits and dividends, as the source computed it) is None where the source has none."""
 
     symbol: str
     source: str
@@ -36,6 +37,7 @@ class DailyBars:
     high: np.ndarray | None
     low: np.ndarray | None
     volume: np.ndarray | None
+    adj_close: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -59,6 +61,7 @@ class DailyBars:
             cut(self.high),
             cut(self.low),
             cut(self.volume),
+            cut(self.adj_close),
         )
 
 
@@ -97,17 +100,17 @@ def _load(source: str) -> dict[str, DailyBars]:
             keep = ~np.isnan(closes)
             result[symbol] = DailyBars(symbol, source, dates[keep], closes[keep], None, None, None, None)
         return result
-    grouped: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
+    grouped: dict[str, list[tuple[str, float, float, float, float, float, float]]] = {}
     for row in rows:
         if not row:
             continue
         if source == "bokeh":  # Ticker,Date,Open,High,Low,Close,Volume,Adj Close
-            symbol, date, o, h, low, c, v = row[0], row[1], *map(float, row[2:7])
-        else:  # Date(YYYYMMDD),Symbol,Open,High,Low,Close,Volume(lots of 100)
+            symbol, date, o, h, low, c, v, adj = row[0], row[1], *map(float, row[2:8])
+        else:  # Date(YYYYMMDD),Symbol,Open,High,Low,Close,Volume(lots of 100); no adjusted close
             date = dt.datetime.strptime(row[0], "%Y%m%d").date().isoformat()
             symbol, (o, h, low, c, v) = row[1], map(float, row[2:7])
-            v *= 100
-        grouped.setdefault(symbol, []).append((date, o, h, low, c, v))
+            v, adj = v * 100, np.nan
+        grouped.setdefault(symbol, []).append((date, o, h, low, c, v, adj))
     result = {}
     for symbol, items in grouped.items():
         items.sort()
@@ -121,6 +124,7 @@ def _load(source: str) -> dict[str, DailyBars]:
             np.array(columns[2]),
             np.array(columns[3]),
             np.array(columns[5]),
+            None if source != "bokeh" else np.array(columns[6]),
         )
     return result
 

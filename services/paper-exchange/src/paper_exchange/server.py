@@ -3,7 +3,8 @@
 - Trading API v2 (TradingClient, url_override=http://host:port): /v2/account, /v2/clock, /v2/calendar, /v2/assets,
   /v2/orders (+ by id, by client order id, replace, cancel, cancel all), /v2/positions (+ close).
 - trade_updates stream (TradingStream, url_override=ws://host:port/stream): JSON authenticate / listen.
-- Market Data API v2 (StockHistoricalDataClient, url_override=http://host:port): /v2/stocks/bars, /quotes, /trades,
+- Market Data API v2 (StockHistoricalDataClient, url_override=http://host:port): /v2/stocks/bars (1Day real, 1Min and
+  1Hour generated, Alpaca's adjustment, sort, feed, limit and page_token: `paper_exchange.bars`), /quotes, /trades,
   latest quote / bar / trade, paginated with next_page_token.
 - Stocks stream (StockDataStream, url_override=ws://host:port/v2/iex): msgpack auth / subscribe / unsubscribe, one
   connection per key.
@@ -33,6 +34,7 @@ import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
+from paper_exchange.bars import MAX_LIMIT, BarHistory, minute_n, minute_vwap, parse_request
 from paper_exchange.engine import ApiError, Exchange, Order, asset_id, iso
 from paper_exchange.intraday import MINUTES_PER_SESSION, half_spread
 
@@ -75,6 +77,8 @@ class ServerConfig:
     extra_keys: dict[str, str] = field(default_factory=dict)
     # The key /admin/*, /docs and /openapi.json require (X-Admin-Key); empty = those routes are refused.
     admin_key: str = ""
+    # The most bars one page of /v2/stocks/bars holds, whatever the limit (Alpaca's maximum limit by default).
+    max_page_size: int = MAX_LIMIT
 
 
 CHANNELS = {"t": "trades", "q": "quotes", "b": "bars"}  # stocks stream message type -> channel
@@ -282,17 +286,12 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
 
     # -- market data API ---------------------------------------------------------------------------------------
     @app.get("/v2/stocks/bars")
-    async def bars(
-        symbols: str,
-        timeframe: str = "1Min",
-        start: str | None = None,
-        end: str | None = None,
-        limit: int = 1000,
-        page_token: str | None = None,
-    ) -> dict[str, Any]:
-        if timeframe not in ("1Min", "1T"):
-            raise ApiError(422, 42210000, f"timeframe {timeframe!r} is not served here: only 1Min (generated)")
-        return state.paginate("bars", symbols, start, end, limit, page_token)
+    async def bars(request: Request) -> dict[str, Any]:
+        """Alpaca's historical bars (paper_exchange.bars); every parameter is checked there, errors 422."""
+        params = dict(request.query_params)
+        params.setdefault("start", iso(state.default_start_ns()) or "")
+        parsed = parse_request(params, exchange.config.symbols)
+        return state.history.page(parsed, config.max_page_size)
 
     @app.get("/v2/stocks/quotes")
     async def quotes(
@@ -412,6 +411,7 @@ class _State:
         # Market data sent on the stocks stream, per channel and symbol (GET /admin/streamed): what a consumer of
         # the stream must account for.
         self.streamed: dict[str, dict[str, int]] = {"trades": {}, "quotes": {}, "bars": {}}
+        self.history = BarHistory(exchange)  # GET /v2/stocks/bars
         exchange.listeners.append(lambda event: self.outbox.append(("trade", event)))
         exchange.market_listeners.append(lambda symbol, bar: self.outbox.append(("bar", bar)))
 
@@ -684,7 +684,6 @@ class _State:
 
     @staticmethod
     def bar_json(bar: dict[str, Any]) -> dict[str, Any]:
-        vwap = round((bar["h"] + bar["l"] + bar["c"]) / 3, 4)
         return {
             "t": iso(bar["t"]),
             "o": bar["o"],
@@ -692,9 +691,14 @@ class _State:
             "l": bar["l"],
             "c": bar["c"],
             "v": bar["v"],
-            "n": max(1, int(bar["v"] // 100)),
-            "vw": vwap,
+            "n": minute_n(bar["v"]),
+            "vw": minute_vwap(bar["h"], bar["l"], bar["c"]),
         }
+
+    def default_start_ns(self) -> int:
+        """Where a history request without `start` begins: midnight (New York) of the previous trading day."""
+        exchange = self.exchange
+        return exchange._session_ns(max(0, exchange.day_index - 1), -(9 * 60 + 30))
 
     def quote_json(self, symbol: str, minute: int, bar: dict[str, Any] | None = None) -> dict[str, Any]:
         bar = bar or self.exchange.bar(symbol, minute)
@@ -742,9 +746,7 @@ class _State:
                 for minute in range(last_minute + 1):
                     bar = exchange.bar(symbol, minute, day_index)
                     if start_ns <= bar["t"] < end_ns:
-                        if kind == "bars":
-                            records.append((symbol, self.bar_json(bar)))
-                        elif kind == "quotes":
+                        if kind == "quotes":
                             records.append((symbol, self.quote_json(symbol, minute, bar)))
                         else:
                             records.append((symbol, self.trade_json(bar)))
