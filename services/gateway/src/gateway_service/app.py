@@ -27,7 +27,7 @@ from gateway_service.bootstrap import Bootstrap
 from gateway_service.config import GatewaySettings
 from gateway_service.engine import Engine
 from gateway_service.events import TOPIC, IdentityEvents
-from gateway_service.routes import admin, auth, wellknown
+from gateway_service.routes import admin, auth, dashboard, wellknown
 from gateway_service.signing import SigningKeys
 
 log = get_logger("gateway")
@@ -57,7 +57,7 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
             response.headers["Cache-Control"] = "no-store"  # tokens, keys and secrets are never cached
         return response
 
-    for router in (wellknown.router, auth.router, admin.router):
+    for router in (wellknown.router, auth.router, admin.router, dashboard.router):
         # Flat, not include_router (which nests a router object in this FastAPI): app.routes then lists every
         # APIRoute with its full path template, the name the access policy knows it by. Each route already carries
         # its router's prefix and its `authorize` dependency.

@@ -1,0 +1,4 @@
+import "./styles.css";
+import { main } from "./app.js";
+
+main(document.getElementById("root"));
