@@ -60,6 +60,23 @@ def summary(model: ModelVersion, stages: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def periods_line(model: ModelVersion) -> str:
+    """The days the version was trained and validated on, the replay it was bundled for, and whether that replay is
+    out of sample for it."""
+    from trading_policy.periods import data_periods
+
+    try:
+        periods = data_periods(model.manifest)
+    except RegistryError as error:
+        return f"data periods: unknown ({error})"
+    text = f"data periods: {periods.describe(replay=False)}; seen up to {periods.seen_until}"
+    if periods.replay:
+        start, end = periods.replay.get("start"), periods.replay.get("end")
+        verdict = "out of sample" if start and periods.out_of_sample(str(start)) else "IN SAMPLE"
+        text += f"; replay {periods.replay.get('source')} {start}..{end} ({verdict})"
+    return text
+
+
 @models.command("list")
 def list_models(
     name: str | None = typer.Argument(None, help="only this model"),
@@ -115,6 +132,7 @@ def show(
     else:
         console.print_json(json.dumps(model.manifest))
         console.print(f"content hash verified; files in {model.path}")
+        console.print(periods_line(model))
 
 
 @models.command("promote")

@@ -196,12 +196,13 @@ class Platform:
         console.print(
             f"stack: Kafka {endpoints.kafka_bootstrap}, Redis {endpoints.redis_url}, Vault {endpoints.vault_addr}"
         )
+        self.seed_model_registry()  # first: the exchange checks that the served policies have not seen its replay
         if importlib.util.find_spec("paper_exchange.__main__") is not None:
             self.exchange_up(endpoints)
             console.print(f"paper exchange: {self.exchange_url}")
+            console.print(periods_banner(self.exchange_url, self.run_dir / "models"))
         else:
             console.print("[yellow]paper exchange: not installed; skipped[/yellow]")
-        self.seed_model_registry()
         self.gateway_bootstrap_waiting = self.gateway_vault(endpoints)
         states: dict[str, str] = {}
         for spec in self.services:
@@ -294,9 +295,12 @@ class Platform:
             raise DevStackError(
                 "no secret/trading/paper-exchange#admin_key in the dev Vault: make down && make up"
             ) from missing
-        # The keys reach the exchange through its environment only (never argv, which `ps` shows).
+        # The keys reach the exchange through its environment only (never argv, which `ps` shows). It refuses to
+        # replay days a served policy was trained or validated on (--policy-registry).
+        registry = self.run_dir / "models"
+        guard = ("--policy-registry", str(registry)) if registry.is_dir() else ()
         process.start(
-            [sys.executable, "-m", "paper_exchange", "--port", str(self.exchange_port), *self.exchange_args],
+            [sys.executable, "-m", "paper_exchange", "--port", str(self.exchange_port), *self.exchange_args, *guard],
             env={
                 "PAPER_EXCHANGE_API_KEY_ID": data["api_key_id"],
                 "PAPER_EXCHANGE_API_SECRET_KEY": data["api_secret_key"],
@@ -352,6 +356,31 @@ class Platform:
             "paper_exchange": exchange,
             "services": services,
         }
+
+
+def periods_banner(exchange_url: str, registry_root: Path) -> str:
+    """One line: what the exchange replays, and the days each served policy was trained and validated on."""
+    import httpx
+    from trading_policy import ModelRegistry, RegistryError
+    from trading_policy.periods import data_periods
+
+    try:
+        replay = httpx.get(f"{exchange_url}/healthz", timeout=2.0).json().get("replay") or {}
+    except (httpx.HTTPError, ValueError):
+        replay = {}
+    text = f"replay: {replay.get('source', '?')} {replay.get('first_day', '?')}..{replay.get('last_day', '?')}"
+    registry = ModelRegistry(registry_root)
+    for name in registry.names():
+        try:
+            model = registry.get(name)
+            periods = data_periods(model.manifest)
+        except RegistryError as error:
+            text += f"; {name}: {error}"
+            continue
+        first_day = replay.get("first_day")
+        sample = "replay unknown" if not first_day else "out of sample" if periods.out_of_sample(first_day) else ""
+        text += f"; policy {model.name}@{model.version} {periods.describe(replay=False)} ({sample or 'IN SAMPLE'})"
+    return text
 
 
 def _http_ok(url: str) -> bool:

@@ -30,11 +30,11 @@ class DataPeriods:
     def out_of_sample(self, replay_start: str) -> bool:
         return _date("replay start", replay_start) > _date("seen_until", self.seen_until)
 
-    def describe(self) -> str:
+    def describe(self, replay: bool = True) -> str:
         text = f"trained {self.train[0]}..{self.train[1]}"
         if self.validate:
             text += f", validated {self.validate[0]}..{self.validate[1]}"
-        if self.replay:
+        if replay and self.replay:
             text += f", bundled for the replay {self.replay.get('start')}..{self.replay.get('end')}"
         return text
 
@@ -50,7 +50,7 @@ def _window(data: dict[str, Any], kind: str) -> tuple[str, str] | None:
     days = data.get(f"{kind}_days")
     if isinstance(days, list | tuple) and len(days) == 2:
         first, last = str(days[0]), str(days[1])
-    elif data.get(f"{kind}_start") is not None or data.get(f"{kind}_end") is not None:
+    elif data.get(f"{kind}_start") or data.get(f"{kind}_end"):
         first, last = str(data.get(f"{kind}_start")), str(data.get(f"{kind}_end"))
     else:
         return None
@@ -93,9 +93,11 @@ def in_sample_versions(registry: ModelRegistry, replay_start: str) -> list[str]:
             if version is None:
                 continue
             model = registry.get(name, str(version))
-            message = in_sample_message(
-                f"{model.name}@{model.version} ({stage})", data_periods(model.manifest), replay_start
-            )
+            label = f"{model.name}@{model.version} ({stage})"
+            try:
+                message = in_sample_message(label, data_periods(model.manifest), replay_start)
+            except RegistryError as error:  # no window known: it cannot be shown to be out of sample
+                message = f"{label}: {error}"
             if message:
                 problems.append(message)
     return problems

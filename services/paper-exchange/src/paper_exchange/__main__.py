@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import uvicorn
 
+from paper_exchange.bars import MAX_LIMIT
 from paper_exchange.engine import Exchange, ExchangeConfig
 from paper_exchange.server import Faults, ServerConfig, create_app
 
@@ -42,7 +44,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fault-5xx-rate", type=float, default=0.0)
     parser.add_argument("--fault-latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-lost-response-rate", type=float, default=0.0)
+    parser.add_argument("--max-page-size", type=int, default=MAX_LIMIT, help="most bars on one page of /v2/stocks/bars")
+    parser.add_argument(
+        "--policy-registry",
+        default="",
+        help="a model registry whose served versions (production, shadow) must not have seen the replay: the "
+        "exchange refuses to start when one was trained or validated on a day on or after the replay's first day",
+    )
+    parser.add_argument(
+        "--allow-in-sample", action="store_true", help="with --policy-registry: warn instead of refusing"
+    )
     return parser.parse_args(argv)
+
+
+def check_out_of_sample(registry: str, replay_start: str, allow: bool) -> None:
+    """Refuse (or, allowed, warn about) a served policy that has seen the days the exchange replays."""
+    try:
+        from trading_policy import ModelRegistry
+        from trading_policy.periods import in_sample_versions
+    except ImportError:
+        raise SystemExit("paper-exchange: --policy-registry needs the trading-policy package (libs/policy)") from None
+
+    problems = in_sample_versions(ModelRegistry(Path(registry)), replay_start)
+    for problem in problems:
+        print(f"paper-exchange: {'WARNING: ' if allow else ''}{problem}", file=sys.stderr)
+    if problems and not allow:
+        print("paper-exchange: refusing to replay in sample (--allow-in-sample to run anyway)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
             participation=args.participation,
         )
     )
+    if args.policy_registry:
+        check_out_of_sample(args.policy_registry, str(exchange.days[0]), args.allow_in_sample)
     faults = Faults(
         seed=args.seed,
         error_5xx_rate=args.fault_5xx_rate,
@@ -85,7 +115,16 @@ def main(argv: list[str] | None = None) -> None:
         print(
             "paper-exchange: no PAPER_EXCHANGE_ADMIN_KEY: /admin, /docs and /openapi.json are refused", file=sys.stderr
         )
-    config = ServerConfig(key_id, secret, args.rate_limit, args.speed, faults, extra_keys=extra, admin_key=admin_key)
+    config = ServerConfig(
+        key_id,
+        secret,
+        args.rate_limit,
+        args.speed,
+        faults,
+        extra_keys=extra,
+        admin_key=admin_key,
+        max_page_size=args.max_page_size,
+    )
     app = create_app(exchange, config)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
 

@@ -256,6 +256,7 @@ class BarHistory:
         self.exchange = exchange
         self._daily: dict[str, Any] = {}
         self._actions: dict[str, CorporateActions] = {}
+        self._midnight: dict[str, np.ndarray] = {}
 
     def daily(self, symbol: str) -> Any:
         """The symbol's whole real daily series up to the replay's end (the replay's own days when it was given
@@ -321,33 +322,35 @@ class BarHistory:
                 break
         return {"bars": grouped, "next_page_token": encode_token(*last) if more and last else None}
 
+    def _midnights(self, symbol: str) -> np.ndarray:
+        """UNIX ns of midnight (New York) of each of the symbol's days: where its 1Day bars stand."""
+        if symbol not in self._midnight:
+            self._midnight[symbol] = np.array([midnight_ns(d) for d in self.daily(symbol).dates], dtype=np.int64)
+        return self._midnight[symbol]
+
     def _symbol_bars(self, symbol: str, request: BarsRequest) -> Iterator[dict[str, Any]]:
+        """The symbol's visible bars in [start, end] after the page token, in the walk's order."""
         bars = self.daily(symbol)
-        today = self.today
-        visible = int(np.searchsorted(bars.dates, today, side="right"))
-        if visible and bars.dates[visible - 1] == today and self.minutes_done_today == 0:
+        visible = int(np.searchsorted(bars.dates, self.today, side="right"))
+        if visible and bars.dates[visible - 1] == self.today and self.minutes_done_today == 0:
             visible -= 1  # before today's open: nothing of today yet
-        indices = range(visible - 1, -1, -1) if request.descending else range(visible)
-        after = request.after[1] if request.after is not None and request.after[0] == symbol else None
+        midnights = self._midnights(symbol)[:visible]
+        day_ns = 24 * 3600 * 1_000_000_000  # a day's bars all stand in [midnight, midnight + 24 h)
         start, end = request.start_ns, request.end_ns
-        day_ns = 24 * 3600 * 1_000_000_000
-        for index in indices:
-            date = bars.dates[index]
-            midnight = midnight_ns(date)
-            before_start = start is not None and midnight + day_ns <= start
-            after_end = end is not None and midnight > end
-            if (after_end and not request.descending) or (before_start and request.descending):
-                return  # every later day (in the walk's order) is outside too
-            if before_start or after_end:
-                continue
-            if after is not None and (midnight + day_ns <= after if not request.descending else midnight > after):
-                continue  # wholly before the token's bar in the walk's order
-            day_bars = self._day(symbol, index, date, request)
+        after = request.after[1] if request.after is not None and request.after[0] == symbol else None
+        first = int(np.searchsorted(midnights + day_ns, start, side="right")) if start is not None else 0
+        stop = int(np.searchsorted(midnights, end, side="right")) if end is not None else visible
+        if after is not None and not request.descending:
+            first = max(first, int(np.searchsorted(midnights + day_ns, after, side="right")))
+        if after is not None and request.descending:
+            stop = min(stop, int(np.searchsorted(midnights, after, side="left")))
+        for index in range(stop - 1, first - 1, -1) if request.descending else range(first, stop):
+            day_bars = self._day(symbol, index, bars.dates[index], request)
             for bar in reversed(day_bars) if request.descending else day_bars:
                 t = bar["t"]
                 if (start is not None and t < start) or (end is not None and t > end):
                     continue
-                if after is not None and (t <= after if not request.descending else t >= after):
+                if after is not None and (t >= after if request.descending else t <= after):
                     continue
                 yield bar
 
@@ -413,7 +416,7 @@ def bar_record(
             "h": price(ohlcv["h"]),
             "l": price(ohlcv["l"]),
             "c": price(ohlcv["c"]),
-            "v": ohlcv["v"] if multiplier == 1.0 else round(ohlcv["v"] * multiplier),
+            "v": round(ohlcv["v"] * multiplier),
             "n": n,
             "vw": price(vw),
         },

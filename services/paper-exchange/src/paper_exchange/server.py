@@ -169,7 +169,18 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"ok": True, "day": str(exchange.days[exchange.day_index]), "minute": exchange.minute}
+        return {
+            "ok": True,
+            "day": str(exchange.days[exchange.day_index]),
+            "minute": exchange.minute,
+            # What is replayed: the real days of the source between these (tradectl up prints it).
+            "replay": {
+                "source": exchange.config.source,
+                "symbols": list(exchange.config.symbols),
+                "first_day": str(exchange.days[0]),
+                "last_day": str(exchange.days[-1]),
+            },
+        }
 
     # -- trading API -------------------------------------------------------------------------------------------
     @app.get("/v2/account")

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
+from paper_exchange.bars import MAX_LIMIT
 from paper_exchange.engine import Exchange, ExchangeConfig
 from paper_exchange.server import ADMIN_HEADER, Faults, ServerConfig, create_app
 
@@ -77,13 +78,21 @@ def start_exchange(
     faults: Faults | None = None,
     rate_limit_per_minute: int = 200,
     warm_minutes: int = 1,
+    max_page_size: int = MAX_LIMIT,
 ) -> RunningExchange:
-    """Start a paper exchange on a free port (manual clock unless speed > 0), advanced warm_minutes into the day."""
+    """Start a paper exchange on a free port (manual clock unless speed > 0), advanced warm_minutes into the day;
+    max_page_size caps a page of /v2/stocks/bars (fewer than Alpaca's 10,000 makes clients walk pages)."""
     exchange = Exchange(config or ExchangeConfig())
     key_id, secret_key = "PKTEST" + secrets.token_hex(6).upper(), secrets.token_urlsafe(24)
     admin_key = secrets.token_urlsafe(24)
     server_config = ServerConfig(
-        key_id, secret_key, rate_limit_per_minute, speed, faults or Faults(), admin_key=admin_key
+        key_id,
+        secret_key,
+        rate_limit_per_minute,
+        speed,
+        faults or Faults(),
+        admin_key=admin_key,
+        max_page_size=max_page_size,
     )
     app = create_app(exchange, server_config)
     with socket.socket() as sock:
