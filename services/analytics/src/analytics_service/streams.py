@@ -113,9 +113,10 @@ class Analytics:
             topic_disable_leader=True,
             producer_acks=-1,
         )
-        self.tables = {
-            name: self.app.tables.add(OnePartitionTable(self.app, name=name, partitions=1)) for name in TABLES
-        }
+        self.tables: dict[str, OnePartitionTable] = {}
+        for name in TABLES:
+            self.tables[name] = OnePartitionTable(self.app, name=name, partitions=1)
+            self.app.tables.add(self.tables[name])
         self.windows = Windows(config.windows_s, config.window_keep_s)
         t = self.tables
         self.tca = Tca(t["tca"], t["orders"], t["signals"], self.windows)
