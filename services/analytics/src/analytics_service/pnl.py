@@ -3,9 +3,10 @@
 Each fill of oms.events.v1 (by fill id, once) moves the symbol's book: a fill that adds to the position averages its
 cost, one that reduces it realizes (price - average cost) x the closed quantity. The day is the exchange day of the
 fill (America/New_York by default). The mark is the last bar's close (marketdata.bars.v1) or the last fill price;
-the unrealized P&L of a row is the open position at that mark. A mark re-values the day the bar was made
-(its envelope's ts_init): a bar's ts_event is the market's time, which a replay (the paper exchange) sets in the past. The `_all` row of a day is the account: the sums over
-the symbols. Money is Decimal throughout, kept in the tables as decimal strings.
+the unrealized P&L of a row is the open position at that mark. A mark re-values the day the bar was made (its
+envelope's ts_init): a bar's ts_event is the market's time, which a replay (the paper exchange) sets in the past.
+The `_all` row of a day is the account: the sums over the symbols. Money is Decimal throughout, kept in the tables
+as decimal strings.
 """
 
 from __future__ import annotations
