@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Annotated
+
+import limits
+from pydantic import AfterValidator, Field, model_validator
 from trading_platform.settings import Section, ServiceSettings
+
+
+# -- limits_config: rate limits, body cap, CORS (the security middleware reads them from the engine's config) ------
+def _rate_limits(value: str) -> str:
+    """`N/period` items separated by `;` (the `limits` notation: `20/second;600/minute`); every one applies."""
+    try:
+        items = limits.parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate limit list like '20/second;600/minute'") from None
+    if not items or any(item.amount < 1 for item in items):
+        raise ValueError(f"{value!r} must name at least one limit of at least 1 request")
+    return value
+
+
+def _origins(value: str) -> str:
+    """Comma-separated origins (`https://desk.example.com`, scheme://host[:port], nothing after): exact matches."""
+    for origin in (part.strip() for part in value.split(",") if part.strip()):
+        scheme, sep, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest or origin == "*":
+            raise ValueError(f"{origin!r} is not an origin like https://desk.example.com (no path, no wildcard)")
+    return value
+
+
+RateLimits = Annotated[str, AfterValidator(_rate_limits)]
+Origins = Annotated[str, AfterValidator(_origins)]
 
 
 class GatewayConfig(Section):
@@ -39,21 +67,18 @@ class GatewayConfig(Section):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8192)
     argon2_parallelism: int = Field(4, ge=1)
-    # The read model and the REST API (readmodel/, routes/api_*.py): caps on memory (the oldest row is evicted),
-    # the live stream, page and range caps, and the services the writes and the audit reads are relayed to.
-    readmodel_orders: int = Field(50_000, ge=1, description="orders kept (with their events, fills and reports)")
-    readmodel_events_per_order: int = Field(50, ge=1, description="events, fills and broker reports kept per order")
-    readmodel_signals: int = Field(50_000, ge=1, description="signals kept (the orders' lineage joins them)")
-    readmodel_rows: int = Field(20_000, ge=1, description="rows of each other table (analytics, decisions, ...)")
-    readmodel_points: int = Field(20_000, ge=1, description="points of each series (equity, denials, breaches)")
-    readmodel_history_s: int = Field(7 * 24 * 3600, ge=60, description="how far back the event topics are read")
-    stream_queue_size: int = Field(1000, ge=2, description="updates queued per live client before it is dropped")
-    stream_heartbeat_s: float = Field(15.0, gt=0, description="a comment line this often on an idle stream")
-    api_max_range_s: int = Field(92 * 24 * 3600, ge=60, description="the longest from..to of a list")
-    risk_address: str = "127.0.0.1:50054"
-    oms_address: str = "127.0.0.1:50053"
-    audit_address: str = "127.0.0.1:50056"
-    grpc_timeout_s: float = Field(5.0, gt=0, description="deadline of a relayed call")
+    # limits_config (ratelimit.py, bodylimit.py, headers.py): fixed windows in Redis, every listed limit applies.
+    rate_limit_user: RateLimits = Field("30/second;1200/minute", description="per user (verified token), any route")
+    rate_limit_address: RateLimits = Field("60/second;3000/minute", description="per client address, any route")
+    rate_limit_auth: RateLimits = Field(
+        "30/second;600/minute", description="per client address, on top: the /api/v1/auth writes (login, refresh...)"
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024, description="a larger request body is a 413")
+    cors_origins: Origins = Field("", description="comma-separated origins allowed cross-origin; empty = same origin")
+
+    @property
+    def cors_allowed(self) -> frozenset[str]:
+        return frozenset(part.strip().lower() for part in self.cors_origins.split(",") if part.strip())
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
