@@ -30,7 +30,8 @@ from gateway_service.events import TOPIC, IdentityEvents
 from gateway_service.guard import ErrorGuardMiddleware
 from gateway_service.headers import SecurityHeadersMiddleware
 from gateway_service.ratelimit import RateLimitMiddleware
-from gateway_service.routes import admin, auth, dashboard, wellknown
+from gateway_service.readmodel import Caps, Fanout, Feed, ReadModel
+from gateway_service.routes import admin, api_read, api_stream, api_write, auth, dashboard, wellknown
 from gateway_service.signing import SigningKeys
 
 log = get_logger("gateway")
@@ -56,12 +57,41 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
     for middleware in (BodyLimitMiddleware, RateLimitMiddleware, ErrorGuardMiddleware, SecurityHeadersMiddleware):
         app.add_middleware(middleware)
 
-    for router in (wellknown.router, auth.router, admin.router, dashboard.router):
+    routers = (
+        wellknown.router,
+        auth.router,
+        admin.router,
+        dashboard.router,
+        api_read.router,
+        api_write.router,
+        api_stream.router,
+    )
+    for router in routers:
         # Flat, not include_router (which nests a router object in this FastAPI): app.routes then lists every
         # APIRoute with its full path template, the name the access policy knows it by. Each route already carries
         # its router's prefix and its `authorize` dependency.
         app.router.routes.extend(router.routes)
     return app
+
+
+def build_feed(settings: GatewaySettings) -> Feed:
+    """The read model (readmodel/) kept by its consumer of the bus, with its caps from the config."""
+    config, kafka = settings.gateway, settings.kafka
+    caps = Caps(
+        orders=config.readmodel_orders,
+        events_per_order=config.readmodel_events_per_order,
+        signals=config.readmodel_signals,
+        rows=config.readmodel_rows,
+        points=config.readmodel_points,
+        history_s=config.readmodel_history_s,
+    )
+    return Feed(
+        kafka.connection(),
+        ReadModel(caps),
+        Fanout(config.stream_queue_size),
+        namespace=kafka.namespace,
+        group_options=kafka.group_options(),
+    )
 
 
 class GatewayApp:
@@ -78,6 +108,7 @@ class GatewayApp:
         self.publisher = Publisher(kafka.connection(), "gateway", namespace=kafka.namespace)
         self.engine: Engine | None = None
         self.task: asyncio.Task[None] | None = None
+        self.feed = build_feed(settings)
         self.config = config
 
     async def start(self) -> None:
@@ -94,6 +125,7 @@ class GatewayApp:
         bootstrap = Bootstrap(self.vault, config.vault_mount, config.vault_path)
         self.engine = Engine(config, self.redis, keys, bootstrap, IdentityEvents(self.publisher))
         self.task = asyncio.create_task(self._keep_keys())
+        await self.feed.start()
         log.info("signing key loaded", kid=keys.current.kid, published=len(keys.jwks()["keys"]))
 
     async def _keep_keys(self) -> None:
@@ -109,6 +141,7 @@ class GatewayApp:
                 log.error("signing keys not refreshed", error=str(error))
 
     async def stop(self) -> None:
+        await self.feed.stop()
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -188,9 +221,11 @@ class _AttachEngine:
 
     async def start(self) -> None:
         self.app.state.engine = self.gateway.engine
+        self.app.state.feed = self.gateway.feed
 
     async def stop(self) -> None:
         self.app.state.engine = None
+        self.app.state.feed = None
 
 
 async def build(settings: GatewaySettings) -> ServiceParts:

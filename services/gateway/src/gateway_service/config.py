@@ -67,6 +67,22 @@ class GatewayConfig(Section):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8192)
     argon2_parallelism: int = Field(4, ge=1)
+    # The read model and the REST API (readmodel/, routes/api_*.py): caps on memory (the oldest row is evicted),
+    # the live stream, page and range caps, and the services the writes and the audit reads are relayed to.
+    readmodel_orders: int = Field(50_000, ge=1, description="orders kept (with their events, fills and reports)")
+    readmodel_events_per_order: int = Field(50, ge=1, description="events, fills and broker reports kept per order")
+    readmodel_signals: int = Field(50_000, ge=1, description="signals kept (the orders' lineage joins them)")
+    readmodel_rows: int = Field(20_000, ge=1, description="rows of each other table (analytics, decisions, ...)")
+    readmodel_points: int = Field(20_000, ge=1, description="points of each series (equity, denials, breaches)")
+    readmodel_history_s: int = Field(7 * 24 * 3600, ge=60, description="how far back the event topics are read")
+    stream_queue_size: int = Field(1000, ge=2, description="updates queued per live client before it is dropped")
+    stream_heartbeat_s: float = Field(15.0, gt=0, description="a comment line this often on an idle stream")
+    api_max_range_s: int = Field(92 * 24 * 3600, ge=60, description="the longest from..to of a list")
+    risk_address: str = "127.0.0.1:50054"
+    oms_address: str = "127.0.0.1:50053"
+    audit_address: str = "127.0.0.1:50056"
+    grpc_timeout_s: float = Field(5.0, gt=0, description="deadline of a relayed call")
+
     # limits_config (ratelimit.py, bodylimit.py, headers.py): fixed windows in Redis, every listed limit applies.
     rate_limit_user: RateLimits = Field("30/second;1200/minute", description="per user (verified token), any route")
     rate_limit_address: RateLimits = Field("60/second;3000/minute", description="per client address, any route")
