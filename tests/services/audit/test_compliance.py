@@ -4,7 +4,10 @@ broker, the messages of a run as the services publish them: the risk decisions a
 signal-driven order filled in two parts with a fill delivered twice, a manual order cancelled, a broker rejection,
 a four-eyes limits raise and an expired resume, logins, a lockout, a role grant, a refused call, a promotion and a
 model swap). The report is built from that ledger and each section is checked row by row. Also: an empty range, a
-tampered ledger, bad dates, retention to a folder, and S3 without a bucket."""
+tampered ledger, bad dates, retention to a folder, and retention to S3 (moto's standalone server, conftest.py): the
+run's sealed segments archived, read back and reported where they went, the archive read back from the bucket by the
+next report, a tampered object, refused credentials, an unreachable store, a shared prefix, and bad settings, each
+named by its key (in the report and at the service's start-up) with nothing moved."""
 
 from __future__ import annotations
 
@@ -20,15 +23,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from audit_service.__main__ import main as audit_service_main
 from audit_service.app import AuditApp
-from audit_service.archive import ArchiveError, ArchivePolicy, archive_sealed, finish_interrupted
+from audit_service.archive import FolderArchive, archive_sealed, finish_interrupted
 from audit_service.config import AuditSettings
 from audit_service.ledger import LENGTH, Ledger, read_entries, read_segment, verify
 from risk_service.config import RiskConfig
 from risk_service.engine import RiskEngine
+from tradectl import compliance as compliance_command
 from tradectl.main import app as tradectl
 from trading.audit.v1 import audit_pb2
 from trading.common.v1 import common_pb2
@@ -41,10 +47,13 @@ from trading.security.v1 import security_pb2
 from trading.signal.v1 import signal_pb2
 from trading_platform.clock import SimulatedClock
 from trading_platform.decimals import to_proto
+from trading_platform.devstack import free_port
 from trading_platform.envelope import new_envelope
 from trading_platform.messaging import Publisher
 from trading_platform.settings import load_settings
 from typer.testing import CliRunner
+
+from tests.services.audit.s3store import BUCKET, S3Store
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -505,9 +514,9 @@ async def recorded(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
     yield Recorded(directory, run)
 
 
-def compliance(*args: str) -> Any:
+def compliance(*args: str, env: dict[str, str] | None = None) -> Any:
     # A wide terminal: typer draws errors in a box that would wrap long paths.
-    return runner.invoke(tradectl, ["compliance", "report", *args], env={"COLUMNS": "400"})
+    return runner.invoke(tradectl, ["compliance", "report", *args], env={"COLUMNS": "400", **(env or {})})
 
 
 def rows(out: Path, section: str) -> list[dict[str, str]]:
@@ -680,7 +689,12 @@ def test_each_section_of_the_report_holds_the_rows_of_the_run(recorded: Recorded
         "sent_orders_without_reference_price": "0",
     }
     assert summary["not_available"] and "spread" in summary["not_available"][0]
-    assert summary["retention"] == {"retention_days": 0, "target": "folder", "archived_segments": 0}
+    assert summary["retention"] == {
+        "retention_days": 0,
+        "target": "folder",
+        "archive": str(recorded.ledger.parent / "audit-archive"),
+        "archived_segments": 0,
+    }
 
 
 def test_a_range_without_entries_writes_an_empty_valid_report(recorded: Recorded, tmp_path: Path) -> None:
@@ -786,10 +800,17 @@ def test_retention_archives_old_sealed_segments_and_the_rest_still_verifies(tmp_
             hashlib.sha256((archive / f"{name}.log").read_bytes()).hexdigest()
             == seals[f"{name}.seal"]["checkpoint_hash"]
         )
-    assert pick(rows(out, "retention"), "segment", "action", "last_sequence") == [
-        ("segment-000001.log", "archived", "3"),
-        ("segment-000002.log", "archived", "6"),
+    assert pick(rows(out, "retention"), "segment", "action", "target", "last_sequence") == [
+        ("segment-000001.log", "archived", str(archive / "segment-000001.log"), "3"),
+        ("segment-000002.log", "archived", str(archive / "segment-000002.log"), "6"),
     ]
+    for row in rows(out, "retention"):  # what was read back from the archive: the sealed size and hash
+        assert (
+            row["read_back_sha256"]
+            == row["checkpoint_hash"]
+            == seals[row["segment"].replace(".log", ".seal")]["checkpoint_hash"]
+        )
+        assert row["bytes"] == str((archive / row["segment"]).stat().st_size)
     # The report covered the whole ledger before the move; what stays verifies from the anchor.
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["entries_in_range"] == 10 and summary["retention"]["archived_segments"] == 2
@@ -807,7 +828,7 @@ def test_retention_archives_old_sealed_segments_and_the_rest_still_verifies(tmp_
 def test_archived_segments_are_verified_with_the_ledger_and_reported(tmp_path: Path) -> None:
     ledger, archive = tmp_path / "ledger", tmp_path / "archive"
     old_ledger(ledger, [40, 35, 10])
-    archive_sealed(ledger, ArchivePolicy(30, "folder", archive), time.time_ns())
+    archive_sealed(ledger, FolderArchive(archive), 30, time.time_ns())
     everything = ["--from", "2000-01-01", "--to", "2100-01-01", "--ledger", str(ledger), "--archive-dir", str(archive)]
     result = compliance(*everything, "--out", str(tmp_path / "all"), "--json")
     assert result.exit_code == 0, result.output
@@ -835,30 +856,6 @@ def test_archived_segments_are_verified_with_the_ledger_and_reported(tmp_path: P
     assert not (tmp_path / "altered").exists() and not (tmp_path / "missing").exists()
 
 
-def test_retention_to_s3_without_a_bucket_says_it_is_not_configured(tmp_path: Path) -> None:
-    ledger = tmp_path / "ledger"
-    old_ledger(ledger, [40])
-    with pytest.raises(ArchiveError, match="not configured: set TRADING_AUDIT__ARCHIVE_S3_BUCKET"):
-        archive_sealed(ledger, ArchivePolicy(30, "s3"), time.time_ns())
-    result = compliance(
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-01-01",
-        "--out",
-        str(tmp_path / "out"),
-        "--ledger",
-        str(ledger),
-        "--retention-days",
-        "30",
-        "--archive-target",
-        "s3",
-    )
-    assert result.exit_code == 1 and "not configured" in result.stderr
-    assert sorted(p.name for p in ledger.glob("segment-*.log")) == ["segment-000001.log", "segment-000002.log"]
-    assert verify(ledger).ok
-
-
 def test_a_missing_ledger_or_a_file_as_out_names_the_flag(tmp_path: Path) -> None:
     missing = compliance("--from", DAY, "--to", DAY, "--out", str(tmp_path / "out"), "--ledger", str(tmp_path / "no"))
     assert missing.exit_code == 2 and "--ledger" in missing.stderr and "is not a folder" in missing.stderr
@@ -871,13 +868,249 @@ def test_a_missing_ledger_or_a_file_as_out_names_the_flag(tmp_path: Path) -> Non
 def test_a_move_cut_short_after_the_anchor_is_finished_by_the_next_run(tmp_path: Path) -> None:
     ledger, archive = tmp_path / "ledger", tmp_path / "archive"
     old_ledger(ledger, [40, 10])
-    archive_sealed(ledger, ArchivePolicy(30, "folder", archive), time.time_ns())
+    archive_sealed(ledger, FolderArchive(archive), 30, time.time_ns())
     # As if the process stopped after writing the anchor: the archived segment is back in the ledger.
     shutil.copy2(archive / "segment-000001.log", ledger / "segment-000001.log")
     shutil.copy2(archive / "segment-000001.seal", ledger / "segment-000001.seal")
     assert not verify(ledger).ok
-    assert finish_interrupted(ledger, archive) == ["segment-000001.log"]
+    assert finish_interrupted(ledger, FolderArchive(archive)) == ["segment-000001.log"]
     assert verify(ledger).ok and sorted(p.name for p in ledger.glob("*.log")) == [
         "segment-000002.log",
         "segment-000003.log",
     ]
+
+
+# --- retention to S3 -------------------------------------------------------------------------------------------------
+
+LATER_NS = 40 * 24 * 3600 * 10**9
+WIDE = ["--from", "2000-01-01", "--to", "2100-01-01"]
+
+
+def resegmented(source: Path, into: Path, per_segment: int) -> Path:
+    """The run's ledger as the service writes it with AUDIT__ENTRIES_PER_SEGMENT=per_segment: the entries it recorded,
+    appended again in order through the calls AuditApp.on_message makes (append, then roll_if_full)."""
+    ledger = Ledger(into, per_segment)
+    for recorded_entry in read_entries(source):
+        entry = audit_pb2.LedgerEntry()
+        entry.CopyFrom(recorded_entry)
+        for field in ("sequence", "prev_hash", "hash"):
+            entry.ClearField(field)
+        ledger.append(entry)
+        ledger.roll_if_full()
+    ledger.close()
+    return into
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_the_run_archived_to_s3_is_reported_where_each_segment_went_and_read_back(
+    recorded: Recorded, s3_store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = resegmented(recorded.ledger, tmp_path / "ledger", 8)
+    total = len(recorded.run.messages)
+    seals = {p.name.replace(".seal", ".log"): json.loads(p.read_text()) for p in ledger.glob("*.seal")}
+    original = files(ledger)
+    sealed = sorted(seals)
+    assert len(sealed) == total // 8 >= 4
+    prefix = f"runs/{uuid.uuid4().hex[:8]}"
+    env = s3_store.env(prefix)
+    out = tmp_path / "report"
+    # Forty days after the run (the report's clock only): every sealed segment is past a 30-day retention.
+    monkeypatch.setattr(compliance_command, "time", SimpleNamespace(time_ns=lambda: time.time_ns() + LATER_NS))
+    result = compliance(
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+        "--out",
+        str(out),
+        "--ledger",
+        str(ledger),
+        "--retention-days",
+        "30",
+        "--json",
+        env=env,
+    )
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.output
+
+    # Where each sealed segment went, and what the store gave back: the segment's size and its sealed hash.
+    assert pick(rows(out, "retention"), "segment", "action", "target", "last_sequence") == [
+        (name, "archived", f"s3://{BUCKET}/{prefix}/{name}", str(seals[name]["last_sequence"])) for name in sealed
+    ]
+    for row in rows(out, "retention"):
+        assert row["bytes"] == str(len(original[row["segment"]]))
+        assert row["read_back_sha256"] == row["checkpoint_hash"] == seals[row["segment"]]["checkpoint_hash"]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["retention"] == {
+        "retention_days": 30,
+        "target": "s3",
+        "archive": f"s3://{BUCKET}/{prefix}/",
+        "archived_segments": len(sealed),
+    }
+    # The bucket holds each segment and its seal byte for byte (read with a client of the test's own).
+    client = s3_store.client()
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/")["Contents"]
+    moved = sorted([*sealed, *(n.replace(".log", ".seal") for n in sealed)])
+    assert sorted(item["Key"] for item in listed) == [f"{prefix}/{name}" for name in moved]
+    for name in moved:
+        assert client.get_object(Bucket=BUCKET, Key=f"{prefix}/{name}")["Body"].read() == original[name]
+    # The ledger keeps the open segment and the anchor, and verifies from it.
+    assert sorted(files(ledger)) == ["anchor.json", f"segment-{len(sealed) + 1:06d}.log"]
+    assert verify(ledger).ok
+
+    # The next report reads the archive back from the bucket, verifies it with the ledger and reports the whole run.
+    again = tmp_path / "again"
+    later = compliance("--from", DAY, "--to", DAY, "--out", str(again), "--ledger", str(ledger), "--json", env=env)
+    assert later.exit_code == 0, later.output
+    summary = json.loads(later.stdout.strip().splitlines()[-1])
+    assert summary["verification"] == {"ok": True, "entries_checked": total, "first_error": ""}
+    assert summary["entries_in_range"] == total and summary["retention"]["archived_segments"] == 0
+    for section in ("blotter", "order_trail", "risk_events", "control_changes", "access", "best_execution"):
+        assert rows(again, section) == rows(out, section)
+    assert [r["segment"] for r in rows(again, "checkpoints")] == [
+        *(f"archive/{name}" for name in sealed),
+        f"anchor (through {sealed[-1]})",
+        f"segment-{len(sealed) + 1:06d}.log (open)",
+    ]
+    # No credential in anything the report printed or wrote.
+    written = [p.read_text() for folder in (out, again) for p in folder.iterdir()]
+    for text in [result.output, later.output, *written]:
+        assert s3_store.secret_access_key not in text and s3_store.access_key_id not in text
+
+    # An archived object altered in the bucket: the next report fails, naming the archive and the segment.
+    first = original[sealed[0]]
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}/{sealed[0]}", Body=first[:-1] + bytes([first[-1] ^ 1]))
+    altered = compliance(*WIDE, "--out", str(tmp_path / "altered"), "--ledger", str(ledger), env=env)
+    assert altered.exit_code == 1, altered.output
+    assert f"archive s3://{BUCKET}/{prefix}/: {sealed[0]}" in altered.stderr
+    assert not (tmp_path / "altered").exists()
+
+
+@pytest.mark.parametrize("case", ["a wrong secret key", "nobody listening"])
+def test_an_s3_archive_that_refuses_or_does_not_answer_leaves_the_ledger_whole(
+    s3_store: S3Store, tmp_path: Path, case: str
+) -> None:
+    ledger = tmp_path / "ledger"
+    old_ledger(ledger, [40, 10])
+    before = files(ledger)
+    prefix = f"refused/{uuid.uuid4().hex[:8]}"
+    if case == "a wrong secret key":
+        path = f"trading/tests/{uuid.uuid4().hex[:8]}/wrong"
+        s3_store.put_secret(path, s3_store.access_key_id, "not-the-secret-key")
+        env, expected = s3_store.env(prefix, path), "refused: SignatureDoesNotMatch"
+    else:
+        env = {**s3_store.env(prefix), "TRADING_AUDIT__ARCHIVE_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+        expected = "Could not connect to the endpoint URL"
+    out = tmp_path / "out"
+    result = compliance(*WIDE, "--out", str(out), "--ledger", str(ledger), "--retention-days", "30", env=env)
+    assert result.exit_code == 1, result.output
+    assert f"archive s3://{BUCKET}/{prefix}/" in result.stderr and expected in result.stderr
+    assert "No report written" in result.stderr and not out.exists()
+    assert files(ledger) == before
+    assert "not-the-secret-key" not in result.output
+
+
+def test_two_ledgers_sharing_an_s3_prefix_do_not_mix(s3_store: S3Store, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    old_ledger(first, [40, 10])
+    old_ledger(second, [40, 10])  # recorded at another moment: other entries, other hashes
+    env = s3_store.env(f"shared/{uuid.uuid4().hex[:8]}")
+    archived = compliance(
+        *WIDE, "--out", str(tmp_path / "a"), "--ledger", str(first), "--retention-days", "30", env=env
+    )
+    assert archived.exit_code == 0, archived.output
+    before = files(second)
+    # The second ledger's report finds an archive that is not its own: the chain does not reach its anchor.
+    mixed = compliance(*WIDE, "--out", str(tmp_path / "b"), "--ledger", str(second), "--retention-days", "30", env=env)
+    assert mixed.exit_code == 1, mixed.output
+    assert "is not the ledger's anchor" in mixed.stderr and not (tmp_path / "b").exists()
+    assert files(second) == before
+
+
+def test_a_folder_archive_holding_another_seal_is_not_overwritten(tmp_path: Path) -> None:
+    ledger, archive = tmp_path / "ledger", tmp_path / "archive"
+    old_ledger(ledger, [40, 10])
+    archive.mkdir()
+    (archive / "segment-000001.seal").write_text("another ledger's seal\n")
+    before = files(ledger)
+    result = compliance(
+        *WIDE,
+        "--out",
+        str(tmp_path / "out"),
+        "--ledger",
+        str(ledger),
+        "--retention-days",
+        "30",
+        "--archive-dir",
+        str(archive),
+    )
+    assert result.exit_code == 1, result.output
+    assert f"archive {archive / 'segment-000001.seal'} already holds a different segment-000001.seal" in result.stderr
+    assert files(ledger) == before and (archive / "segment-000001.seal").read_text() == "another ledger's seal\n"
+
+
+LITERAL = "wJalrXUtnFEMI-literal-credential"
+BAD_SETTINGS = [
+    ({"TRADING_AUDIT__ARCHIVE_S3_BUCKET": ""}, "the s3 target needs TRADING_AUDIT__ARCHIVE_S3_BUCKET"),
+    ({"TRADING_AUDIT__ARCHIVE_S3_BUCKET": "Not_A_Bucket"}, "TRADING_AUDIT__ARCHIVE_S3_BUCKET: String should match"),
+    (
+        {"TRADING_AUDIT__ARCHIVE_S3_ENDPOINT_URL": "ftp://store"},
+        "TRADING_AUDIT__ARCHIVE_S3_ENDPOINT_URL: String should",
+    ),
+    ({"TRADING_AUDIT__ARCHIVE_S3_PREFIX": "/runs/"}, "TRADING_AUDIT__ARCHIVE_S3_PREFIX: String should match"),
+    ({"TRADING_AUDIT__ARCHIVE_TARGET": "tape"}, "TRADING_AUDIT__ARCHIVE_TARGET: Input should be 'folder' or 's3'"),
+    (
+        {"TRADING_AUDIT__ARCHIVE_S3_SECRET_ACCESS_KEY": LITERAL},
+        "TRADING_AUDIT__ARCHIVE_S3_SECRET_ACCESS_KEY must be a Vault reference",
+    ),
+    (
+        {"TRADING_AUDIT__ARCHIVE_S3_ACCESS_KEY_ID": "vault:secret/trading/tests/nothing-here/s3#access_key_id"},
+        "TRADING_AUDIT__ARCHIVE_S3_ACCESS_KEY_ID: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_SETTINGS, ids=[m.split(":")[0] for _, m in BAD_SETTINGS])
+def test_a_bad_archive_setting_stops_the_report_naming_the_key(
+    s3_store: S3Store, tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    ledger = tmp_path / "ledger"
+    old_ledger(ledger, [40])
+    before = files(ledger)
+    out = tmp_path / "out"
+    result = compliance(
+        *WIDE, "--out", str(out), "--ledger", str(ledger), "--retention-days", "30", env={**s3_store.env("x"), **change}
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Nothing read or moved" in result.stderr
+    assert LITERAL not in result.output
+    assert files(ledger) == before and not out.exists()
+
+
+@pytest.mark.parametrize(("change", "message"), [BAD_SETTINGS[0], BAD_SETTINGS[5]], ids=["no bucket", "literal key"])
+def test_a_bad_archive_setting_stops_the_audit_service_at_start_up(
+    s3_store: S3Store,
+    tmp_path: Path,
+    change: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The service's console script (audit-service) with the same settings: it stops before it opens anything."""
+    env = {
+        **s3_store.env("x"),
+        **change,
+        "TRADING_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "TRADING_AUDIT__LEDGER_DIR": str(tmp_path / "ledger"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        audit_service_main()
+    assert stopped.value.code == 2
+    printed = capsys.readouterr()
+    assert message in printed.err and LITERAL not in printed.err + printed.out
+    assert not (tmp_path / "ledger").exists()

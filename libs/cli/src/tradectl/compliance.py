@@ -21,27 +21,34 @@ def report(
     out: Path = typer.Option(..., "--out", help="folder for report.html, report.json and one CSV per section"),
     ledger: Path = typer.Option(Path(".run/audit-ledger"), "--ledger", help="the ledger folder"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
-    retention_days: int = typer.Option(
-        0,
+    retention_days: int | None = typer.Option(
+        None,
         "--retention-days",
-        envvar="TRADING_AUDIT__RETENTION_DAYS",
-        help="archive sealed segments older than this; 0 = never",
+        help="archive sealed segments older than this; 0 = never [TRADING_AUDIT__RETENTION_DAYS]",
     ),
-    archive_target: str = typer.Option(
-        "folder", "--archive-target", envvar="TRADING_AUDIT__ARCHIVE_TARGET", help="folder|s3"
+    archive_target: str | None = typer.Option(
+        None, "--archive-target", help="folder|s3 [TRADING_AUDIT__ARCHIVE_TARGET]"
     ),
     archive_dir: Path | None = typer.Option(
-        None, "--archive-dir", envvar="TRADING_AUDIT__ARCHIVE_DIR", help="default: audit-archive beside the ledger"
+        None,
+        "--archive-dir",
+        help="the folder target; default: audit-archive beside the ledger [TRADING_AUDIT__ARCHIVE_DIR]",
     ),
-    archive_bucket: str = typer.Option("", "--archive-bucket", envvar="TRADING_AUDIT__ARCHIVE_S3_BUCKET"),
+    archive_bucket: str | None = typer.Option(
+        None, "--archive-bucket", help="the s3 target's bucket [TRADING_AUDIT__ARCHIVE_S3_BUCKET]"
+    ),
 ) -> None:
-    """Verify the ledger, build the report for [--from, --to), then apply the retention policy and report it."""
+    """Verify the ledger (and what was archived), build the report for [--from, --to), then apply the retention
+    policy and report where each segment went. The archive settings are TRADING_AUDIT__* (services/audit/README.md);
+    a flag overrides its variable. S3 credentials come from Vault (TRADING_VAULT__*), never from a flag."""
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"--out: {out} exists and is not a folder")
     if not ledger.is_dir():
         raise typer.BadParameter(f"--ledger: {ledger} is not a folder")
-    from audit_service.archive import ArchiveError, ArchivePolicy, archive_sealed, verify_with_archive
+    from audit_service.archive import ArchiveError, archive_sealed, open_archive, verify_with_archive
     from audit_service.compliance import ReportError, build_report, checkpoint_rows, parse_time, write_report
+    from audit_service.config import ArchiveSettings
+    from trading_platform.settings import ConfigError, load_settings
 
     try:
         start_ns = parse_time(start, "--from")
@@ -50,31 +57,45 @@ def report(
         raise typer.BadParameter(str(error)) from None
     if end_ns <= start_ns:
         raise typer.BadParameter(f"--to ({end}) must be after --from ({start})")
-    if archive_target not in ("folder", "s3"):
-        raise typer.BadParameter(f"--archive-target: {archive_target!r} is not 'folder' or 's3'")
-    archive_dir = archive_dir or ledger.parent / "audit-archive"
-    # Segments archived before are part of the record: verified with the ledger (the anchor links them) and reported.
-    result, entries = verify_with_archive(ledger, archive_dir)
+    flags = {
+        "retention_days": retention_days,
+        "archive_target": archive_target,
+        "archive_dir": archive_dir,
+        "archive_s3_bucket": archive_bucket,
+    }
+    try:
+        config = load_settings(ArchiveSettings, audit={k: v for k, v in flags.items() if v is not None}).audit
+    except ConfigError as error:
+        console.print("[red]invalid archive settings[/red]: " + "; ".join(error.problems) + ". Nothing read or moved.")
+        raise typer.Exit(2) from None
+    try:
+        archive = open_archive(config, ledger)
+        # Segments archived before are part of the record: verified with the ledger (the anchor links them) and
+        # reported (an S3 archive from a downloaded copy).
+        with archive.local() as archive_dir:
+            result, entries = verify_with_archive(ledger, archive_dir, archive.where(""))
+            archived = checkpoint_rows(archive_dir) if archive_dir.is_dir() else []
+    except ArchiveError as error:
+        console.print(f"[red]the archive could not be read[/red]: {error}. No report written.")
+        raise typer.Exit(1) from None
     if not result.ok:
         console.print(
             f"[red]ledger FAILED verification[/red] after {result.entries_checked} entries; first bad entry: "
             f"{result.first_error}. No report written."
         )
         raise typer.Exit(1)
-    checkpoints = [
-        {**row, "segment": f"archive/{row['segment']}"} for row in checkpoint_rows(archive_dir) if archive_dir.is_dir()
-    ] + checkpoint_rows(ledger)
-    policy = ArchivePolicy(retention_days, archive_target, archive_dir, archive_bucket)
+    checkpoints = [{**row, "segment": f"archive/{row['segment']}"} for row in archived] + checkpoint_rows(ledger)
     built = build_report(entries, start_ns, end_ns, result, checkpoints)
     try:
-        built.sections["retention"] = archive_sealed(ledger, policy, time.time_ns())
+        built.sections["retention"] = archive_sealed(ledger, archive, config.retention_days, time.time_ns())
     except ArchiveError as error:
         console.print(f"[red]retention not applied[/red]: {error}. No report written.")
         raise typer.Exit(1) from None
     built.summary["rows"]["retention"] = len(built.sections["retention"])
     built.summary["retention"] = {
-        "retention_days": retention_days,
-        "target": archive_target,
+        "retention_days": config.retention_days,
+        "target": config.archive_target,
+        "archive": archive.where(""),
         "archived_segments": len(built.sections["retention"]),
     }
     written = write_report(built, out)

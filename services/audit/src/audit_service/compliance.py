@@ -72,7 +72,7 @@ COLUMNS: dict[str, list[str]] = {
     ],
     "dead_letters": ["time", "source_topic", "source_offset", "reason_code", "reason", "consumer_group", "attempts"],
     "checkpoints": ["segment", "first_sequence", "last_sequence", "last_hash", "checkpoint_hash"],
-    "retention": ["segment", "action", "target", "last_sequence", "checkpoint_hash"],
+    "retention": ["segment", "action", "target", "last_sequence", "checkpoint_hash", "bytes", "read_back_sha256"],
 }
 TITLES = {
     "blotter": "Trade blotter",
