@@ -8,6 +8,12 @@ path "secret/data/trading/audit/kafka" {
   capabilities = ["read"]
 }
 
+# The S3 archive's access key (TRADING_AUDIT__ARCHIVE_S3_*), read by `tradectl compliance report` run in the pod when
+# TRADING_AUDIT__ARCHIVE_TARGET=s3.
+path "secret/data/trading/audit/s3" {
+  capabilities = ["read"]
+}
+
 # The gateway's public JWKS, to verify the access tokens user calls carry.
 path "secret/data/trading/gateway/jwks" {
   capabilities = ["read"]
