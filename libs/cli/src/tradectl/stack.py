@@ -427,6 +427,10 @@ def up(
             )
         else:
             console.print("log in: `tradectl login -u <you>` (password and TOTP code)")
+        console.print(
+            f"dashboard: {platform.gateway_url}/ (log in with a gateway user: username, password and the TOTP code "
+            "of its authenticator app; viewers need no code; an admin makes users with `tradectl users create`)"
+        )
     console.print("[green]platform up[/green]: `tradectl status`, `tradectl tail <topic>`, `make down` to stop")
 
 
