@@ -20,7 +20,6 @@ from tests.services.analytics.helpers import (
     E,
     Harness,
     envelope,
-    fill_event,
     filled_order,
     order,
     order_event,
@@ -200,9 +199,3 @@ async def test_the_alert_state_survives_in_its_table(tmp_path: Path) -> None:
     await harness.put("oms.reconciliation.v1", mismatch)
     assert transitions(harness, "reconciliation_mismatch") == [("_account", FIRING)]
     assert harness.app.tables["alerts"]["reconciliation_mismatch|_account"]["phase"] == "firing"
-
-
-async def test_fills_feed_pnl_and_alerts_together(harness: Harness) -> None:
-    bought = order("co-1", "AAPL", BUY, "1", filled="1", average="10")
-    await harness.put("oms.events.v1", fill_event(bought, "f-1", "1", "10", T0))
-    assert harness.sink.on("analytics.pnl.v1")
