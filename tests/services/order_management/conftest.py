@@ -29,13 +29,15 @@ STRATEGY = "momentum"
 
 
 class FakeRisk(risk_pb2_grpc.RiskServiceServicer):
-    """Approves every order (and remembers what it was asked)."""
+    """Approves every order (and remembers what it was asked), after `delay_s` of deliberation."""
 
     def __init__(self) -> None:
         self.checked: list[str] = []
+        self.delay_s = 0.0
 
     async def CheckOrder(self, request: risk_pb2.CheckOrderRequest, context: Any) -> risk_pb2.RiskDecision:
         self.checked.append(request.client_order_id)
+        await asyncio.sleep(self.delay_s)
         return risk_pb2.RiskDecision(
             envelope=new_envelope("risk"),
             client_order_id=request.client_order_id,

@@ -7,12 +7,15 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from oms_service.config import OmsConfig
 from oms_service.engine import OPEN, TERMINAL, TRANSITIONS, IllegalTransition, OrderBook, PositionState
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2 as E
 from trading.oms.v1 import oms_pb2 as S
+from trading.signal.v1 import signal_pb2
 from trading_platform.decimals import to_proto
 from trading_platform.envelope import new_envelope
+from trading_platform.ids import client_order_id
 
 REPORTS = [
     E.EXECUTION_REPORT_TYPE_NEW,
@@ -107,6 +110,53 @@ def test_sizing_rounds_to_lots_and_skips_small_adjustments() -> None:
     )
     # Going flat cancels out the working buy: sell the 10 that are working.
     assert book.order_delta("AAPL", 0.0, Decimal(100_000), Decimal(100), Decimal(1), Decimal(1), Decimal(500)) == -10
+
+
+def a_signal(weight: float, price: str = "100", symbol: str = "AAPL") -> signal_pb2.SignalGenerated:
+    signal = signal_pb2.SignalGenerated(
+        symbol=symbol,
+        target_weight=weight,
+        reference_price=to_proto(price),
+        strategy_id="trend",
+        model_version="v7",
+        feature_hash="f-1",
+    )
+    signal.envelope.CopyFrom(new_envelope("signal"))
+    return signal
+
+
+def test_a_signal_becomes_the_order_that_moves_the_book_to_its_target_weight() -> None:
+    book = submitted_book()  # 10 AAPL working
+    signal = a_signal(0.1, price="99.5")
+    order = book.order_for_signal(signal, Decimal(100_000), OmsConfig(), now_ns=7)
+    assert order is not None
+    assert order.client_order_id == client_order_id("trend", signal.envelope.message_id, "AAPL")
+    assert (order.symbol, order.side, order.quantity.value) == ("AAPL", common_pb2.ORDER_SIDE_BUY, "90")
+    assert (order.order_type, order.time_in_force) == (common_pb2.ORDER_TYPE_MARKET, common_pb2.TIME_IN_FORCE_DAY)
+    assert order.status == S.ORDER_STATUS_INITIALIZED and order.created_at == 7
+    assert (order.lineage.signal_id, order.lineage.strategy_id) == (signal.envelope.message_id, "trend")
+    assert (order.lineage.model_version, order.lineage.feature_hash) == ("v7", "f-1")
+    # Going flat sells what is working.
+    flat = book.order_for_signal(a_signal(0.0), Decimal(100_000), OmsConfig())
+    assert flat is not None and flat.side == common_pb2.ORDER_SIDE_SELL and flat.quantity.value == "10"
+
+
+def test_no_order_for_a_signal_already_placed_too_small_or_without_equity() -> None:
+    book = submitted_book()
+    signal = a_signal(0.1)
+    order = book.order_for_signal(signal, Decimal(100_000), OmsConfig())
+    assert order is not None
+    book.apply(
+        S.OrderEvent(
+            envelope=new_envelope("t", cause=signal),
+            event_type=S.ORDER_EVENT_TYPE_INITIALIZED,
+            client_order_id=order.client_order_id,
+            order=order,
+        )
+    )
+    assert book.order_for_signal(signal, Decimal(100_000), OmsConfig()) is None  # its id is in the book
+    assert OrderBook().order_for_signal(a_signal(0.004), Decimal(100_000), OmsConfig()) is None  # 4 shares: too small
+    assert OrderBook().order_for_signal(a_signal(0.1), Decimal(0), OmsConfig()) is None  # nothing to size with
 
 
 class OrderLifecycle(RuleBasedStateMachine):

@@ -253,12 +253,11 @@ class Replayer:
     def on_signal(self, signal: Any, at_ms: int) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
         """order-management's decision for a signal and, if it placed an order, its client order id and risk's
         verdict on it."""
-        from trading.common.v1 import common_pb2
+        from oms_service.engine import check_request
         from trading.oms.v1 import oms_pb2
         from trading.risk.v1 import risk_pb2
-        from trading_platform.decimals import from_proto, to_proto
+        from trading_platform.decimals import from_proto
         from trading_platform.envelope import new_envelope
-        from trading_platform.ids import client_order_id
 
         self.at(at_ms)
         price = from_proto(signal.reference_price) or Decimal(0)
@@ -269,47 +268,13 @@ class Replayer:
                 equity = self.risk.equity()
             except RuntimeError:  # no start-of-day equity recorded: order-management would not size either
                 return None, None, None
-        config = self.oms_config
-        delta = self.book.order_delta(
-            signal.symbol,
-            signal.target_weight,
-            equity,
-            price,
-            config.lot_size,
-            config.min_order_quantity,
-            config.min_order_notional,
-        )
-        cid = client_order_id(signal.strategy_id or "default", signal.envelope.message_id, signal.symbol)
-        if delta == 0 or cid in self.book.orders:
+        order = self.book.order_for_signal(signal, equity, self.oms_config)  # the service's own step
+        if order is None:
             return None, None, None
-        side = common_pb2.ORDER_SIDE_BUY if delta > 0 else common_pb2.ORDER_SIDE_SELL
-        order = oms_pb2.Order(
-            client_order_id=cid,
-            symbol=signal.symbol,
-            side=side,
-            quantity=to_proto(abs(delta)),
-            order_type=common_pb2.ORDER_TYPE_MARKET,
-            time_in_force=common_pb2.TIME_IN_FORCE_DAY,
-            status=oms_pb2.ORDER_STATUS_INITIALIZED,
-            filled_quantity=to_proto(0),
-            lineage=oms_pb2.OrderLineage(
-                signal_id=signal.envelope.message_id,
-                strategy_id=signal.strategy_id,
-                model_version=signal.model_version,
-                feature_hash=signal.feature_hash,
-            ),
-        )
+        cid, side = order.client_order_id, order.side
         self._event(oms_pb2.ORDER_EVENT_TYPE_INITIALIZED, order, signal)
-        request = risk_pb2.CheckOrderRequest(
-            envelope=new_envelope("order-management", cause=signal),
-            client_order_id=cid,
-            symbol=signal.symbol,
-            side=side,
-            quantity=order.quantity,
-            order_type=common_pb2.ORDER_TYPE_MARKET,
-            reference_price=to_proto(price),
-            strategy_id=signal.strategy_id,
-        )
+        request = check_request(order, price)
+        request.envelope.CopyFrom(new_envelope("order-management", cause=signal))
         verdict = self.risk.check(request)
         decision = risk_pb2.RiskDecision(
             envelope=new_envelope("risk", cause=request),

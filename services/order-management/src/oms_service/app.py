@@ -54,7 +54,7 @@ from trading_platform.rpc import Servicer, channel
 from trading_platform.service import ServiceParts
 
 from oms_service.config import OmsSettings
-from oms_service.engine import OPEN, OrderBook, OrderTerms
+from oms_service.engine import OPEN, OrderBook, OrderTerms, check_request, new_order
 
 log = get_logger("order-management")
 S = oms_pb2
@@ -70,7 +70,6 @@ STOP_TIMEOUT_S = 10.0
 FENCED_ERRORS = {"ProducerFenced", "InvalidProducerEpoch", "TransactionalIdAuthorizationFailed"}
 # Why the service asked the runner to stop (read by __main__ for the exit code).
 HALTED: list[str] = []
-MARKET_DAY = OrderTerms()  # what a signal's order is
 ORDERS_LIMIT = 500  # the broker's most recent orders reconciliation reads
 
 
@@ -182,6 +181,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.open_orders = (0, 0)  # ours, the broker's, at the last reconciliation
         self.locks = BookLocks()
         self.grpc_writes = InFlight()
+        self.order_writes: set[asyncio.Task[oms_pb2.SubmitOrderResponse]] = set()  # SubmitOrder's, see there
         self.on_halt = on_halt
         self.halted: str | None = None  # why this instance stopped writing
         self.stopping = False
@@ -261,6 +261,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         if self.consumer is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.consumer.stop(), STOP_TIMEOUT_S)  # the batch in flight commits
+        if self.order_writes:  # manual orders being written end first (their transactions commit or abort)
+            await asyncio.wait(set(self.order_writes), timeout=STOP_TIMEOUT_S)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -570,79 +572,27 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 await self.on_report(value)
 
     async def on_signal(self, signal: Any) -> None:
-        price = from_proto(signal.reference_price) or Decimal(0)
         if self.equity is None:
             log.warning("signal not traded: the broker's account equity is unknown", symbol=signal.symbol)
             return
-        delta = self.book.order_delta(
-            signal.symbol,
-            signal.target_weight,
-            self.equity,
-            price,
-            self.config.lot_size,
-            self.config.min_order_quantity,
-            self.config.min_order_notional,
-        )
-        if delta == 0:
+        order = self.book.order_for_signal(signal, self.equity, self.config, now_ns=time.time_ns())
+        if order is None:
             return
         if self.trading_blocked:
             log.warning("signal not traded: reconciliation has blocked new orders", symbol=signal.symbol)
             return
-        cid = derive_client_order_id(signal.strategy_id or "default", signal.envelope.message_id, signal.symbol)
-        if cid in self.book.orders:
-            return
-        lineage = oms_pb2.OrderLineage(
-            signal_id=signal.envelope.message_id,
-            strategy_id=signal.strategy_id,
-            model_version=signal.model_version,
-            feature_hash=signal.feature_hash,
-        )
-        await self.place(cid, signal.symbol, delta, price, lineage, cause=signal)
+        await self.place(order, from_proto(signal.reference_price) or Decimal(0), cause=signal)
 
     async def place(
-        self,
-        cid: str,
-        symbol: str,
-        delta: Decimal,
-        price: Decimal,
-        lineage: oms_pb2.OrderLineage,
-        cause: Any,
-        terms: OrderTerms = MARKET_DAY,
+        self, order: oms_pb2.Order, price: Decimal, cause: Any
     ) -> tuple[oms_pb2.Order, risk_pb2.RiskDecision | None]:
-        side = common_pb2.ORDER_SIDE_BUY if delta > 0 else common_pb2.ORDER_SIDE_SELL
-        now = time.time_ns()
-        order = oms_pb2.Order(
-            client_order_id=cid,
-            symbol=symbol,
-            side=side,
-            quantity=to_proto(abs(delta)),
-            order_type=terms.order_type,
-            time_in_force=terms.time_in_force,
-            limit_price=to_proto(terms.limit_price),
-            stop_price=to_proto(terms.stop_price),
-            trail_price=to_proto(terms.trail_price),
-            trail_percent=to_proto(terms.trail_percent),
-            status=S.ORDER_STATUS_INITIALIZED,
-            filled_quantity=to_proto(0),
-            lineage=lineage,
-            created_at=now,
-            updated_at=now,
-        )
+        """An INITIALIZED order through risk: DENIED, or SUBMITTED with its command, all in the open transaction."""
+        cid = order.client_order_id
         # INITIALIZED goes out while risk decides (its ack is awaited before anything depends on it): one ack wait
         # less on the order path. It is in the same transaction as what follows, so a crash leaves none of it.
         initialized = asyncio.create_task(self.emit(S.ORDER_EVENT_TYPE_INITIALIZED, order, cause=cause))
-        request = risk_pb2.CheckOrderRequest(
-            envelope=new_envelope("order-management", cause=cause),
-            client_order_id=cid,
-            symbol=symbol,
-            side=side,
-            quantity=order.quantity,
-            order_type=terms.order_type,
-            limit_price=order.limit_price,
-            reference_price=to_proto(price),
-            strategy_id=lineage.strategy_id,
-            dry_run=self.shadow,  # the shadow colour must not count towards live duplicate and throttle checks
-        )
+        request = check_request(order, price, dry_run=self.shadow)  # the shadow colour: no live duplicate checks
+        request.envelope.CopyFrom(new_envelope("order-management", cause=cause))
         try:
             decision = await self.risk.CheckOrder(request)
         except grpc.aio.AioRpcError as error:  # fail closed: no answer is a no
@@ -757,6 +707,26 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="INVALID_ORDER", reason=problem)
         if (refusal := self.not_writing()) is not None:
             return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="UNAVAILABLE", reason=refusal)
+        # The order is written by a task of its own, which a caller that gives up does not cancel: cancelled half way
+        # (a gRPC deadline cancels the handler), its transaction would abort after its INITIALIZED or SUBMITTED had
+        # changed the book, leaving an order open of record that the log and the broker never had. A caller that
+        # gave up before the order's turn came has it dropped unwritten; once its writing has begun, it ends
+        # (denied, or submitted with its command).
+        abandoned = asyncio.Event()
+        writing = asyncio.create_task(self.write_order(request, quantity, terms, abandoned))
+        self.order_writes.add(writing)
+        writing.add_done_callback(self.order_writes.discard)
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise
+
+    async def write_order(
+        self, request: oms_pb2.SubmitOrderRequest, quantity: Decimal, terms: OrderTerms, abandoned: asyncio.Event
+    ) -> oms_pb2.SubmitOrderResponse:
+        """A manual order in a transaction of its own: DUPLICATE, RECONCILIATION_BLOCKED, ABANDONED (its caller gave
+        up before its turn: nothing written), or placed (risk's answer)."""
         decision_id = request.decision_id or new_message_id()
         strategy = request.strategy_id or "manual"
         cid = derive_client_order_id(strategy, decision_id, request.symbol)
@@ -765,6 +735,12 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 # The order's events and its command in a transaction of their own (taking turns with the
                 # consumer's): committed together when the block ends, or not at all.
                 async with self.publisher.transaction(), self.locks.symbol(request.symbol):
+                    if abandoned.is_set():
+                        return oms_pb2.SubmitOrderResponse(
+                            accepted=False,
+                            reason_code="ABANDONED",
+                            reason="the caller gave up before the order's turn came; nothing was written",
+                        )
                     if cid in self.book.orders:
                         return oms_pb2.SubmitOrderResponse(
                             order=self.book.orders[cid],
@@ -790,15 +766,8 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                     lineage = oms_pb2.OrderLineage(
                         signal_id=decision_id, strategy_id=strategy, submitted_by=caller.actor if caller else ""
                     )
-                    order, decision = await self.place(
-                        cid,
-                        request.symbol,
-                        signed,
-                        price,
-                        lineage,
-                        cause=None,
-                        terms=terms,
-                    )
+                    placing = new_order(cid, request.symbol, signed, lineage, terms, now_ns=time.time_ns())
+                    order, decision = await self.place(placing, price, cause=None)
             except Exception as error:  # aborted: nothing of this order is in the log, but the book saw it
                 self.transaction_failed(error, "SubmitOrder")
                 return oms_pb2.SubmitOrderResponse(

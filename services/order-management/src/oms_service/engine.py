@@ -10,11 +10,15 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from typing import Protocol
 
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
 from trading.oms.v1 import oms_pb2
+from trading.risk.v1 import risk_pb2
+from trading.signal.v1 import signal_pb2
 from trading_platform.decimals import from_proto, to_proto
+from trading_platform.ids import client_order_id
 
 S = oms_pb2
 T = oms_pb2
@@ -169,6 +173,57 @@ class OrderTerms:
         return None
 
 
+class Sizing(Protocol):
+    """How signals are sized into orders: OmsConfig (TRADING_OMS__LOT_SIZE, __MIN_ORDER_QUANTITY, and so on)."""
+
+    lot_size: Decimal
+    min_order_quantity: Decimal
+    min_order_notional: Decimal
+
+
+def new_order(
+    cid: str,
+    symbol: str,
+    delta: Decimal,
+    lineage: oms_pb2.OrderLineage,
+    terms: OrderTerms = OrderTerms(),
+    now_ns: int = 0,
+) -> oms_pb2.Order:
+    """The INITIALIZED order that trades `delta` (signed: a buy when positive) of symbol on these terms."""
+    return oms_pb2.Order(
+        client_order_id=cid,
+        symbol=symbol,
+        side=common_pb2.ORDER_SIDE_BUY if delta > 0 else common_pb2.ORDER_SIDE_SELL,
+        quantity=to_proto(abs(delta)),
+        order_type=terms.order_type,
+        time_in_force=terms.time_in_force,
+        limit_price=to_proto(terms.limit_price),
+        stop_price=to_proto(terms.stop_price),
+        trail_price=to_proto(terms.trail_price),
+        trail_percent=to_proto(terms.trail_percent),
+        status=S.ORDER_STATUS_INITIALIZED,
+        filled_quantity=to_proto(0),
+        lineage=lineage,
+        created_at=now_ns,
+        updated_at=now_ns,
+    )
+
+
+def check_request(order: oms_pb2.Order, reference_price: Decimal, dry_run: bool = False) -> risk_pb2.CheckOrderRequest:
+    """Risk's question about an order (the caller sets its envelope)."""
+    return risk_pb2.CheckOrderRequest(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        limit_price=order.limit_price,
+        reference_price=to_proto(reference_price),
+        strategy_id=order.lineage.strategy_id,
+        dry_run=dry_run,
+    )
+
+
 @dataclass
 class PositionState:
     symbol: str
@@ -321,6 +376,35 @@ class OrderBook:
         if abs(delta) < min_quantity or abs(delta) * price < min_notional:
             return ZERO
         return delta
+
+    def order_for_signal(
+        self, signal: signal_pb2.SignalGenerated, equity: Decimal, sizing: Sizing, now_ns: int = 0
+    ) -> oms_pb2.Order | None:
+        """order-management's one step from a signal to an order (the service takes it, and `tradectl replay`): the
+        INITIALIZED market DAY order that moves the symbol to the signal's target weight at its reference price, or
+        None when there is nothing to trade (there already, or too small) or the signal was placed before (its client
+        order id, derived from the signal's id, is in the book)."""
+        delta = self.order_delta(
+            signal.symbol,
+            signal.target_weight,
+            equity,
+            from_proto(signal.reference_price) or ZERO,
+            sizing.lot_size,
+            sizing.min_order_quantity,
+            sizing.min_order_notional,
+        )
+        if delta == 0:
+            return None
+        cid = client_order_id(signal.strategy_id or "default", signal.envelope.message_id, signal.symbol)
+        if cid in self.orders:
+            return None
+        lineage = oms_pb2.OrderLineage(
+            signal_id=signal.envelope.message_id,
+            strategy_id=signal.strategy_id,
+            model_version=signal.model_version,
+            feature_hash=signal.feature_hash,
+        )
+        return new_order(cid, signal.symbol, delta, lineage, now_ns=now_ns)
 
     def transition(self, client_order_id: str, status: int) -> oms_pb2.Order:
         """The order after moving to status, or IllegalTransition (the state machine of docs/architecture.md)."""
