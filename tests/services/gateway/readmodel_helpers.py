@@ -237,3 +237,54 @@ def publisher_of(bootstrap: str, namespace: str) -> Publisher:
 
 def items(body: dict[str, Any]) -> list[dict[str, Any]]:
     return list(body["items"])
+
+
+# -- a gateway with its read model, over the real Redis, OpenBao and Kafka ----------------------------------------
+@dataclass
+class Api:
+    """A started gateway (its read model consuming the test's namespace) and a logged-in admin."""
+
+    running: Any  # tests.services.gateway.helpers.Running
+    publisher: Publisher
+
+    @property
+    def client(self) -> Any:
+        return self.running.client
+
+    @property
+    def feed(self) -> Feed:
+        return self.running.gateway.feed  # type: ignore[no-any-return]
+
+    async def user(self, name: str, roles: list[str]) -> str:
+        """A new user with these roles, logged in: its access token."""
+        account = await self.client.create_user(self.running.admin_token, name, roles)
+        return str(await self.client.token(account))
+
+    async def get(self, path: str, token: str, **params: Any) -> Any:
+        return await self.client.http.get(path, params=params, headers={"authorization": f"Bearer {token}"})
+
+
+@asynccontextmanager
+async def api_gateway(
+    make_settings: Any, vault_root: Any, bootstrap: str, namespace: str, **config: Any
+) -> AsyncIterator[Api]:
+    from gateway_service.config import GatewayConfig
+
+    from tests.services.gateway.helpers import Running, bootstrap_admin, start_gateway
+
+    await ensure_topics(bootstrap, READ_TOPICS, namespace=namespace)
+    # The tests read fast, from one address: the rate limits (tested on their own) are set out of the way.
+    generous = {
+        k: "100000/second" for k in ("rate_limit_user", "rate_limit_address") if k in GatewayConfig.model_fields
+    }
+    settings = make_settings(**{**generous, **config})
+    gateway, client = await start_gateway(settings)
+    client.app.state.feed = gateway.feed
+    try:
+        admin = await bootstrap_admin(client, vault_root, settings)
+        running = Running(settings, gateway, client, admin, await client.token(admin), vault_root)
+        async with publisher_of(bootstrap, namespace) as publisher:
+            yield Api(running, publisher)
+    finally:
+        await client.aclose()
+        await gateway.stop()

@@ -31,7 +31,17 @@ from gateway_service.guard import ErrorGuardMiddleware
 from gateway_service.headers import SecurityHeadersMiddleware
 from gateway_service.ratelimit import RateLimitMiddleware
 from gateway_service.readmodel import Caps, Fanout, Feed, ReadModel
-from gateway_service.routes import admin, api_read, api_stream, api_write, auth, dashboard, wellknown
+from gateway_service.routes import (
+    admin,
+    api_audit,
+    api_read,
+    api_relay,
+    api_stream,
+    api_write,
+    auth,
+    dashboard,
+    wellknown,
+)
 from gateway_service.signing import SigningKeys
 
 log = get_logger("gateway")
@@ -64,6 +74,7 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
         dashboard.router,
         api_read.router,
         api_write.router,
+        api_audit.router,
         api_stream.router,
     )
     for router in routers:
@@ -226,6 +237,7 @@ class _AttachEngine:
     async def stop(self) -> None:
         self.app.state.engine = None
         self.app.state.feed = None
+        await api_relay.close_channels(self.app.state)
 
 
 async def build(settings: GatewaySettings) -> ServiceParts:
