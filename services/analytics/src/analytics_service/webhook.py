@@ -74,12 +74,17 @@ class AlertmanagerWebhook:
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
+        self._busy = False
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=self.timeout_s)
         self._task = asyncio.create_task(self._run(), name="alertmanager-webhook")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 2.0) -> None:
+        """Give the alerts in hand up to drain_s to be delivered, then stop."""
+        deadline = asyncio.get_running_loop().time() + drain_s
+        while (self.queue or self._busy) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,7 +104,11 @@ class AlertmanagerWebhook:
         while True:
             await self._ready.wait()
             while self.queue:
-                await self._deliver(self.queue.popleft())
+                self._busy = True
+                try:
+                    await self._deliver(self.queue.popleft())
+                finally:
+                    self._busy = False
             self._ready.clear()
 
     async def _deliver(self, alert: analytics_pb2.Alert) -> bool:
