@@ -145,7 +145,7 @@ def parse_timeframe(value: str) -> Timeframe:
 
 
 def parse_time(name: str, value: str | None) -> int | None:
-    """An RFC-3339 time or a date (midnight UTC, as Alpaca reads it), in UNIX ns."""
+    """An RFC-3339 time (naive = UTC) or a date (its midnight UTC, as alpaca-py sends a date), in UNIX ns."""
     if value is None or value == "":
         return None
     try:

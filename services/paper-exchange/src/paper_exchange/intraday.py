@@ -76,8 +76,12 @@ def generate_day(
     closes = ticks[:, -1].copy()
     highs = ticks.max(axis=1)
     lows = ticks.min(axis=1)
-    # Prices on the penny, as the tape has them; the extremes stay the real day's.
+    # Prices on the penny, as the tape has them; the open, close and extremes stay the real day's exactly (a source
+    # price with more decimals keeps them), so the day's minutes aggregate to its real daily bar.
     opens, highs, lows, closes = (np.round(a, 2) for a in (opens, highs, lows, closes))
+    opens[0], closes[-1] = day_open, day_close
+    highs[int(high_tick) // TICKS_PER_MINUTE], lows[int(low_tick) // TICKS_PER_MINUTE] = day_high, day_low
+    opens, highs, lows, closes = (np.clip(a, day_low, day_high) for a in (opens, highs, lows, closes))
     highs = np.maximum.reduce([highs, opens, closes])
     lows = np.minimum.reduce([lows, opens, closes])
     minutes = np.arange(MINUTES_PER_SESSION)
