@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 import faust
@@ -113,6 +114,7 @@ class Analytics:
             topic_disable_leader=True,
             producer_acks=-1,
         )
+        Path(self.app.conf.datadir).mkdir(parents=True, exist_ok=True)
         self.tables: dict[str, OnePartitionTable] = {}
         for name in TABLES:
             self.tables[name] = OnePartitionTable(self.app, name=name, partitions=1)
