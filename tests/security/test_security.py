@@ -133,6 +133,40 @@ def test_the_sbom_names_every_pin(tmp_path: Path) -> None:
     assert {"grpcio", "fastapi", "hvac"} <= names
 
 
+AUDITED = [{"name": "requests", "version": "2.34.2", "vulns": []}]
+SKIPPED = {"name": "jinja2", "version": "3.1.6", "skip_reason": "Dependency not found on PyPI and could not be audited"}
+
+
+@pytest.mark.parametrize(
+    ("dependencies", "answers", "status", "said"),
+    [
+        (AUDITED, {}, "pass", "0 vulnerable of 1 audited (1 by pip-audit, 0 on PyPI's project endpoint"),
+        # pip-audit could not look a pin up; PyPI's project endpoint answers for it (its latest release): audited.
+        ([*AUDITED, SKIPPED], {"jinja2": []}, "pass", "0 vulnerable of 2 audited (1 by pip-audit, 1 on PyPI's"),
+        ([*AUDITED, SKIPPED], {"jinja2": [{"id": "GHSA-x", "fix_versions": ["3.1.7"]}]}, "fail", "1 vulnerable of 2"),
+        ([SKIPPED], {}, "unavailable", "vulnerability database not reachable: 0 of 1 pins audited"),
+        ([*AUDITED, SKIPPED], {}, "unavailable", "partial: 0 vulnerable of 1 audited"),
+    ],
+    ids=["all audited", "audited on the project endpoint", "a known vulnerability", "nothing answers", "partial"],
+)
+def test_pip_audit_passes_only_when_every_pin_is_audited_and_none_is_vulnerable(
+    dependencies: list[dict[str, object]], answers: dict[str, list[dict[str, object]]], status: str, said: str
+) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def lookup(name: str, version: str) -> list[dict[str, object]] | None:
+        asked.append((name, version))
+        return answers.get(name)
+
+    check = static.audit_result(dependencies, lookup)
+    assert check.status == status and said in check.summary, check
+    assert asked == [(d["name"], d["version"]) for d in dependencies if "skip_reason" in d]  # only what was skipped
+    if status == "fail":
+        assert check.findings == ["jinja2==3.1.6: GHSA-x (fixed in 3.1.7)"]
+    if "partial" in said:
+        assert check.findings == ["not audited (no per-version lookup here, and not the latest release): jinja2==3.1.6"]
+
+
 def test_the_report_scores_and_fails_below_its_thresholds(tmp_path: Path) -> None:
     checks = [
         report.Check("a", "t", "pass", "ok"),
