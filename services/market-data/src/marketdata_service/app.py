@@ -1,5 +1,9 @@
 """Market-data wiring: the one broker market-data connection (alpaca-py StockDataStream), REST polling as the
-backup source, validated bars out, rejects to the dead-letter topic, quality scores, and the snapshot RPCs."""
+backup source, validated bars out, rejects to the dead-letter topic, quality scores, and the snapshot RPCs.
+
+The stream is read raw (`raw_data=True`: the msgpack maps as sent, no pydantic model per record) and every record is
+handed to a librdkafka producer without waiting for its ack (marketdata_service.fanout): thousands of records a second
+go out in batches, a full producer queue holds the stream back, and a record the bus did not take is counted."""
 
 from __future__ import annotations
 
@@ -16,18 +20,19 @@ from trading.common.v1 import common_pb2
 from trading.marketdata.v1 import marketdata_pb2, marketdata_pb2_grpc
 from trading_platform.deployment import LeaseGuard, LeaseLost
 from trading_platform.envelope import new_envelope
-from trading_platform.messaging import Publisher, ensure_topics
+from trading_platform.messaging import ensure_topics
 from trading_platform.observability import get_logger
 from trading_platform.rpc import Servicer
 from trading_platform.service import ServiceParts
 
 from marketdata_service.config import MarketDataSettings
 from marketdata_service.engine import BarValidator, quote_problem
+from marketdata_service.fanout import Fanout
+from marketdata_service.records import BadStreamRecord, rest_bar, stream_bar, stream_quote, stream_trade
 
 log = get_logger("market-data")
 BARS = Counter("marketdata_bars_total", "bars received", ["outcome", "source"])
 LEASE_REFUSED = Counter("marketdata_lease_refused_total", "broker records not published: no live lease", ["kind"])
-PUBLISH_FAILURES = Counter("marketdata_publish_failures_total", "records the bus did not acknowledge", ["topic"])
 PRODUCED = [
     "marketdata.bars.v1",
     "marketdata.bars.v1.dlq",
@@ -48,7 +53,7 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         broker = settings.broker
         key, secret = broker.api_key_id.get_secret_value(), broker.api_secret_key.get_secret_value()
         self.stream = StockDataStream(
-            key, secret, url_override=broker.data_stream_url or broker.stream_url(f"/v2/{broker.feed}")
+            key, secret, raw_data=True, url_override=broker.data_stream_url or broker.stream_url(f"/v2/{broker.feed}")
         )
         self.stream.subscribe_bars(self.on_stream_bar, *self.config.symbols)
         self.stream.subscribe_quotes(self.on_quote, *self.config.symbols)
@@ -59,16 +64,17 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             self.config.max_jump_sigmas, self.config.quality_window_bars, self.config.history_bars
         )
         kafka = settings.kafka
-        self.publisher = Publisher(
+        self.fanout = Fanout(
             kafka.connection(),
             "market-data",
             namespace=kafka.namespace,
             shadow=settings.deployment.shadow,
+            linger_ms=self.config.linger_ms,
+            max_queued=self.config.max_queued_records,
         )
         self.source = STREAM
         self.last_stream_bar = time.monotonic()
         self.tasks: list[asyncio.Task[Any]] = []
-        self.unacked: set[asyncio.Future[Any]] = set()
         # The live lease (blue-green): checked before publishing anything that came from the broker.
         self.lease = LeaseGuard("market-data")
         self.lease_refusals = 0
@@ -78,7 +84,7 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         await ensure_topics(
             kafka.connection(), PRODUCED, namespace=kafka.namespace, shadow=self.settings.deployment.shadow
         )
-        await self.publisher.start()
+        await self.fanout.start()
         if self.settings.deployment.shadow:
             # The idle blue-green colour holds no broker connection (there is one per account): it waits, ready.
             log.info("shadow colour: not connecting to the broker's data stream")
@@ -91,25 +97,7 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await asyncio.gather(*self.unacked, return_exceptions=True)
-        await self.publisher.stop()
-
-    async def emit(self, topic: str, message: Any, key: str) -> None:
-        """Market data is pipelined: the next record from the stream is handled while this one's ack is on its way,
-        so a burst (every symbol's quote, trade and bar at once) reaches the bus together. Per symbol the order
-        holds; a record the bus does not acknowledge is counted and logged."""
-        delivery = await self.publisher.send(topic, message, key)
-        self.unacked.add(delivery)
-
-        def acked(future: asyncio.Future[Any]) -> None:
-            self.unacked.discard(future)
-            if not future.cancelled() and future.exception() is not None:
-                PUBLISH_FAILURES.labels(topic).inc()
-                log.error(
-                    "market data not acknowledged by the bus", topic=topic, key=key, error=str(future.exception())
-                )
-
-        delivery.add_done_callback(acked)
+        await self.fanout.stop()
 
     def may_publish(self, kind: str) -> bool:
         """Only the holder of the live lease publishes what the broker sends (one broker stream, one publisher); a
@@ -124,91 +112,61 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             return False
         return True
 
-    async def on_stream_bar(self, bar: Any) -> None:
+    async def on_stream_bar(self, raw: Any) -> None:  # raw_data=True: the record's map
         if not self.may_publish("bar"):
             return
         self.last_stream_bar = time.monotonic()
         if self.source != STREAM:
             await self.switch(STREAM, "the stream delivers again")
-        await self.handle(bar, STREAM)
+        try:
+            bar = stream_bar(raw)
+        except (BadStreamRecord, TypeError) as error:
+            await self.reject_raw("marketdata.bars.v1", raw, str(error))
+            return
+        await self.handle(bar)
 
-    async def handle(self, raw: Any, source: int) -> None:
-        ts_event = int(raw.timestamp.timestamp() * 1e9)
-        bar = marketdata_pb2.Bar(
-            envelope=new_envelope("market-data", ts_event=ts_event),
-            symbol=raw.symbol,
-            interval_seconds=60,
-            open=float(raw.open),
-            high=float(raw.high),
-            low=float(raw.low),
-            close=float(raw.close),
-            volume=float(raw.volume),
-            vwap=float(raw.vwap or 0),
-            trade_count=int(raw.trade_count or 0),
-            source=source,
-            generated=True,
-        )
+    async def handle(self, bar: marketdata_pb2.Bar) -> None:
         problem = self.validator.validate(bar)
         if problem is not None:
-            BARS.labels("rejected", marketdata_pb2.DataSource.Name(source)).inc()
-            reason_code, reason = problem
-            await self.publisher.publish_dead_letter(
-                common_pb2.DeadLetter(
-                    envelope=new_envelope("market-data", cause=bar),
-                    source_topic="marketdata.bars.v1",
-                    key=bar.symbol.encode(),
-                    value=bar.SerializeToString(),
-                    reason_code=reason_code,
-                    reason=reason,
-                    consumer_group="market-data",
-                ),
-                "marketdata.bars.v1",
-            )
+            BARS.labels("rejected", marketdata_pb2.DataSource.Name(bar.source)).inc()
+            await self.reject("marketdata.bars.v1", bar, *problem)
         else:
-            BARS.labels("accepted", marketdata_pb2.DataSource.Name(source)).inc()
-            await self.emit("marketdata.bars.v1", bar, key=bar.symbol)
+            BARS.labels("accepted", marketdata_pb2.DataSource.Name(bar.source)).inc()
+            await self.fanout.send("marketdata.bars.v1", bar, key=bar.symbol)
         await self.publish_quality(bar.symbol, stale=False)
 
-    async def on_quote(self, raw: Any) -> None:
+    async def on_quote(self, raw: Any) -> None:  # raw_data=True: the record's map
         if not self.may_publish("quote"):
             return
-        quote = marketdata_pb2.Quote(
-            envelope=new_envelope("market-data", ts_event=int(raw.timestamp.timestamp() * 1e9)),
-            symbol=raw.symbol,
-            bid_price=float(raw.bid_price),
-            bid_size=float(raw.bid_size),
-            ask_price=float(raw.ask_price),
-            ask_size=float(raw.ask_size),
-            source=STREAM,
-            generated=True,
-        )
+        try:
+            quote = stream_quote(raw)
+        except (BadStreamRecord, TypeError) as error:
+            await self.reject_raw("marketdata.quotes.v1", raw, str(error))
+            return
         problem = quote_problem(quote)
         if problem is not None:
             await self.reject("marketdata.quotes.v1", quote, *problem)
             return
         self.latest_quotes[quote.symbol] = quote
-        await self.emit("marketdata.quotes.v1", quote, key=quote.symbol)
+        await self.fanout.send("marketdata.quotes.v1", quote, key=quote.symbol)
 
-    async def on_trade(self, raw: Any) -> None:
+    async def on_trade(self, raw: Any) -> None:  # raw_data=True: the record's map
         if not self.may_publish("trade"):
             return
-        trade = marketdata_pb2.Trade(
-            envelope=new_envelope("market-data", ts_event=int(raw.timestamp.timestamp() * 1e9)),
-            symbol=raw.symbol,
-            price=float(raw.price),
-            size=float(raw.size),
-            trade_id=str(raw.id),
-            source=STREAM,
-            generated=True,
-        )
+        try:
+            trade = stream_trade(raw)
+        except (BadStreamRecord, TypeError) as error:
+            await self.reject_raw("marketdata.trades.v1", raw, str(error))
+            return
         if not (trade.price > 0 and trade.size > 0):
             await self.reject("marketdata.trades.v1", trade, "invalid_values", "trade price and size must be positive")
             return
-        await self.emit("marketdata.trades.v1", trade, key=trade.symbol)
+        await self.fanout.send("marketdata.trades.v1", trade, key=trade.symbol)
 
     async def reject(self, topic: str, message: Any, reason_code: str, reason: str) -> None:
-        BARS.labels("rejected", "BROKER_STREAM").inc()
-        await self.publisher.publish_dead_letter(
+        if topic != "marketdata.bars.v1":
+            BARS.labels("rejected", "BROKER_STREAM").inc()
+        await self.fanout.dead_letter(
             common_pb2.DeadLetter(
                 envelope=new_envelope("market-data", cause=message),
                 source_topic=topic,
@@ -221,15 +179,32 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             topic,
         )
 
+    async def reject_raw(self, topic: str, raw: dict[str, Any], reason: str) -> None:
+        """A stream record no contract message could be made of: dead-lettered as received (its repr), with why."""
+        BARS.labels("rejected", "BROKER_STREAM").inc()
+        symbol = raw.get("S")
+        await self.fanout.dead_letter(
+            common_pb2.DeadLetter(
+                envelope=new_envelope("market-data"),
+                source_topic=topic,
+                key=symbol.encode() if isinstance(symbol, str) else b"",
+                value=repr(raw).encode(),
+                reason_code="invalid_values",
+                reason=reason,
+                consumer_group="market-data",
+            ),
+            topic,
+        )
+
     async def publish_quality(self, symbol: str, stale: bool) -> None:
         score = self.validator.quality(symbol, time.time_ns(), stale)
         if score is not None:
             score.envelope.CopyFrom(new_envelope("market-data"))
-            await self.publisher.publish("marketdata.quality.v1", score, key=symbol)
+            await self.fanout.send("marketdata.quality.v1", score, key=symbol)
 
     async def switch(self, to: int, reason: str) -> None:
         log.warning("data source switched", to=marketdata_pb2.DataSource.Name(to), reason=reason)
-        await self.publisher.publish(
+        await self.fanout.send(
             "marketdata.sources.v1",
             marketdata_pb2.DataSourceSwitched(
                 envelope=new_envelope("market-data"), from_source=self.source, to_source=to, reason=reason
@@ -258,7 +233,7 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
             for bar in latest.values():
                 state = self.validator.state(bar.symbol)
                 if int(bar.timestamp.timestamp() * 1e9) > state.last_ts and self.may_publish("rest bar"):
-                    await self.handle(bar, REST)
+                    await self.handle(rest_bar(bar, REST))
 
     async def GetLatestBar(self, request: Any, context: Any) -> marketdata_pb2.Bar:
         history = self.validator.state(request.symbol).history

@@ -13,6 +13,10 @@ class MarketDataConfig(Section):
     quality_window_bars: int = Field(30, gt=0, description="bars per symbol per quality score")
     max_jump_sigmas: float = Field(12.0, gt=0, description="a return beyond this many EWMA sigmas is rejected")
     history_bars: int = Field(2000, gt=0, description="bars kept per symbol for GetBars")
+    linger_ms: int = Field(5, ge=0, description="how long the producer gathers records into a batch per partition")
+    max_queued_records: int = Field(
+        100_000, gt=0, description="records handed to the producer and not yet acknowledged before the stream waits"
+    )
 
 
 class MarketDataSettings(ServiceSettings):
