@@ -70,6 +70,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("audit", "audit_service", 50056, 9106, {"TRADING_AUDIT__LEDGER_DIR": "{run_dir}/audit-ledger"}),
     # HTTP on {gateway_http_port} (users, sessions, tokens, the JWKS); its gRPC port serves health only.
     ServiceSpec("gateway", "gateway_service", 50057, 9107, {"TRADING_GATEWAY__PORT": "{gateway_http_port}"}),
+    # The faust-streaming analytics and alert rules (analytics.* topics); its gRPC port serves health only.
+    ServiceSpec("analytics", "analytics_service", 50058, 9108, {"TRADING_ANALYTICS__DATA_DIR": "{run_dir}/analytics"}),
     ServiceSpec("risk", "risk_service", 50054, 9104, {"TRADING_RISK__EXECUTION_ADDRESS": "{execution_address}"}),
     ServiceSpec("execution", "execution_service", 50055, 9105, BROKER_ENV),
     ServiceSpec(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from trading_platform.topics import (
+    ANALYTICS,
     DLQ_SUFFIX,
     READ_EVERYTHING,
     SHADOW_PREFIX,
@@ -29,7 +30,7 @@ from trading_platform.topics import (
 
 Resource = Literal["topic", "group", "transactionalId"]
 Pattern = Literal["literal", "prefix"]
-Operation = Literal["Read", "Write", "Describe"]
+Operation = Literal["Read", "Write", "Describe", "Create"]
 
 
 @dataclass(frozen=True, order=True)
@@ -67,7 +68,17 @@ def grants(namespace: str = "") -> list[Grant]:
         for user in READ_EVERYTHING:
             for form in (name, SHADOW_PREFIX + name, name + DLQ_SUFFIX):
                 topic(user, form, "Read")
+        # Analytics counts every topic's dead letters, and reads the end offsets of every topic a platform group
+        # consumes (consumer lag: offsets only, never the records).
+        topic(ANALYTICS, name + DLQ_SUFFIX, "Read")
+        for form in (name, SHADOW_PREFIX + name, name + DLQ_SUFFIX):
+            topic(ANALYTICS, form, "Describe")
+    # Its faust app creates and uses its own internal topics (table changelogs): `analytics-<table>-changelog`.
+    for operation in ("Read", "Write", "Describe", "Create"):
+        rules.add(Grant(ANALYTICS, "topic", namespace + ANALYTICS + "-", "prefix", operation))
     for user in principals():
+        # Consumer lag: analytics reads (Describe) the committed offsets of every principal's groups.
+        rules.add(Grant(ANALYTICS, "group", namespace + user, "prefix", "Describe"))
         rules.add(Grant(user, "group", namespace + user, "prefix", "Read"))
         rules.add(Grant(user, "transactionalId", namespace + user, "prefix", "Write"))
         rules.add(Grant(user, "transactionalId", namespace + user, "prefix", "Describe"))

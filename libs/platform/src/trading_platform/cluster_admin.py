@@ -115,9 +115,12 @@ def _binding(grant: Grant) -> Any:
         "transactionalId": ResourceType.TRANSACTIONAL_ID,
     }[grant.resource]
     pattern = ResourcePatternType.PREFIXED if grant.pattern == "prefix" else ResourcePatternType.LITERAL
-    operation = {"Read": AclOperation.READ, "Write": AclOperation.WRITE, "Describe": AclOperation.DESCRIBE}[
-        grant.operation
-    ]
+    operation = {
+        "Read": AclOperation.READ,
+        "Write": AclOperation.WRITE,
+        "Describe": AclOperation.DESCRIBE,
+        "Create": AclOperation.CREATE,
+    }[grant.operation]
     return AclBinding(resource, grant.name, pattern, grant.principal, "*", operation, AclPermissionType.ALLOW)
 
 

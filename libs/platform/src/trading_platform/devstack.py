@@ -44,7 +44,16 @@ from trading_platform.messaging.connection import KafkaConnection
 from trading_platform.topics import DLQ_SUFFIX, OPERATOR, SHADOW_PREFIX, TOPICS, principals
 
 DEFAULT_RUN_DIR = Path(".run")
-SERVICES_WITH_ROLES = ("market-data", "signal", "order-management", "risk", "execution", "audit", "paper-exchange")
+SERVICES_WITH_ROLES = (
+    "market-data",
+    "signal",
+    "order-management",
+    "risk",
+    "execution",
+    "audit",
+    "paper-exchange",
+    "analytics",
+)
 KAFKA_SECRET = "kafka"  # secret/trading/<principal>/kafka: username, password
 # Which shared secrets each service may read besides its own subtree (least privilege).
 SHARED_SECRET_READERS = {"alpaca": ("market-data", "execution", "paper-exchange")}
