@@ -67,7 +67,7 @@ class Shell {
 
   alert(item) {
     const key = `${item.rule}|${item.subject ?? ""}`;
-    const ended = item.status === "resolved" || (item.ends_at && Number(item.ends_at) > 0);
+    const ended = String(item.status).toUpperCase() !== "FIRING";
     if (ended) this.alerts.delete(key);
     else this.alerts.set(key, item);
     this.showAlerts();

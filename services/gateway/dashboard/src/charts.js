@@ -220,7 +220,11 @@ export function barChart(container, { name, title, series, labels = null, time =
     options: labels
       ? {
           axes: [
-            { ...AXIS, values: (_, ticks) => ticks.map((t) => labels()[Math.round(t)] ?? "") },
+            {
+              ...AXIS,
+              splits: () => labels().map((_, i) => i),
+              values: (_, ticks) => ticks.map((t) => labels()[t] ?? ""),
+            },
             { ...AXIS, size: 60 },
           ],
           scales: { x: { time: false, range: (_, min, max) => [min - 0.5, max + 0.5] } },

@@ -28,16 +28,26 @@ export function replace(el, ...children) {
   return el;
 }
 
-// Decimals arrive as strings and stay strings for display: grouping is added without a float round trip.
-export function money(value) {
+// Decimals arrive as strings and stay strings for display: rounded half up to `places` and grouped without a float
+// round trip (money is never a float here).
+export function money(value, places = 2) {
   if (value === undefined || value === null || value === "") return "–";
   const text = String(value);
-  const match = /^(-?)(\d+)(\.\d+)?$/.exec(text);
+  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
   if (!match) return text;
   const [, sign, whole, frac = ""] = match;
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const cents = frac.length === 0 ? ".00" : frac.length === 2 ? `${frac}0` : frac;
-  return `${sign}${grouped}${cents}`;
+  let digits = (whole + frac.padEnd(places, "0").slice(0, places)).split("").map(Number);
+  if (Number(frac[places] ?? 0) >= 5) {
+    let i = digits.length - 1;
+    while (i >= 0 && digits[i] === 9) digits[i--] = 0;
+    if (i < 0) digits = [1, ...digits];
+    else digits[i] += 1;
+  }
+  const all = digits.join("");
+  const int = all.slice(0, all.length - places).replace(/^0+(?=\d)/, "") || "0";
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const zero = /^[0,]*$/.test(grouped) && /^0*$/.test(all.slice(all.length - places));
+  return `${sign && !zero ? "-" : ""}${grouped}${places ? `.${all.slice(all.length - places)}` : ""}`;
 }
 
 export function num(value, digits = 2) {

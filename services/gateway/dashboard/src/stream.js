@@ -5,7 +5,23 @@
 
 import { accessToken, refresh } from "./api.js";
 
-export const CHANNELS = ["orders", "fills", "positions", "equity", "risk", "alerts", "quality"];
+export const CHANNELS = [
+  "orders",
+  "fills",
+  "positions",
+  "equity",
+  "risk",
+  "risk_changes",
+  "breaches",
+  "alerts",
+  "quality",
+  "execution",
+  "execution_orders",
+  "pnl",
+  "deadletters",
+  "models",
+  "audit",
+];
 const SILENCE_MS = 40_000;
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;

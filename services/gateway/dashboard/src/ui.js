@@ -73,9 +73,12 @@ export function table({ name, columns, rowKey, onOpen, empty = "nothing yet", li
   return api;
 }
 
+// The trading state's name. UNSPECIFIED is the read model's "no change recorded yet": the risk service then trades
+// in its default state, ACTIVE.
 export function stateName(value) {
   const text = String(pick(value ?? {}, "trading_state", "state") ?? value ?? "").toUpperCase();
-  return text.replace(/^TRADING_STATE_/, "") || "UNKNOWN";
+  const name = text.replace(/^TRADING_STATE_/, "");
+  return name === "UNSPECIFIED" ? "ACTIVE" : name || "UNKNOWN";
 }
 
 export function stateBadge(state) {

@@ -1,17 +1,18 @@
 // Audit: search the hash-chained ledger by topic, actor and time; the chain's verification status.
 
 import { call, list } from "../api.js";
-import { h, pick, replace, time } from "../dom.js";
+import { h, replace, time } from "../dom.js";
 import { errorText, message, section, since, table } from "../ui.js";
 
 const COLUMNS = [
-  { label: "Seq", get: (e) => pick(e, "sequence", "seq", "offset") , class: "num"},
-  { label: "Time", get: (e) => pick(e, "ts", "ts_event", "recorded_at"), format: time },
+  { label: "Seq", key: "sequence", class: "num" },
+  { label: "Recorded", key: "recorded_at", format: time },
   { label: "Topic", key: "topic" },
-  { label: "Actor", get: (e) => pick(e, "actor", "producer") },
-  { label: "Type", get: (e) => pick(e, "message_type", "type") },
+  { label: "Actor", key: "actor" },
+  { label: "Type", key: "message_type" },
   { label: "Key", key: "key" },
-  { label: "Hash", get: (e) => String(pick(e, "hash", "entry_hash") ?? "").slice(0, 16) },
+  { label: "Order", key: "client_order_id" },
+  { label: "Hash", get: (e) => String(e.hash ?? "").slice(0, 16) },
 ];
 
 function localInput(id, label, value) {
@@ -23,7 +24,7 @@ export default {
   title: "Audit",
   render(view) {
     const status = h("div", { dataset: { panel: "audit-status" } }, message("checking the chain…"));
-    const results = table({ name: "audit", columns: COLUMNS, rowKey: (e) => String(pick(e, "sequence", "seq", "hash") ?? Math.random()), empty: "no entry matches" });
+    const results = table({ name: "audit", columns: COLUMNS, rowKey: (e) => String(e.sequence), empty: "no entry matches" });
     const note = h("p", { class: "muted", role: "status" });
     const topic = h("input", { id: "a-topic", name: "topic", maxlength: 200, autocomplete: "off", placeholder: "oms.events.v1" });
     const actor = h("input", { id: "a-actor", name: "actor", maxlength: 200, autocomplete: "off", placeholder: "user:alice" });
@@ -67,11 +68,13 @@ export default {
     view.append(section("Chain", status), section("Search the ledger", form, note, results.el));
     call("/api/v1/audit/status").then(
       (s) => {
-        const ok = pick(s, "ok", "valid", "verified");
+        const v = s.verification;
         replace(
           status,
-          h("p", {}, h("span", { class: `badge ${ok ? "state-active" : "state-halted"}` }, ok ? "chain verified" : "chain NOT verified")),
-          h("p", { class: "muted" }, `${pick(s, "entries", "checked", "count") ?? "?"} entries checked ${time(pick(s, "verified_at", "checked_at", "ts"))}`),
+          h("p", {}, h("span", { class: `badge ${s.verified ? "state-active" : "state-halted"}` }, s.verified ? "chain verified" : "chain NOT verified")),
+          v
+            ? h("p", { class: "muted" }, `${v.entries_checked} entries checked at ${time(v.envelope?.ts_event)}${v.first_error ? `: ${v.first_error}` : ""}`)
+            : h("p", { class: "muted" }, "no verification recorded yet"),
         );
       },
       (e) => replace(status, message(errorText(e), "error")),

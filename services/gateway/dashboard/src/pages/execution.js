@@ -3,7 +3,7 @@
 
 import { list } from "../api.js";
 import { barChart, scatterChart, timeChart } from "../charts.js";
-import { h, num, pct, pick, time, toMillis } from "../dom.js";
+import { h, num, pct, time, toMillis } from "../dom.js";
 import { errorText, message, numberOr, section, table } from "../ui.js";
 
 const STAGES = [
@@ -14,7 +14,7 @@ const STAGES = [
 
 const WINDOW_COLUMNS = [
   { label: "Symbol", key: "symbol" },
-  { label: "Window end", get: (w) => pick(w, "window_end", "window_end_ns", "to"), format: time },
+  { label: "Window end", key: "window_end", format: time },
   { label: "Orders", key: "orders", class: "num" },
   { label: "Slippage bps", key: "arrival_slippage_bps", format: (v) => num(v), class: "num" },
   { label: "Shortfall bps", key: "implementation_shortfall_bps", format: (v) => num(v), class: "num" },
@@ -41,7 +41,7 @@ export default {
   render(view) {
     const charts = h("div", { class: "grid" });
     const perOrder = h("div", { class: "grid" });
-    const windows = table({ name: "execution-windows", columns: WINDOW_COLUMNS, rowKey: (w) => `${w.symbol}-${pick(w, "window_start", "window_start_ns")}` });
+    const windows = table({ name: "execution-windows", columns: WINDOW_COLUMNS, rowKey: (w) => `${w.symbol}-${w.window_start_ns}` });
     view.append(section("Cost and rates by window", charts, windows.el), section("Per order", perOrder));
     const slippage = timeChart(charts, {
       name: "slippage",
@@ -63,7 +63,7 @@ export default {
     let bucketLabels = [];
     const hist = barChart(perOrder, {
       name: "latency-histogram",
-      title: "Submit → fill latency of each order (count per ms bucket)",
+      title: "Submit → first fill latency of each order (orders per ms bucket)",
       labels: () => bucketLabels,
       series: [{ label: "orders" }],
     });
@@ -79,8 +79,9 @@ export default {
       time: true,
       series: [{ label: "slippage bps" }],
     });
-    const t = (w) => toMillis(pick(w, "window_end", "window_end_ns")) / 1000;
+    const t = (w) => toMillis(w.window_end_ns) / 1000;
     const showWindows = (items) => {
+      items.sort((a, b) => a.window_end_ns - b.window_end_ns);
       windows.set([...items].reverse());
       slippage.rows(items.map((w) => ({ x: t(w), y0: numberOr(w.arrival_slippage_bps), y1: numberOr(w.implementation_shortfall_bps) })));
       rates.rows(items.map((w) => ({ x: t(w), y0: numberOr(w.fill_ratio), y1: numberOr(w.reject_rate), y2: numberOr(w.cancel_rate) })));
@@ -100,23 +101,36 @@ export default {
       },
       (e) => charts.append(message(errorText(e), "error")),
     );
-    list("/api/v1/execution-quality/orders", { limit: 500 }).then(
-      (page) => {
-        const latencies = page.items.map((o) => numberOr(pick(o, "submit_to_fill_ms", "fill_latency_ms", "latency_ms"))).filter((v) => v !== null);
-        const { labels, counts } = histogram(latencies);
-        bucketLabels = labels;
-        hist.rows(counts.map((c, i) => ({ x: i, y0: c })));
-        const slip = (o) => numberOr(pick(o, "arrival_slippage_bps", "slippage_bps"));
-        bySize.rows(page.items.map((o) => ({ x: numberOr(pick(o, "notional", "filled_notional", "quantity")), y0: slip(o) })));
-        byTime.rows(page.items.map((o) => ({ x: toMillis(pick(o, "ts_ns", "ts", "filled_at")) / 1000, y0: slip(o) })));
+    // Per order (execution.quality.v1): latency to the first fill and slippage; the size is the order's filled
+    // notional (its filled quantity at its average fill price, from the orders read).
+    let measured = [];
+    const sizes = new Map();
+    const showOrders = () => {
+      const latencies = measured.map((o) => numberOr(o.submit_to_first_fill_ns)).filter((v) => v).map((ns) => ns / 1e6);
+      const { labels, counts } = histogram(latencies);
+      bucketLabels = labels;
+      hist.rows(counts.map((c, i) => ({ x: i, y0: c })));
+      bySize.rows(measured.map((o) => ({ x: sizes.get(o.client_order_id) ?? NaN, y0: numberOr(o.slippage_bps) })));
+      byTime.rows(measured.map((o) => ({ x: toMillis(o.envelope?.ts_event_ns) / 1000, y0: numberOr(o.slippage_bps) })));
+    };
+    const size = (o) => Math.abs(Number(o.filled_quantity) * Number(o.average_fill_price));
+    Promise.all([list("/api/v1/execution-quality/orders", { limit: 500 }), list("/api/v1/orders", { limit: 500 })]).then(
+      ([quality, orders]) => {
+        for (const o of orders.items) sizes.set(o.client_order_id, size(o));
+        measured = quality.items;
+        showOrders();
       },
       (e) => perOrder.append(message(errorText(e), "error")),
     );
     return {
       onEvent(channel, item) {
         if (channel === "execution" && item.symbol) {
-          items = [...items, item];
+          items = [...items.filter((w) => !(w.symbol === item.symbol && w.window_start_ns === item.window_start_ns)), item];
           showWindows(items);
+        } else if (channel === "orders" && item.client_order_id) sizes.set(item.client_order_id, size(item));
+        else if (channel === "execution_orders" && item.client_order_id) {
+          measured = [...measured, item];
+          showOrders();
         }
       },
     };

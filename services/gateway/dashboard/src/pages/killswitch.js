@@ -52,6 +52,13 @@ function confirmDialog({ title, text, confirmLabel, danger, withCancelOrders }) 
   });
 }
 
+// A pending change in words: a trading state to lift to, or limits to loosen.
+function describe(change) {
+  if (change?.trading_state) return `trading state → ${String(change.trading_state.state ?? "").replace(/^TRADING_STATE_/, "")}`;
+  if (change?.limits) return "looser limits";
+  return "change";
+}
+
 export function killSwitch(app) {
   const state = h("span", {}, stateBadge(app.state()));
   const outcome = h("p", { role: "status", class: "outcome" });
@@ -99,8 +106,8 @@ export function killSwitch(app) {
         });
         if (!answer) return resume.focus();
         try {
-          const change = await call("/api/v1/risk/resume", { method: "POST", body: { reason: answer.reason } });
-          const id = change?.change_id ?? change?.id ?? "";
+          const answered = await call("/api/v1/risk/resume", { method: "POST", body: { reason: answer.reason } });
+          const id = answered?.outcome?.change_id ?? "";
           replace(outcome, `Resume requested: pending change ${id} waits for a second risk officer's approval (four eyes).`);
           loadPending();
         } catch (e) {
@@ -113,17 +120,17 @@ export function killSwitch(app) {
   const loadPending = () =>
     list("/api/v1/risk/changes").then(
       (page) => {
-        const me = currentUser()?.subject;
+        const me = `user:${currentUser()?.subject}`;
         replace(
           pending,
           page.items.length ? h("h3", {}, "Pending changes (four eyes)") : null,
           page.items.map((c) => {
-            const id = c.change_id ?? c.id;
-            const mine = String(c.requested_by ?? c.requester ?? "").endsWith(me ?? "\u0000");
+            const id = c.change_id;
+            const mine = c.requested_by === me;
             return h(
               "div",
               { class: "pending", dataset: { change: id } },
-              h("span", {}, `${c.kind ?? c.type ?? "change"} by ${c.requested_by ?? c.requester ?? "?"} at ${time(c.requested_at ?? c.created_at)}: ${c.reason ?? ""}`),
+              h("span", {}, `${describe(c.change)} requested by ${c.requested_by} at ${time(c.envelope?.ts_event)}: ${c.reason}`),
               mine
                 ? h("span", { class: "muted" }, " (yours: another risk officer approves)")
                 : h(
@@ -133,7 +140,10 @@ export function killSwitch(app) {
                       class: "secondary",
                       onclick: async () => {
                         try {
-                          await call(`/api/v1/risk/changes/${encodeURIComponent(id)}/approve`, { method: "POST" });
+                          await call(`/api/v1/risk/changes/${encodeURIComponent(id)}/approve`, {
+                            method: "POST",
+                            body: { content_hash: c.content_hash, reason: "approved in the dashboard" },
+                          });
                           replace(outcome, `Change ${id} approved.`);
                           loadPending();
                           app.refreshState();

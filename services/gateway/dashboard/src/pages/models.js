@@ -1,78 +1,110 @@
-// Models: every version, which is live and which shadow, live-against-shadow agreement, prediction drift and realized
-// against expected return; a Promote button for model managers only.
+// Models: the live and shadow versions of each model, live-against-shadow agreement (the share of bars where the
+// shadow's target took the live one's side), prediction drift per feature and realized against expected reward from
+// the monitoring reports; a Promote button for model managers only.
 
 import { call, hasRole } from "../api.js";
 import { barChart } from "../charts.js";
-import { h, num, pct, pick, replace } from "../dom.js";
+import { h, num, pct, replace, time } from "../dom.js";
 import { errorText, message, numberOr, section, table } from "../ui.js";
 
-const COLUMNS = [
-  { label: "Model", get: (m) => pick(m, "name", "model") },
-  { label: "Version", key: "version" },
-  { label: "Role", get: (m) => pick(m, "role", "stage", "status") },
-  { label: "Live/shadow agreement", get: (m) => pick(m, "agreement", "shadow_agreement"), format: pct, class: "num" },
-  { label: "Prediction drift", get: (m) => pick(m, "drift", "prediction_drift"), format: (v) => num(v, 3), class: "num" },
-  { label: "Realized return", get: (m) => pick(m, "realized_return"), format: (v) => num(v, 4), class: "num" },
-  { label: "Expected return", get: (m) => pick(m, "expected_return"), format: (v) => num(v, 4), class: "num" },
+const VERSION_COLUMNS = [
+  { label: "Model", key: "model_name" },
+  { label: "Role", key: "role" },
+  { label: "Version", key: "model_version" },
+  { label: "Previous", key: "previous_version" },
+  { label: "Since", get: (m) => m.envelope?.ts_event, format: time },
+  { label: "Reason", key: "reason" },
 ];
+const AGREEMENT_COLUMNS = [
+  { label: "Live version", key: "live_version" },
+  { label: "Shadow version", key: "shadow_version" },
+  { label: "Bars compared", key: "compared", class: "num" },
+  { label: "Agreed", key: "agreed", class: "num" },
+  { label: "Agreement", key: "agreement", format: pct, class: "num" },
+];
+const MONITORING_COLUMNS = [
+  { label: "Model", get: (r) => `${r.model_name} v${r.model_version}` },
+  { label: "Role", key: "role" },
+  { label: "Observations", key: "observations", class: "num" },
+  { label: "Max drift", key: "max_drift", format: (v) => num(v, 3), class: "num" },
+  { label: "Drift alert", key: "drift_alert" },
+  { label: "Realized reward", key: "realised_reward", format: (v) => num(v, 5), class: "num" },
+  { label: "Expected reward", key: "expected_reward", format: (v) => num(v, 5), class: "num" },
+  { label: "Report", key: "ts", format: time },
+];
+
+function promoteForm(outcome) {
+  const name = h("input", { id: "p-name", name: "name", required: true, maxlength: 64, autocomplete: "off" });
+  const version = h("input", { id: "p-version", name: "version", required: true, maxlength: 32, autocomplete: "off" });
+  return h(
+    "form",
+    {
+      class: "filters",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          await call(`/api/v1/models/${encodeURIComponent(name.value.trim())}/promote`, {
+            method: "POST",
+            body: { version: version.value.trim() },
+          });
+          replace(outcome, `promoted ${name.value} to version ${version.value}`);
+        } catch (e) {
+          replace(outcome, errorText(e));
+        }
+      },
+    },
+    h("label", { for: "p-name" }, "Model"),
+    name,
+    h("label", { for: "p-version" }, "Version"),
+    version,
+    h("button", { type: "submit", class: "primary" }, "Promote"),
+  );
+}
 
 export default {
   path: "models",
   title: "Models",
   render(view) {
-    const charts = h("div", { class: "grid" });
     const outcome = h("p", { role: "status" });
-    const columns = hasRole("model-manager")
-      ? [
-          ...COLUMNS,
-          {
-            label: "Promote",
-            get: (m) => m,
-            format: (m) =>
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "secondary small",
-                  onclick: async () => {
-                    try {
-                      await call(`/api/v1/models/${encodeURIComponent(pick(m, "name", "model"))}/promote`, { method: "POST", body: { version: m.version } });
-                      replace(outcome, `promoted ${pick(m, "name", "model")} ${m.version}`);
-                    } catch (e) {
-                      replace(outcome, errorText(e));
-                    }
-                  },
-                },
-                "Promote",
-              ),
-          },
-        ]
-      : COLUMNS;
-    const models = table({ name: "models", columns, rowKey: (m) => `${pick(m, "name", "model")}-${m.version}`, empty: "no model registered" });
-    view.append(section("Versions", models.el, outcome), section("Live against shadow", charts));
-    let labels = [];
-    const agreement = barChart(charts, {
-      name: "model-agreement",
-      title: "Agreement with the live model and prediction drift, per version",
-      labels: () => labels,
-      series: [{ label: "agreement", digits: 3 }, { label: "drift", digits: 3, fill: "#ff7b7299", stroke: "#ff7b72" }],
-    });
-    const returns = barChart(charts, {
-      name: "model-returns",
-      title: "Realized against expected return, per version",
-      labels: () => labels,
-      series: [{ label: "realized", digits: 4 }, { label: "expected", digits: 4, fill: "#ffb45499", stroke: "#ffb454" }],
-    });
-    call("/api/v1/models").then(
-      (answer) => {
-        const items = Array.isArray(answer) ? answer : (answer.items ?? answer.models ?? []);
-        models.set(items);
-        labels = items.map((m) => `${pick(m, "name", "model")} v${m.version}`);
-        agreement.rows(items.map((m, i) => ({ x: i, y0: numberOr(pick(m, "agreement", "shadow_agreement")), y1: numberOr(pick(m, "drift", "prediction_drift")) })));
-        returns.rows(items.map((m, i) => ({ x: i, y0: numberOr(m.realized_return), y1: numberOr(m.expected_return) })));
-      },
-      (e) => charts.append(message(errorText(e), "error")),
+    const versions = table({ name: "models", columns: VERSION_COLUMNS, rowKey: (m) => `${m.model_name}|${m.role}`, empty: "no model loaded" });
+    const agreement = table({ name: "agreement", columns: AGREEMENT_COLUMNS, rowKey: (a) => `${a.live_version}|${a.shadow_version}`, empty: "no shadow model compared" });
+    const monitoring = table({ name: "monitoring", columns: MONITORING_COLUMNS, rowKey: (r) => `${r.model_name}|${r.model_version}|${r.role}`, empty: "no monitoring report yet" });
+    const charts = h("div", { class: "grid" });
+    view.append(
+      section("Live and shadow", versions.el, hasRole("model-manager") ? promoteForm(outcome) : null, outcome),
+      section("Live against shadow", agreement.el),
+      section("Drift and reward", charts, monitoring.el),
     );
-    return {};
+    let features = [];
+    const drift = barChart(charts, {
+      name: "model-drift",
+      title: "Prediction drift of the live model: mean shift per feature (training stds)",
+      labels: () => features,
+      series: [{ label: "mean shift", digits: 3 }],
+    });
+    let reports = [];
+    const rewards = barChart(charts, {
+      name: "model-rewards",
+      title: "Realized against expected reward per version",
+      labels: () => reports,
+      series: [{ label: "realized", digits: 5 }, { label: "expected", digits: 5, fill: "#ffb45499", stroke: "#ffb454" }],
+    });
+    const show = (answer) => {
+      versions.set(answer.models ?? []);
+      agreement.set(answer.agreement ?? []);
+      const monitored = answer.monitoring ?? [];
+      monitoring.set(monitored);
+      const live = monitored.find((r) => r.role === "live") ?? monitored[0];
+      features = (live?.drift ?? []).map((d) => d.feature);
+      drift.rows((live?.drift ?? []).map((d, i) => ({ x: i, y0: numberOr(d.mean_shift) })));
+      reports = monitored.map((r) => `${r.model_name} v${r.model_version} ${r.role}`);
+      rewards.rows(monitored.map((r, i) => ({ x: i, y0: numberOr(r.realised_reward), y1: numberOr(r.expected_reward) })));
+    };
+    call("/api/v1/models").then(show, (e) => charts.append(message(errorText(e), "error")));
+    return {
+      onEvent(channel, item) {
+        if (channel === "models") show(item);
+      },
+    };
   },
 };

@@ -11,10 +11,10 @@ const COLUMNS = [
   { label: "Symbol", key: "symbol" },
   { label: "Side", key: "side" },
   { label: "Quantity", key: "quantity", class: "num" },
-  { label: "Filled", get: (o) => pick(o, "filled_quantity", "filled_qty"), class: "num" },
-  { label: "Avg price", get: (o) => pick(o, "average_fill_price", "filled_avg_price"), format: money, class: "num" },
+  { label: "Filled", key: "filled_quantity", class: "num" },
+  { label: "Avg price", key: "average_fill_price", format: money, class: "num" },
   { label: "Status", key: "status" },
-  { label: "Updated", get: (o) => pick(o, "updated_at", "ts", "created_at"), format: time },
+  { label: "Updated", get: (o) => pick(o, "updated_at", "created_at"), format: time },
 ];
 
 function definition(entries) {
@@ -25,38 +25,44 @@ function definition(entries) {
   );
 }
 
-function lineageView(order) {
-  const l = order.lineage ?? {};
+function lineageView(detail) {
+  const order = detail.order ?? {};
+  const l = detail.lineage ?? {};
   const signal = l.signal ?? {};
-  const risk = l.risk_decision ?? l.risk ?? {};
+  const risk = l.risk_decision ?? {};
   const quality = l.execution_quality ?? {};
-  const events = l.order_events ?? l.events ?? [];
+  const events = l.events ?? [];
   const fills = l.fills ?? [];
   return h(
     "div",
-    { class: "lineage", dataset: { lineage: order.client_order_id } },
-    h("h3", {}, `Lineage of ${order.client_order_id}`),
+    { class: "lineage", dataset: { lineage: order.client_order_id ?? "" } },
+    h("h3", {}, `Lineage of ${order.client_order_id} (${order.symbol} ${order.side} ${order.quantity}, ${order.status})`),
     h("h4", {}, "Signal"),
     definition([
-      ["signal id", pick(signal, "signal_id", "id")],
-      ["model version", pick(signal, "model_version", "model")],
-      ["feature hash", signal.feature_hash],
-      ["target", pick(signal, "target", "target_position", "target_weight")],
+      ["signal id", l.signal_id || signal.signal_id],
+      ["model", signal.model_name],
+      ["model version", l.model_version || signal.model_version],
+      ["feature hash", l.feature_hash || signal.feature_hash],
+      ["target weight", signal.target_weight],
+      ["reference price", signal.reference_price],
+      ["submitted by", l.submitted_by],
     ]),
     h("h4", {}, "Risk decision"),
     definition([
       ["approved", risk.approved],
-      ["reason code", pick(risk, "reason_code", "reason")],
-      ["decision id", pick(risk, "decision_id", "id")],
+      ["reason code", risk.reason_code],
+      ["reason", risk.reason],
+      ["risk decision id", risk.risk_decision_id],
+      ["limits version", risk.limits_version],
     ]),
     h("h4", {}, "Broker"),
-    definition([["broker order id", pick(l, "broker_order_id") ?? order.broker_order_id]]),
+    definition([["broker order id", l.broker_order_id]]),
     h("h4", {}, "Order events"),
     h(
       "ol",
       { class: "events" },
       events.length
-        ? events.map((e) => h("li", {}, `${time(pick(e, "ts", "ts_event"))} ${pick(e, "event_type", "type")} ${e.reason ?? ""}`))
+        ? events.map((e) => h("li", {}, `${time(e.ts)} ${e.event_type} → ${e.status} ${e.reason ?? ""}`))
         : h("li", { class: "muted" }, "none"),
     ),
     h("h4", {}, "Fills"),
@@ -64,11 +70,20 @@ function lineageView(order) {
       "ol",
       { class: "events" },
       fills.length
-        ? fills.map((f) => h("li", {}, `${time(pick(f, "ts", "filled_at"))} ${pick(f, "quantity", "last_quantity")} @ ${money(pick(f, "price", "last_price"))} (${pick(f, "fill_id", "id")})`))
+        ? fills.map((f) => h("li", {}, `${time(f.ts)} ${f.quantity} @ ${money(f.price)} (${f.fill_id})`))
         : h("li", { class: "muted" }, "none"),
     ),
     h("h4", {}, "Execution quality"),
-    Object.keys(quality).length ? definition(Object.entries(quality)) : message("not measured yet"),
+    Object.keys(quality).length
+      ? definition([
+          ["slippage bps", quality.slippage_bps],
+          ["fill ratio", quality.fill_ratio],
+          ["arrival price", quality.arrival_price],
+          ["average fill price", quality.average_fill_price],
+          ["submit → accept ms", Number(quality.submit_to_accept_ns) / 1e6],
+          ["submit → first fill ms", Number(quality.submit_to_first_fill_ns) / 1e6],
+        ])
+      : message("not measured yet"),
   );
 }
 
@@ -92,7 +107,7 @@ export default {
     const status = h(
       "select",
       { id: "f-status", name: "status" },
-      ["", "new", "submitted", "accepted", "partially_filled", "filled", "canceled", "rejected", "denied"].map((s) =>
+      ["", "INITIALIZED", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "PENDING_CANCEL", "CANCELED", "REJECTED", "DENIED", "EXPIRED"].map((s) =>
         h("option", { value: s }, s || "any"),
       ),
     );

@@ -42,11 +42,9 @@ export default {
     const account = h("div", { class: "stats", dataset: { panel: "account" } }, message("loading…"));
     const state = h("div", { class: "state-line" });
     const charts = h("div", { class: "grid" });
-    view.append(
-      section("Account", account, state),
-      hasRole("risk-officer") ? killSwitch(app) : null,
-      h("div", { class: "panel-grid" }, h("div", { class: "grow" }, charts)),
-    );
+    view.append(section("Account", account, state));
+    if (hasRole("risk-officer")) view.append(killSwitch(app));
+    view.append(section("Equity, P&L and exposure", charts));
     const equity = timeChart(charts, { name: "equity", title: "Equity", series: [{ label: "equity" }] });
     const pnl = barChart(charts, {
       name: "pnl-daily",
@@ -82,10 +80,13 @@ export default {
       replace(
         account,
         stat("Equity", money(a.equity), { dataset: { field: "equity" } }),
-        stat("Cash", money(a.cash)),
-        stat("Buying power", money(a.buying_power)),
-        stat("Realized P&L today", money(pick(a, "realized_pnl_today", "realized_pnl", "realized_today"))),
-        stat("Unrealized P&L", money(pick(a, "unrealized_pnl_today", "unrealized_pnl", "unrealized_today"))),
+        stat("Start-of-day equity", money(a.start_of_day_equity)),
+        stat("P&L today", money(a.pnl_today), { dataset: { field: "pnl-today" } }),
+        stat("Realized P&L today", money(pick(a, "realized_pnl_today", "realized_pnl"))),
+        stat("Unrealized P&L", money(pick(a, "unrealized_pnl_today", "unrealized_pnl"))),
+        stat("Gross exposure", money(a.gross_exposure)),
+        stat("Net exposure", money(a.net_exposure)),
+        stat("Open positions", String(a.open_positions ?? "–")),
       );
       if (pick(a, "trading_state")) replace(state, "Trading state: ", stateBadge(a.trading_state));
     };
@@ -97,7 +98,7 @@ export default {
       (page) => equity.rows(page.items.map(equityPoint)),
       (e) => equity.figure.append(message(errorText(e), "error")),
     );
-    list("/api/v1/pnl/daily", { symbol: "_all", limit: 500 }).then(
+    const loadPnl = () => list("/api/v1/pnl/daily", { symbol: "_all", limit: 500 }).then(
       (page) =>
         pnl.rows(
           page.items.map((d) => ({
@@ -107,6 +108,7 @@ export default {
         ),
       (e) => pnl.figure.append(message(errorText(e), "error")),
     );
+    loadPnl();
     list("/api/v1/positions", { limit: 500 }).then(
       (page) => {
         for (const p of page.items) held.set(p.symbol, p);
@@ -126,6 +128,7 @@ export default {
           drawExposure();
           loadAccount();
         } else if (channel === "fills") fills.upsert(item);
+        else if (channel === "pnl" && item.symbol === "_all") loadPnl();
       },
     };
   },

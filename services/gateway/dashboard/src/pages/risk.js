@@ -2,25 +2,29 @@
 // and breaches.
 
 import { call, list } from "../api.js";
-import { cell, h, num, pick, replace, time } from "../dom.js";
+import { cell, h, num, replace, time } from "../dom.js";
 import { errorText, message, section, stateBadge, since, table } from "../ui.js";
 
 const BREACH_COLUMNS = [
-  { label: "Time", get: (b) => pick(b, "ts", "ts_event", "raised_at"), format: time },
+  { label: "Time", get: (b) => b.envelope?.ts_event, format: time },
   { label: "Severity", key: "severity" },
-  { label: "Limit", get: (b) => pick(b, "limit", "kind", "rule") },
-  { label: "Message", get: (b) => pick(b, "message", "summary", "detail") },
+  { label: "Kind", key: "kind" },
+  { label: "Message", key: "message" },
+  { label: "Details", key: "details" },
 ];
 
+// A limit with its utilisation (used / limit); a limit that is not a level (an order's size, a collar) has none.
 function limitRow(limit) {
-  const used = Number(pick(limit, "utilisation", "utilization"));
-  const ratio = Number.isFinite(used) ? Math.max(0, used) : 0;
+  const ratio = limit.utilisation === null || limit.utilisation === undefined ? null : Math.max(0, Number(limit.utilisation));
+  const label = limit.name.replaceAll("_", " ");
   return h(
     "div",
-    { class: `limit ${ratio >= 0.9 ? "limit-hot" : ""}`, dataset: { limit: limit.name } },
-    h("span", { class: "limit-name" }, limit.name ?? "limit"),
-    h("meter", { min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0, value: Math.min(1, ratio), "aria-label": `${limit.name} utilisation` }),
-    h("span", { class: "num" }, `${num(ratio * 100, 1)} % (${cell(limit.value ?? limit.current)} of ${cell(limit.limit ?? limit.max)})`),
+    { class: `limit ${ratio !== null && ratio >= 0.9 ? "limit-hot" : ""}`, dataset: { limit: limit.name } },
+    h("span", { class: "limit-name" }, label),
+    ratio === null
+      ? h("span", { class: "muted" }, "per order")
+      : h("meter", { min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0, value: Math.min(1, ratio), "aria-label": `${label}: utilisation` }),
+    h("span", { class: "num" }, ratio === null ? `limit ${cell(limit.limit)}` : `${num(ratio * 100, 1)} % (${cell(limit.used)} of ${cell(limit.limit)})`),
   );
 }
 
@@ -31,25 +35,30 @@ export default {
     const state = h("p", { dataset: { panel: "risk-state" } }, "Trading state: ", stateBadge(app.state()));
     const limits = h("div", { class: "limits", dataset: { panel: "limits" } }, message("loading…"));
     const denials = h("div", { dataset: { panel: "denials" } });
-    const breaches = table({ name: "breaches", columns: BREACH_COLUMNS, rowKey: (b) => String(pick(b, "id", "alert_id", "ts") ?? Math.random()), empty: "no breaches" });
+    const breaches = table({ name: "breaches", columns: BREACH_COLUMNS, rowKey: (b) => b.envelope?.message_id ?? String(Math.random()), empty: "no breaches" });
     view.append(section("Trading state", state), section("Limit utilisation", limits), section("Denials by reason (24 h)", denials), section("Breaches", breaches.el));
     const loadRisk = () =>
       call("/api/v1/risk").then(
         (risk) => {
           const items = risk.limits ?? [];
-          replace(limits, items.length ? items.map(limitRow) : message("no limit reported"));
+          replace(
+            limits,
+            h("p", { class: "muted" }, `limits version ${risk.limits_version || "–"}; state set by ${risk.actor || "–"}: ${risk.reason || ""}`),
+            items.length ? items.map(limitRow) : message("no limit reported"),
+          );
         },
         (e) => replace(limits, message(errorText(e), "error")),
       );
     loadRisk();
-    list("/api/v1/risk/denials", { from: since(86400) }).then(
-      (page) =>
+    call("/api/v1/risk/denials", { params: { from: since(86400) } }).then(
+      (d) => {
+        const reasons = Object.entries(d.by_reason ?? {}).sort((a, b) => b[1] - a[1]);
         replace(
           denials,
-          page.items.length
-            ? h("ul", {}, page.items.map((d) => h("li", {}, `${pick(d, "reason", "reason_code")}: ${pick(d, "count", "denials")}`)))
-            : message("no denials"),
-        ),
+          h("p", {}, `${d.total} denied`),
+          reasons.length ? h("ul", {}, reasons.map(([reason, count]) => h("li", {}, `${reason}: ${count}`))) : null,
+        );
+      },
       (e) => replace(denials, message(errorText(e), "error")),
     );
     list("/api/v1/risk/breaches").then(
@@ -59,10 +68,8 @@ export default {
     app.onState((s) => replace(state, "Trading state: ", stateBadge(s)));
     return {
       onEvent(channel, item) {
-        if (channel === "risk") {
-          if (item.severity || item.message) breaches.upsert(item);
-          loadRisk();
-        }
+        if (channel === "risk") loadRisk();
+        else if (channel === "breaches") breaches.upsert(item);
       },
     };
   },
