@@ -19,14 +19,18 @@ import hvac
 import pytest
 from audit_service.ledger import read_entries, verify
 from paper_exchange.testing import admin_call, stack_admin_key
+from signal_service import BUNDLED_REGISTRY
 from tradectl.stack import SERVICES, Platform
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.decimals import from_proto
 from trading_platform.messaging import replay
 from trading_platform.testing.waiting import rpc, wait_for
+from trading_policy import ModelRegistry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# The version `make up` serves: the bundled production one, out of sample for the 2010 replay.
+BUNDLED = ModelRegistry(BUNDLED_REGISTRY).get("trend-ppo").version
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +302,7 @@ def test_order_lineage_is_complete(platform: Platform) -> None:
     for order in response.orders:
         lineage = order.lineage
         assert lineage.signal_id and lineage.model_version and lineage.feature_hash and lineage.risk_decision_id
-        assert lineage.model_version.startswith("trend-ppo@1+")  # the bundled RL policy, served on Ray
+        assert lineage.model_version.startswith(f"trend-ppo@{BUNDLED}+")  # the bundled RL policy, served on Ray
         assert lineage.broker_order_id and order.fill_ids
 
 
@@ -354,11 +358,11 @@ def test_operators_cli_reads_the_running_platform(platform: Platform) -> None:
 def test_rl_policy_versions_swap_without_a_gap_and_a_shadow_publishes(platform: Platform) -> None:
     """The running signal service serves the registry of the run: promoting version 2 swaps the live policy between
     two bars (no bar without its signal), and a shadow version's signals appear on signal.shadow.v1."""
-    from trading_policy import ModelRegistry
     from trading_policy.testing import register_linear_policy
 
     registry = ModelRegistry(platform.run_dir / "models")
-    assert registry.get("trend-ppo").version == "1"
+    assert registry.get("trend-ppo").version == BUNDLED
+    live, shadow = f"trend-ppo@{int(BUNDLED) + 1}", f"trend-ppo@{int(BUNDLED) + 2}"  # registered below
     bootstrap = platform.stack.endpoints().kafka_admin()  # the broker refuses anonymous readers
 
     async def topic(name: str) -> list[Any]:
@@ -367,12 +371,12 @@ def test_rl_policy_versions_swap_without_a_gap_and_a_shadow_publishes(platform: 
     def versions() -> set[str]:
         return {s.model_version.split("+")[0] for s in asyncio.run(topic("signal.signals.v1"))}
 
-    wait_for(lambda: "trend-ppo@1" in versions(), 30, "signals of the bundled policy")
+    wait_for(lambda: f"trend-ppo@{BUNDLED}" in versions(), 30, "signals of the bundled policy")
     register_linear_policy(registry, "trend-ppo", [0.2, 0.1, 0.3, 0.4, -0.1, 0.5], promote="production")
     register_linear_policy(registry, "trend-ppo", [0.1] * 6, promote="shadow")
-    wait_for(lambda: "trend-ppo@2" in versions(), 60, "signals of version 2 after the promotion")
+    wait_for(lambda: live in versions(), 60, "signals of the promoted version")
     wait_for(lambda: bool(asyncio.run(topic("signal.shadow.v1"))), 30, "shadow signals")
-    assert {s.model_version.split("+")[0] for s in asyncio.run(topic("signal.shadow.v1"))} == {"trend-ppo@3"}
+    assert {s.model_version.split("+")[0] for s in asyncio.run(topic("signal.shadow.v1"))} == {shadow}
 
     bars, signals = asyncio.run(topic("marketdata.bars.v1")), asyncio.run(topic("signal.signals.v1"))
     answered = {s.bar_id for s in signals}
@@ -383,8 +387,8 @@ def test_rl_policy_versions_swap_without_a_gap_and_a_shadow_publishes(platform: 
         assert not missing, f"{symbol}: {len(missing)} bars without a signal"
     changes = asyncio.run(topic("signal.models.v1"))
     assert [(c.role, c.model_version.split("+")[0]) for c in changes][-2:] in (
-        [("live", "trend-ppo@2"), ("shadow", "trend-ppo@3")],
-        [("shadow", "trend-ppo@3"), ("live", "trend-ppo@2")],
+        [("live", live), ("shadow", shadow)],
+        [("shadow", shadow), ("live", live)],
     )
 
 
