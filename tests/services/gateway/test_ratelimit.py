@@ -9,17 +9,30 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import redis
 from trading_platform.devstack import redis_binary
+from trading_platform.messaging import ensure_topics
 
 from tests.services.gateway.helpers import Running, bearer, bootstrap_admin, start_gateway
+from tests.services.gateway.readmodel_helpers import READ_TOPICS, api_gateway
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def running(
+    make_settings: Any, vault_root: Any, kafka_bootstrap: str, topic_namespace: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Running]:
+    """A started gateway (its read model's topics made first) with the limits of the test's gateway_config."""
+    marker = request.node.get_closest_marker("gateway_config")
+    config = marker.kwargs if marker else {}
+    async with api_gateway(make_settings, vault_root, kafka_bootstrap, topic_namespace, **config) as api:
+        yield api.running
 
 
 def limit_headers(response: httpx.Response) -> tuple[int, int, int]:
@@ -142,9 +155,14 @@ def own_redis(tmp_path: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 async def test_with_redis_gone_logins_and_writes_fail_closed_and_reads_say_503(
-    make_settings: Any, vault_root: Any, own_redis: tuple[str, subprocess.Popen[bytes]]
+    make_settings: Any,
+    vault_root: Any,
+    kafka_bootstrap: str,
+    topic_namespace: str,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
     url, process = own_redis
+    await ensure_topics(kafka_bootstrap, READ_TOPICS, namespace=topic_namespace)
     settings = make_settings()
     settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": url})})
     gateway, client = await start_gateway(settings)
