@@ -59,6 +59,10 @@ def running_platform(run_dir: Path, timeout_s: float = 240) -> Iterator[Platform
     try:
         # a readiness deadline, not a budget: Ray and the PKI start slowly on a busy machine
         states = run.up(timeout_s=timeout_s)
+        if any(state != "SERVING" for state in states.values()):
+            # once more for a service that could not start on a loaded machine (Ray's node start has timed out
+            # here): `up` starts only what is not running
+            states = run.up(timeout_s=timeout_s)
         failed = {name: state for name, state in states.items() if state != "SERVING"}
         if failed:
             tails = "\n".join(f"--- {name}\n{run.process(name).log_tail(30)}" for name in failed)

@@ -53,6 +53,7 @@ export class EventStreamParser {
     this.buffer += text;
     let end;
     while ((end = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      if (end === this.buffer.length - 1 && this.buffer.endsWith("\r")) break; // a "\r\n" split across chunks
       const line = this.buffer.slice(0, end);
       const newline = this.buffer.startsWith("\r\n", end) ? 2 : 1;
       this.buffer = this.buffer.slice(end + newline);
