@@ -415,15 +415,28 @@ class Consumer:
                 span.set_attribute("messaging.destination.name", physical)
                 span.set_attribute("messaging.consumer.group.name", self.group_id)
                 span.set_attribute("messaging.message.id", message_id)
-                retrying = self._retrying(record)
+                started = time.monotonic()
+                retrying: AsyncRetrying | None = None
                 try:
-                    async for attempt in retrying:
-                        with attempt:
-                            await self.handler(message)
+                    try:
+                        # The first attempt runs without the retry policy: building and entering it per message
+                        # (tenacity inspects its callbacks each time) cost more than a bar's handler.
+                        await self.handler(message)
+                    except Interrupted:
+                        raise
+                    except Exception as first:
+                        retrying = self._retrying(record, started)
+                        replayed = False
+                        async for attempt in retrying:
+                            with attempt:
+                                if not replayed:  # attempt 1 is the one above: its outcome, not a second call
+                                    replayed = True
+                                    raise first
+                                await self.handler(message)
                 except Interrupted:
                     raise
                 except Exception as error:
-                    attempts = retrying.statistics.get("attempt_number", 1)
+                    attempts = retrying.statistics.get("attempt_number", 1) if retrying is not None else 1
                     span.record_exception(error)
                     span.set_status(Status(StatusCode.ERROR, str(error)))
                     kind = kind_of(error)
@@ -455,12 +468,12 @@ class Consumer:
             await self.idempotency.mark(message_id)
         self.handled += 1
 
-    def _retrying(self, record: Record) -> AsyncRetrying:
-        """The retry policy of one message (trading_platform.messaging.failures): permanent errors are not retried;
-        transient ones (committing loops) for transient_retry_s with backoff capped at transient_backoff_max_s;
-        the rest max_attempts times. A stop() cuts a wait short (Interrupted: the message stays uncommitted)."""
+    def _retrying(self, record: Record, started: float) -> AsyncRetrying:
+        """The retry policy of one message (trading_platform.messaging.failures), its first attempt begun at
+        `started` (monotonic): permanent errors are not retried; transient ones (committing loops) for
+        transient_retry_s with backoff capped at transient_backoff_max_s; the rest max_attempts times. A stop() cuts
+        a wait short (Interrupted: the message stays uncommitted)."""
         key = (record.topic, record.partition, record.offset)
-        started = time.monotonic()
 
         def transient(state: RetryCallState) -> bool:
             error = state.outcome.exception() if state.outcome is not None else None
