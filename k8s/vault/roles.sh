@@ -16,7 +16,7 @@ vault secrets list -format=json | grep -q '"secret/"' || vault secrets enable -p
 # certificate at start (its policy allows pki_int/issue/<service> only). Same code as the dev stack's.
 tradectl k8s pki
 
-for service in market-data signal order-management risk execution audit paper-exchange gateway; do
+for service in market-data signal order-management risk execution audit paper-exchange gateway analytics; do
   vault policy write "$service" "$service.hcl"
   vault write "auth/kubernetes/role/$service" \
     bound_service_account_names="$RELEASE-$service" \

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
 K8S = REPO / "k8s"
 KUBE_VERSION = "1.30.0"
-SERVICES = ["market-data", "signal", "order-management", "risk", "execution", "audit"]
+SERVICES = ["market-data", "signal", "order-management", "risk", "execution", "audit", "analytics"]
 CHARTED = [*SERVICES, "paper-exchange", "gateway"]
 UMBRELLA = "trading-platform"
 ENVIRONMENTS = ["dev", "staging", "prod"]
@@ -37,10 +37,12 @@ SETTINGS = {
     "risk": "risk_service.config:RiskSettings",
     "execution": "execution_service.config:ExecutionSettings",
     "audit": "audit_service.config:AuditSettings",
+    "analytics": "analytics_service.config:AnalyticsSettings",
 }
 # Custom resources: kubernetes-validate has no schema for them; their apiVersion, kind and metadata are checked.
 CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("argoproj.io/v1alpha1", "Rollout"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
     ("kafka.strimzi.io/v1beta2", "KafkaUser"),
