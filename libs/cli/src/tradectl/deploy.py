@@ -42,7 +42,7 @@ app = typer.Typer(
 # The output whose records are deterministic given the inputs (keys are client order ids or bar-caused ids):
 # the shadow colour's copy must agree with live's before it may take over.
 COMPARED_OUTPUT = {"order-management": "oms.commands.v1", "signal": "signal.signals.v1", "risk": "risk.decisions.v1"}
-SERVICES = ("market-data", "signal", "order-management", "risk", "execution", "audit")
+SERVICES = ("market-data", "signal", "order-management", "risk", "execution", "audit", "analytics")
 
 
 @dataclass

@@ -68,7 +68,9 @@ class AlertEngine:
         state["value"] = value
         self.state[key] = state
         if emitted is not None:
-            ALERTS.labels(rule_id, analytics_pb2.AlertStatus.Name(emitted.status)).inc()
+            ALERTS.labels(
+                rule_id, analytics_pb2.AlertStatus.Name(emitted.status).removeprefix("ALERT_STATUS_").lower()
+            ).inc()
         return emitted
 
     def _alert(

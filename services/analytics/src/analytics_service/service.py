@@ -53,7 +53,7 @@ async def build(settings: AnalyticsSettings) -> ServiceParts:
             queue_size=config.alertmanager_queue,
             generator_url=config.generator_url,
         )
-        if config.alertmanager_url
+        if config.alertmanager_url and not settings.deployment.shadow  # the idle colour's alerts stay on its topics
         else None
     )
     lag = LagReader(connection, config.lag_groups, settings.kafka.namespace) if config.lag_groups else None
