@@ -201,6 +201,14 @@ def test_bad_parameters_are_422_naming_the_parameter(
     assert body["code"] == 42210000 and named in body["message"]
 
 
+def test_bars_say_whether_they_are_real_or_generated(exchange: RunningExchange) -> None:
+    headers = {"APCA-API-KEY-ID": exchange.key_id, "APCA-API-SECRET-KEY": exchange.secret_key}
+    for timeframe, origin in (("1Day", "real"), ("1Hour", "generated"), ("1Min", "generated")):
+        query = {"symbols": "AAPL", "timeframe": timeframe, "start": "2009-12-31"}
+        response = httpx.get(f"{exchange.url}/v2/stocks/bars", params=query, headers=headers)
+        assert response.status_code == 200 and response.headers["X-Data-Origin"] == origin
+
+
 def test_the_client_sees_alpacas_error(exchange: RunningExchange) -> None:
     with pytest.raises(APIError) as raised:
         bars(exchange, symbol_or_symbols="AAPL", timeframe=TimeFrame(1, TimeFrameUnit.Week), start="2009-01-02")

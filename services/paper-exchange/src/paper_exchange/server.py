@@ -297,12 +297,14 @@ def create_app(exchange: Exchange, config: ServerConfig) -> FastAPI:
 
     # -- market data API ---------------------------------------------------------------------------------------
     @app.get("/v2/stocks/bars")
-    async def bars(request: Request) -> dict[str, Any]:
-        """Alpaca's historical bars (paper_exchange.bars); every parameter is checked there, errors 422."""
+    async def bars(request: Request) -> JSONResponse:
+        """Alpaca's historical bars (paper_exchange.bars); every parameter is checked there, errors 422. The header
+        X-Data-Origin labels them: `real` (1Day: the source's OHLCV) or `generated` (minutes and hours)."""
         params = dict(request.query_params)
         params.setdefault("start", iso(state.default_start_ns()) or "")
         parsed = parse_request(params, exchange.config.symbols)
-        return state.history.page(parsed, config.max_page_size)
+        origin = "real" if parsed.timeframe.daily else "generated"
+        return JSONResponse(state.history.page(parsed, config.max_page_size), headers={"X-Data-Origin": origin})
 
     @app.get("/v2/stocks/quotes")
     async def quotes(
