@@ -7,10 +7,25 @@ import math
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from trading_agent.envs import PortfolioEnv, Scaler, SingleAssetEnv, feature_panel, make_env
+from trading_agent.envs import (
+    PortfolioEnv,
+    RewardConfig,
+    Scaler,
+    SingleAssetEnv,
+    feature_panel,
+    make_env,
+    observation_rows,
+)
 from trading_agent.evaluation.backtest import CostModel
 from trading_datasets import close_panel
-from trading_features import FEATURE_NAMES, WARMUP_BARS, compute_batch
+from trading_features import (
+    ASSET_FEATURES,
+    FEATURE_NAMES,
+    MARKET_FEATURES,
+    PORTFOLIO_WARMUP_BARS,
+    WARMUP_BARS,
+    compute_batch,
+)
 
 COSTS = CostModel(commission_bps=1.0, half_spread_bps=2.0, slippage_bps=3.0)  # 6 bps of the traded fraction
 
@@ -43,7 +58,7 @@ def test_gymnasium_check_env_passes(panel):
     for env in (
         SingleAssetEnv(panel[:, 0], episode_length=50),
         SingleAssetEnv(panel, episode_length=50, long_only=True),
-        PortfolioEnv(panel, episode_length=50),
+        PortfolioEnv(panel, index=panel.mean(axis=1), episode_length=50),
     ):
         check_env(env, skip_render_check=True)
 
@@ -60,9 +75,9 @@ def test_spaces_and_observation_layout(panel):
     assert obs[5] == 0.0
     obs, *_ = env.step(np.array([0.7], dtype=np.float32))
     assert obs[5] == pytest.approx(0.7)
-    portfolio = PortfolioEnv(panel, episode_length=10)
+    portfolio = PortfolioEnv(panel, index=panel.mean(axis=1), episode_length=10)
     obs, _ = portfolio.reset(seed=1)
-    assert obs.shape == (3 * 5 + 4,)
+    assert obs.shape == (3 * len(ASSET_FEATURES) + len(MARKET_FEATURES) + 4,)
     np.testing.assert_allclose(obs[-4:], [0, 0, 0, 1])  # starts in cash
 
 
@@ -73,19 +88,24 @@ def test_no_look_ahead_perturbing_the_future_changes_nothing_before(panel, kind)
     perturbed = closes.copy()
     perturbed[cut + 1 :] *= np.random.default_rng(1).uniform(0.5, 1.5, size=perturbed[cut + 1 :].shape)
     scaler = Scaler.fit(feature_panel(closes[: cut + 1]))  # shared, so only the features themselves are compared
+    index = closes.mean(axis=1)
+    portfolio_scaler = observation_rows(closes[: cut + 1], index[: cut + 1])[1]
+    warm = WARMUP_BARS if kind == "single" else PORTFOLIO_WARMUP_BARS
 
     def make(data):
         if kind == "single":
             return SingleAssetEnv(data, days=(WARMUP_BARS, len(data)), episode_length=None, scaler=scaler,
                                   costs=COSTS, random_start=False)  # fmt: skip
-        return PortfolioEnv(data, days=(WARMUP_BARS, len(data)), episode_length=None, scaler=scaler, costs=COSTS,
-                            random_start=False)  # fmt: skip
+        moved = index.copy()
+        moved[cut + 1 :] = data[cut + 1 :].mean(axis=1)  # the index moves with the perturbed future too
+        return PortfolioEnv(data, index=moved, days=(warm, len(data)), episode_length=None, scaler=portfolio_scaler,
+                            costs=COSTS, random_start=False)  # fmt: skip
 
     actions = np.random.default_rng(2).uniform(-1, 1, size=(len(closes), 1 if kind == "single" else 4))
     options = {"options": {"symbol": 1}} if kind == "single" else {}
     obs_a, rewards_a = rollout(make(closes), actions, **options)
     obs_b, rewards_b = rollout(make(perturbed), actions, **options)
-    first_day = WARMUP_BARS - 1
+    first_day = warm - 1
     upto = cut - first_day  # observation i is taken at the close of day first_day + i
     np.testing.assert_array_equal(obs_a[: upto + 1], obs_b[: upto + 1])
     # the reward of the decision at `cut` is earned over cut -> cut + 1: everything before it is unchanged
@@ -113,8 +133,11 @@ def test_single_asset_reward_by_hand():
 
 
 def test_portfolio_reward_by_hand_with_drift_and_costs():
-    closes = np.vstack([np.full((WARMUP_BARS, 2), 100.0), [[110.0, 95.0], [110.0, 95.0]]])
-    env = PortfolioEnv(closes, days=(WARMUP_BARS, len(closes)), episode_length=None, costs=COSTS, random_start=False)
+    noise = 1.0 + 0.001 * np.sin(np.arange(PORTFOLIO_WARMUP_BARS))[:, None]  # warm-up days with some variance
+    closes = np.vstack([100.0 * noise * [1.0, 1.0], [[110.0, 95.0], [110.0, 95.0]]])
+    closes[PORTFOLIO_WARMUP_BARS - 1] = 100.0
+    env = PortfolioEnv(closes, index=closes.mean(axis=1), days=(PORTFOLIO_WARMUP_BARS, len(closes)),
+                       episode_length=None, costs=COSTS, random_start=False, reward=RewardConfig(scale=1.0))  # fmt: skip
     action = np.array([0.2, 0.0, -0.2], dtype=np.float32)
     w = np.exp(5 * action.astype(np.float64)) / np.exp(5 * action.astype(np.float64)).sum()
     obs, rewards = rollout(env, [action, action])
@@ -158,7 +181,7 @@ def test_scaler_round_trip_and_validation():
 @pytest.mark.parametrize("kind", ["single", "portfolio"])
 def test_seeds_reproduce_episodes(panel, kind):
     def episode(seed):
-        env = make_env({"kind": kind, "closes": panel, "episode_length": 30})
+        env = make_env({"kind": kind, "closes": panel, "index": panel.mean(axis=1), "episode_length": 30})
         actions = np.random.default_rng(0).uniform(-1, 1, size=(30, env.action_space.shape[0]))
         obs, info = env.reset(seed=seed)
         observations, rewards = [obs], []

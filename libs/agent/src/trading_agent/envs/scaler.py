@@ -59,8 +59,9 @@ class Scaler:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], clip: float = CLIP) -> Scaler:
+    def from_dict(cls, values: dict[str, Any], clip: float = CLIP, width: int = len(FEATURE_NAMES)) -> Scaler:
+        """A scaler of `width` features (default: the 5 trading_features) from `to_dict`'s mapping."""
         mean, std = np.asarray(values["mean"], dtype=np.float64), np.asarray(values["std"], dtype=np.float64)
-        if mean.shape != (len(FEATURE_NAMES),) or std.shape != mean.shape or np.any(std <= 0):
-            raise ValueError(f"a scaler needs {len(FEATURE_NAMES)} means and positive stds, got {values}")
+        if mean.shape != (width,) or std.shape != mean.shape or np.any(std <= 0):
+            raise ValueError(f"a scaler needs {width} means and positive stds, got {values}")
         return cls(mean, std, clip)

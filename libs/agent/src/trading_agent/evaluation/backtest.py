@@ -137,6 +137,72 @@ def moving_average_crossover(fast: int = 50, slow: int = 200) -> Strategy:
     return strategy
 
 
+COVARIANCE_DAYS = 252
+COVARIANCE_SHRINKAGE = 0.5
+"""Covariance of the risk-based baselines: the sample covariance of the last 252 daily simple returns, shrunk half
+way to its diagonal (a 20 x 20 covariance from one year of data is noisy; the shrinkage keeps it well conditioned)."""
+
+
+def trailing_covariance(history: np.ndarray, days: int = COVARIANCE_DAYS) -> np.ndarray:
+    """Shrunk covariance of the daily simple returns over the last `days` days of `history` (past closes only)."""
+    returns = history[-days - 1 :][1:] / history[-days - 1 :][:-1] - 1.0
+    sample = np.cov(returns, rowvar=False)
+    return (1.0 - COVARIANCE_SHRINKAGE) * sample + COVARIANCE_SHRINKAGE * np.diag(np.diag(sample))
+
+
+def minimum_variance_weights(covariance: np.ndarray) -> np.ndarray:
+    """Long-only, fully invested weights of least variance w' C w (SLSQP from equal weights)."""
+    from scipy.optimize import minimize
+
+    count = len(covariance)
+    scale = float(np.mean(np.diag(covariance)))
+    c = covariance / scale
+    solution = minimize(
+        lambda w: w @ c @ w,
+        np.full(count, 1.0 / count),
+        jac=lambda w: 2.0 * c @ w,
+        bounds=[(0.0, 1.0)] * count,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}],
+        method="SLSQP",
+        options={"ftol": 1e-12, "maxiter": 200},
+    )
+    weights = np.clip(solution.x, 0.0, None)
+    return weights / weights.sum()
+
+
+def risk_parity_weights(covariance: np.ndarray) -> np.ndarray:
+    """Long-only, fully invested weights whose risk contributions w_i (C w)_i are equal: the minimum of
+    w' C w / 2 - sum(log w) / N (Spinu's convex form), rescaled to sum 1."""
+    from scipy.optimize import minimize
+
+    count = len(covariance)
+    c = covariance / float(np.mean(np.diag(covariance)))
+    budget = 1.0 / count
+    solution = minimize(
+        lambda w: 0.5 * w @ c @ w - budget * np.log(w).sum(),
+        np.full(count, 1.0 / count) / np.sqrt(np.mean(c)),
+        jac=lambda w: c @ w - budget / w,
+        bounds=[(1e-10, None)] * count,
+        method="L-BFGS-B",
+        options={"gtol": 1e-12, "maxiter": 500},
+    )
+    return solution.x / solution.x.sum()
+
+
+def risk_based(weights_of: Callable[[np.ndarray], np.ndarray], rebalance_days: int = 21) -> Strategy:
+    """Every `rebalance_days`, the weights `weights_of(trailing covariance)` fitted on the past year of closes only;
+    equal weights before a year of history."""
+
+    def strategy(history: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        if weights.sum() > 0 and len(history) % rebalance_days:
+            return weights
+        if len(history) <= COVARIANCE_DAYS:
+            return np.full(history.shape[1], 1.0 / history.shape[1])
+        return weights_of(trailing_covariance(history))
+
+    return strategy
+
+
 def feature_policy(predict: Callable[[np.ndarray], float]) -> Strategy:
     """Any per-symbol policy on trading_features (like trading_policy's BaselinePolicy, the rule the signal service
     serves): weight_i = predict(features_i), scaled down to sum 1 if the weights add up to more."""
@@ -159,5 +225,7 @@ def baselines() -> dict[str, Strategy]:
         "equal_weight_monthly": equal_weight(),
         "momentum_12_1": momentum(),
         "ma_crossover_50_200": moving_average_crossover(),
+        "minimum_variance": risk_based(minimum_variance_weights),
+        "risk_parity": risk_based(risk_parity_weights),
         "signal_baseline_policy": feature_policy(BaselinePolicy().predict),
     }

@@ -1,18 +1,12 @@
-"""report.json and a self-contained report.html (plots inlined as base64 PNG) of a walk-forward study."""
+"""report.json and a self-contained report.html of a walk-forward study: interactive plotly charts (zoom, hover) whose
+plotly.js is embedded in the file from the pinned plotly package (no CDN, works offline)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display here; must precede pyplot
-import matplotlib.pyplot as plt
 
 from trading_agent.evaluation import metrics
 from trading_agent.evaluation.walkforward import AGENT, CANDIDATE, WalkForwardResult, report_figures
@@ -40,51 +34,104 @@ SHOWN = [
 ]
 
 
-def _png(figure: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
+WEIGHTS_EVERY = 5
+"""The weights charts plot every 5th day (27 years x 21 symbols at daily resolution would make the file heavy)."""
+
+
+class _Charts:
+    """Plotly figures as HTML fragments; plotly.js (the pinned package's own copy) is embedded once, in the first."""
+
+    def __init__(self) -> None:
+        self.first = True
+
+    def __call__(self, figure: Any) -> str:
+        figure.update_layout(template="plotly_white", height=figure.layout.height or 380, hovermode="x unified",
+                             margin={"l": 50, "r": 20, "t": 40, "b": 40})  # fmt: skip
+        fragment = figure.to_html(full_html=False, include_plotlyjs=self.first, config={"displaylogo": False})
+        self.first = False
+        return str(fragment)
 
 
 def _plots(outcome: WalkForwardResult) -> dict[str, str]:
-    """equity, drawdowns, rolling_sharpe (every strategy, candidates drawn thicker) and weights_<name> (one stacked
-    plot of the weights held per candidate: ridge_features and, when evaluated, rl_agent)."""
+    """Interactive (zoom, hover) charts: equity, drawdowns, rolling_sharpe (every strategy, candidates drawn
+    thicker), weights_<name> (each candidate's weights over time next to equal weight's), per_window (test Sharpe per
+    window and strategy) and costs (turnover and cost drag per strategy)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    chart = _Charts()
     stitched = {name: outcome.stitched(name) for name in outcome.results}
     candidates = outcome.candidates
-    days = next(iter(stitched.values())).dates.astype("datetime64[D]").astype(object)
+    days = next(iter(stitched.values())).dates.astype("datetime64[D]").astype(str)
     plots = {}
-    figure, axis = plt.subplots(figsize=(10, 4))
-    for name, result in stitched.items():
-        axis.plot(days, metrics.equity_curve(result.returns), label=name, linewidth=2.2 if name in candidates else 1)
-    axis.set_yscale("log")
-    axis.set_title("Equity (out-of-sample test windows stitched, net of costs, log scale)")
-    axis.legend(fontsize=8)
-    plots["equity"] = _png(figure)
-    figure, axis = plt.subplots(figsize=(10, 3))
-    for name, result in stitched.items():
-        axis.plot(days, metrics.drawdowns(result.returns), label=name, linewidth=1.6 if name in candidates else 0.8)
-    axis.set_title("Drawdown from running peak")
-    axis.legend(fontsize=8)
-    plots["drawdowns"] = _png(figure)
-    for name in candidates:
-        figure, axis = plt.subplots(figsize=(10, 3.5))
-        axis.stackplot(days, stitched[name].weights.T, labels=list(outcome.config.symbols))
-        axis.set_ylim(0, 1)
-        axis.set_title(f"{name}: weights held (white = cash)")
-        axis.legend(fontsize=6, ncol=10, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-        plots[f"weights_{name}"] = _png(figure)
-    figure, axis = plt.subplots(figsize=(10, 3))
-    for name, result in stitched.items():
+
+    def lines(values_of: Any, title: str, log: bool = False) -> str:
+        figure = go.Figure()
+        for name, result in stitched.items():
+            x, y = values_of(result)
+            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines",
+                                        line={"width": 2.4 if name in candidates else 1}))  # fmt: skip
+        figure.update_layout(title=title)
+        if log:
+            figure.update_yaxes(type="log")
+        return chart(figure)
+
+    plots["equity"] = lines(lambda r: (days, metrics.equity_curve(r.returns)),
+                            "Equity (out-of-sample test windows stitched, net of costs, log scale)", log=True)  # fmt: skip
+    plots["drawdowns"] = lines(lambda r: (days, -metrics.drawdowns(r.returns)), "Drawdown from running peak")
+
+    def rolling(result: Any) -> tuple[Any, Any]:
         r = result.returns
-        if len(r) > ROLLING_DAYS:
-            rolling = [metrics.sharpe(r[i - ROLLING_DAYS : i]) for i in range(ROLLING_DAYS, len(r) + 1)]
-            axis.plot(days[ROLLING_DAYS - 1 :], rolling, label=name, linewidth=1.6 if name in candidates else 0.8)
-    axis.axhline(0, color="black", linewidth=0.5)
-    axis.set_title(f"Rolling {ROLLING_DAYS}-day Sharpe")
-    axis.legend(fontsize=8)
-    plots["rolling_sharpe"] = _png(figure)
+        if len(r) <= ROLLING_DAYS:
+            return [], []
+        values = [metrics.sharpe(r[i - ROLLING_DAYS : i]) for i in range(ROLLING_DAYS, len(r) + 1)]
+        return days[ROLLING_DAYS - 1 :], values
+
+    plots["rolling_sharpe"] = lines(rolling, f"Rolling {ROLLING_DAYS}-day Sharpe")
+    symbols = list(outcome.config.symbols)
+    sampled = slice(None, None, WEIGHTS_EVERY)
+    reference = "equal_weight_monthly"
+    for name in candidates:
+        shown = [name] + ([reference] if reference in stitched else [])
+        figure = make_subplots(rows=1, cols=len(shown), shared_yaxes=True, subplot_titles=shown)
+        for column, strategy in enumerate(shown, start=1):
+            weights = stitched[strategy].weights[sampled]
+            for k, symbol in enumerate(symbols):
+                figure.add_trace(
+                    go.Scatter(x=days[sampled], y=weights[:, k], name=symbol, stackgroup=f"s{column}", mode="none",
+                               legendgroup=symbol, showlegend=column == 1),  # fmt: skip
+                    row=1,
+                    col=column,
+                )
+        figure.update_yaxes(range=[0, 1])
+        figure.update_layout(title=f"Weights held (every {WEIGHTS_EVERY}th day; the rest to 1 is cash)", height=420)
+        plots[f"weights_{name}"] = chart(figure)
+    labels = [f"{w.index}" for w in outcome.windows]
+    figure = go.Figure()
+    for name in outcome.results:
+        figure.add_trace(go.Bar(x=labels, y=[metrics.sharpe(p.returns) for p in outcome.results[name]], name=name))
+    figure.update_layout(title="Test Sharpe per window", barmode="group", xaxis_title="window")
+    plots["per_window"] = chart(figure)
+    figure = make_subplots(rows=1, cols=2, subplot_titles=["turnover / yr", "cost drag / yr"])
+    names = list(stitched)
+    figure.add_trace(go.Bar(x=names, y=[metrics.annual_turnover(r.turnover) for r in stitched.values()],
+                            name="turnover"), row=1, col=1)  # fmt: skip
+    figure.add_trace(go.Bar(x=names, y=[metrics.annual_cost_drag(r.costs) for r in stitched.values()],
+                            name="cost drag"), row=1, col=2)  # fmt: skip
+    figure.update_yaxes(tickformat=".2%", row=1, col=2)
+    figure.update_layout(title="Turnover and cost drag (out of sample)", showlegend=False, hovermode="closest")
+    plots["costs"] = chart(figure)
     return plots
+
+
+def _per_window_table(figures: dict[str, Any]) -> str:
+    names = list(figures["strategies"])
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    for i, window in enumerate(figures["windows"]):
+        cells = "".join(f"<td>{figures['strategies'][n]['windows'][i]['sharpe']:.2f}</td>" for n in names)
+        rows.append(f"<tr><td>{window['index']}</td><td>{window['test'][0]} .. {window['test'][1]}</td>{cells}</tr>")
+    return f"<table><tr><th>#</th><th>test</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _table(figures: dict[str, Any]) -> str:
@@ -144,10 +191,7 @@ def write_report(outcome: WalkForwardResult, out_dir: Path) -> dict[str, Any]:
     comparisons = "".join(
         f"<h3>{html.escape(name)}</h3>{_comparisons(name, values)}" for name, values in differences.items()
     )
-    weights = "".join(
-        f'<h3>{html.escape(name)}</h3><img src="data:image/png;base64,{plots[f"weights_{name}"]}">'
-        for name in figures["candidates"]
-    )
+    weights = "".join(f"<h3>{html.escape(name)}</h3>{plots[f'weights_{name}']}" for name in figures["candidates"])
     windows = figures["windows"]
     candidate_oos = figures["strategies"][CANDIDATE]["out_of_sample"]
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Backtest {html.escape(figures["name"])}</title>
@@ -170,10 +214,12 @@ each validate window. <b>Configurations tried: {figures["configurations_tried"]}
 (probability that the true Sharpe beats the best of that many skill-less tries): {deflated_text}.</p>
 <h2>Out-of-sample figures (test windows stitched)</h2>{_table(figures)}
 <h2>Is a candidate better?</h2>{comparisons}
-<h2>Equity curves</h2><img src="data:image/png;base64,{plots["equity"]}">
-<h2>Drawdowns</h2><img src="data:image/png;base64,{plots["drawdowns"]}">
-<h2>Weights over time</h2>{weights}
-<h2>Rolling Sharpe</h2><img src="data:image/png;base64,{plots["rolling_sharpe"]}">
+<h2>Equity curves</h2>{plots["equity"]}
+<h2>Drawdowns</h2>{plots["drawdowns"]}
+<h2>Turnover and cost drag</h2>{plots["costs"]}
+<h2>Weights over time, next to equal weight's</h2>{weights}
+<h2>Rolling Sharpe</h2>{plots["rolling_sharpe"]}
+<h2>Per window: test Sharpe of every strategy</h2>{plots["per_window"]}{_per_window_table(figures)}
 <h2>Windows</h2><table><tr><th>#</th><th>train</th><th>validate</th><th>test</th><th>chosen penalty</th>
 <th>rebalance days</th><th>{CANDIDATE} test Sharpe</th></tr>
 {

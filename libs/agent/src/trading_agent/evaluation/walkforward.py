@@ -66,6 +66,12 @@ class EvaluationConfig:
     agent: bool = True
     agent_config: str | None = None
     agent_iterations: int | None = None
+    # the portfolio agent (agent_config with env: portfolio): members per window (seeds seed + 100 * window + k),
+    # and a directory keeping each window's trained members, so an interrupted study resumes where it stopped
+    agent_seeds: int = 1
+    agent_store: str | None = None
+    # evaluate only these window indices (None: all); every strategy trades the same windows
+    windows: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for key in ("train_years", "validate_years", "test_years", "bootstrap_resamples"):
@@ -85,6 +91,12 @@ class EvaluationConfig:
             or self.agent_iterations < 1
         ):
             raise ValueError(f"agent_iterations must be a positive integer, got {self.agent_iterations!r}")
+        if not isinstance(self.agent_seeds, int) or isinstance(self.agent_seeds, bool) or self.agent_seeds < 1:
+            raise ValueError(f"agent_seeds must be a positive integer, got {self.agent_seeds!r}")
+        if self.windows is not None and (
+            not self.windows or not all(isinstance(w, int) and w >= 0 for w in self.windows)
+        ):
+            raise ValueError(f"windows must be a non-empty list of window indices >= 0, got {self.windows!r}")
         if self.agent_config is not None and not isinstance(self.agent_config, str):
             raise ValueError(f"agent_config must be a path (string), got {self.agent_config!r}")
 
@@ -184,6 +196,11 @@ def make_windows(dates: np.ndarray, config: EvaluationConfig) -> list[Window]:
         year += config.test_years
         if config.max_windows is not None and len(windows) >= config.max_windows:
             break
+    if config.windows is not None:
+        unknown = sorted(set(config.windows) - {w.index for w in windows})
+        if unknown:
+            raise ValueError(f"windows {unknown} do not exist: {first}-{last} has windows 0..{len(windows) - 1}")
+        windows = [w for w in windows if w.index in set(config.windows)]
     if not windows:
         raise ValueError(f"{first}-{last} is too short for {config.train_years}+{config.validate_years}+"
                          f"{config.test_years} years of train/validate/test")  # fmt: skip
@@ -241,9 +258,6 @@ def agent_train_config(config: EvaluationConfig) -> Any:
     from trading_agent.training.config import TrainConfig
 
     train_config = TrainConfig.from_file(config.agent_config_path)
-    if train_config.env != "single":
-        raise ValueError(f"the walk-forward trades a single-asset policy per symbol; {config.agent_config_path} "
-                         f"has env: {train_config.env}")  # fmt: skip
     changes: dict[str, Any] = {
         "costs": {
             "commission_bps": config.commission_bps,
@@ -263,18 +277,25 @@ def agent_budget(config: EvaluationConfig) -> dict[str, Any]:
     train_config = agent_train_config(config)
     hyperparameters = dict(train_config.hyperparameters)
     batch = int(hyperparameters.get("train_batch_size_per_learner", 4000))
+    members = config.agent_seeds if train_config.env == "portfolio" else 1
     return {
         "config_file": str(config.agent_config_path),
         "algorithm": train_config.algorithm,
         "env": train_config.env,
         "iterations": train_config.iterations,
         "env_steps_per_iteration": batch,
-        "env_steps_per_window": train_config.iterations * batch,
+        "members_per_window": members,
+        "env_steps_per_member": train_config.iterations * batch,
+        "env_steps_per_window": train_config.iterations * batch * members,
         "episode_length": train_config.episode_length,
+        "reward": dict(train_config.reward) if train_config.env == "portfolio" else "position * log return - costs",
+        "num_envs_per_env_runner": train_config.num_envs_per_env_runner,
+        "num_env_runners": train_config.num_env_runners,
         "hyperparameters": hyperparameters,
-        "seeds": f"{config.seed} + window index",
+        "seeds": f"{config.seed} + 100 * window index + member" if members > 1 or train_config.env == "portfolio"
+        else f"{config.seed} + window index",
         "long_only": True,
-        "sleeve_per_symbol": "1/N",
+        "sleeve_per_symbol": "1/N" if train_config.env == "single" else "none: the policy sets all N weights and cash",
     }
 
 
@@ -287,6 +308,16 @@ def agent_status(config: EvaluationConfig | None = None) -> str:
         return "not evaluated in this run (agent: false / tradectl backtest --no-agent); no RL figure is reported"
     budget = agent_budget(config)
     hidden = budget["hyperparameters"].get("model", {}).get("fcnet_hiddens", "default")
+    if budget["env"] == "portfolio":
+        return (
+            f"evaluated as {AGENT}: RLlib {budget['algorithm']} on the vectorised portfolio env (target weights of "
+            f"{len(config.symbols)} symbols and cash; reward {budget['reward'].get('kind')}), network {hidden}, an "
+            f"ensemble of {budget['members_per_window']} seed(s) per window trained from scratch on the train "
+            f"window's closes and index only, {budget['iterations']} iteration(s) x "
+            f"{budget['env_steps_per_iteration']:,} env steps x {budget['members_per_window']} = "
+            f"{budget['env_steps_per_window']:,} steps per window; the validate window only gives its reported "
+            f"validation figures; traded on each test window with the same costs as every strategy"
+        )
     return (
         f"evaluated as {AGENT}: RLlib {budget['algorithm']} on the single-asset env, network {hidden}, trained from "
         f"scratch in every window on the train window's closes only, {budget['iterations']} iteration(s) x "
@@ -325,6 +356,7 @@ class WalkForwardResult:
     trial_sharpes: list[list[float]] = field(default_factory=list)  # per window: per-period validate Sharpe per config
     agent_windows: list[dict[str, Any]] = field(default_factory=list)  # per window: the agent's training and validation
     timings: dict[str, Any] = field(default_factory=dict)  # wall-clock seconds (the only figures a rerun changes)
+    index: np.ndarray | None = None  # the market index on `dates` (the portfolio agent's)
 
     @property
     def candidates(self) -> list[str]:
@@ -354,6 +386,10 @@ def run_walk_forward(
     windows = make_windows(dates, config)
     outcome = WalkForwardResult(config, dates, windows)
     train_config = agent_train_config(config) if config.agent else None
+    if train_config is not None and train_config.env == "portfolio":
+        from trading_agent.envs import index_closes
+
+        outcome.index = index_closes(dates)
     started = time.monotonic()
     started_ray = False
     if train_config is not None:
@@ -433,7 +469,11 @@ def _train_agent(
         say(f"{label}: iteration {event.iteration}/{event.iterations}, {event.timesteps:,} steps")
 
     started = time.monotonic()
-    agent = train_agent_for_window(closes, window, train_config, seed, on_iteration)
+    if train_config.env == "portfolio":
+        agent = _train_portfolio_agent(outcome, closes, window, train_config, say)
+        seed = agent.info["seed"]
+    else:
+        agent = train_agent_for_window(closes, window, train_config, seed, on_iteration)
     outcome.timings.setdefault("agent_training_s", []).append(round(time.monotonic() - started, 1))
     say(f"validating {AGENT}")
     # the validate window under the backtest's own accounting (portfolio of 1/N sleeves, same costs): its Sharpe is
@@ -450,9 +490,31 @@ def _train_agent(
             "timesteps": info["timesteps"],
             "validate_backtest": metrics.summary(validation.returns, validation.turnover, validation.costs),
             "validate_env": info["validation"],
+            **({"members": info["members"], "train_seconds": info["train_seconds"]} if "members" in info else {}),
         }
     )
     return agent
+
+
+def _train_portfolio_agent(
+    outcome: WalkForwardResult, closes: np.ndarray, window: Window, train_config: Any, say: Callable[[str], None]
+) -> Any:
+    """The portfolio agent's ensemble for one window: members trained on window.train only (portfolio_agent hands
+    training copies of those rows), seeds seed + 100 * window index + member."""
+    from trading_agent.training import portfolio_agent
+
+    config = outcome.config
+    assert outcome.index is not None
+    seeds = [config.seed + 100 * window.index + k for k in range(config.agent_seeds)]
+    store = Path(config.agent_store) / f"window-{window.index:02d}" if config.agent_store else None
+
+    def on_iteration(seed: int, event: Any) -> None:
+        say(f"training {AGENT} (PPO portfolio, seed {seed}): iteration {event.iteration}/{event.iterations}, "
+            f"{event.timesteps:,} steps")  # fmt: skip
+
+    return portfolio_agent.portfolio_strategy_for_window(
+        closes, outcome.index, window.train, window.validate, train_config, seeds, store, on_iteration
+    )
 
 
 def report_figures(outcome: WalkForwardResult) -> dict[str, Any]:

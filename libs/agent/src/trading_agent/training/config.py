@@ -47,6 +47,9 @@ class TrainConfig:
     num_env_runners: int = 0
     num_envs_per_env_runner: int = 8
     ray_address: str | None = None
+    # the portfolio env's reward: RewardConfig fields (kind: log_return | differential_sharpe | drawdown_penalised,
+    # scale, sharpe_eta, drawdown_penalty)
+    reward: dict[str, Any] = field(default_factory=lambda: {"kind": "log_return"})
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -67,6 +70,7 @@ class TrainConfig:
                 f"{self.train_start} {self.train_end} {self.validate_start} {self.validate_end}"
             )
         self.cost_model  # noqa: B018 - validates the cost keys
+        self.reward_config  # noqa: B018 - validates the reward keys
 
     @property
     def cost_model(self) -> CostModel:
@@ -77,6 +81,16 @@ class TrainConfig:
         if any(not isinstance(v, int | float) or v < 0 for v in self.costs.values()):
             raise ValueError(f"costs must be numbers >= 0 (basis points), got {self.costs}")
         return CostModel(**{k: float(v) for k, v in self.costs.items()})
+
+    @property
+    def reward_config(self) -> Any:
+        from trading_agent.envs.portfolio import RewardConfig
+
+        known = set(RewardConfig.__dataclass_fields__)
+        unknown = sorted(set(self.reward) - known)
+        if unknown:
+            raise ValueError(f"unknown reward key(s) {unknown}; known: {sorted(known)}")
+        return RewardConfig(**self.reward)
 
     @property
     def action_bounds(self) -> tuple[float, float]:

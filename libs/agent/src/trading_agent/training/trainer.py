@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -21,9 +22,20 @@ from typing import Any
 
 import numpy as np
 from trading_datasets import close_panel
-from trading_features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS
+from trading_features import FEATURE_NAMES, FEATURE_VERSION, PORTFOLIO_WARMUP_BARS, WARMUP_BARS
 
-from trading_agent.envs import CLIP, OBSERVATION_LAYOUT, PortfolioEnv, Scaler, SingleAssetEnv, feature_panel, make_env
+from trading_agent.envs import (
+    CLIP,
+    OBSERVATION_LAYOUT,
+    PortfolioEnv,
+    PortfolioScaler,
+    Scaler,
+    SingleAssetEnv,
+    feature_panel,
+    index_closes,
+    make_env,
+    observation_rows,
+)
 from trading_agent.evaluation import metrics
 from trading_agent.training.config import TrainConfig
 from trading_agent.training.export import DeterministicPolicy, export_onnx
@@ -33,6 +45,8 @@ METADATA_FILE = "trading_agent.json"
 CHECKPOINT_PATTERN = re.compile(r"^iteration-(\d+)$")
 POLICY_FILE = "policy.onnx"
 SPECIAL_HYPERPARAMETERS = ("model", "env_runners", "reporting")
+START_ATTEMPTS = 5
+"""A local Ray node that does not come up in time (its agents start slowly on a loaded machine) is retried."""
 
 
 @dataclass(frozen=True)
@@ -43,54 +57,97 @@ class MarketData:
     closes: np.ndarray  # (days, symbols)
     train_end: int  # days [0, train_end) are the training window
     validate: tuple[int, int]  # returns of days [start, end) are the validation window (decisions from start - 1)
-    scaler: Scaler
+    scaler: Scaler | PortfolioScaler
+    index: np.ndarray | None = None  # the market index on the same days (the portfolio env's)
+
+    @property
+    def warmup(self) -> int:
+        return PORTFOLIO_WARMUP_BARS if self.index is not None else WARMUP_BARS
+
+
+def fit_scaler(closes: np.ndarray, index: np.ndarray | None) -> Scaler | PortfolioScaler:
+    """The single-asset env's scaler (index None) or the portfolio env's, fitted on these (training) rows only."""
+    if index is None:
+        return Scaler.fit(feature_panel(closes))
+    return observation_rows(closes, index)[1]
 
 
 def load_market(config: TrainConfig) -> MarketData:
-    """Real daily closes via trading_datasets; the scaler is fitted on the training window's features only."""
-    dates, closes = close_panel(list(config.symbols), config.source, config.train_start, config.validate_end)
+    """Real daily closes via trading_datasets (a symbol the source lacks raises, naming it); the scaler is fitted on
+    the training window's features only. Runs before Ray starts, so bad data stops a run at once."""
+    from trading_datasets.daily import DatasetError
+
+    try:
+        dates, closes = close_panel(list(config.symbols), config.source, config.train_start, config.validate_end)
+    except DatasetError as error:
+        raise ValueError(f"symbols/source: {error}") from error
     train_end = int(np.searchsorted(dates, np.datetime64(config.train_end, "D"), side="right"))
     validate = (
         int(np.searchsorted(dates, np.datetime64(config.validate_start, "D"), side="left")),
         int(np.searchsorted(dates, np.datetime64(config.validate_end, "D"), side="right")),
     )
-    if train_end - WARMUP_BARS < config.episode_length + 1:
+    index = index_closes(dates) if config.env == "portfolio" else None
+    warmup = PORTFOLIO_WARMUP_BARS if index is not None else WARMUP_BARS
+    if train_end - warmup < config.episode_length + 1:
         raise ValueError(
-            f"the training window {config.train_start}..{config.train_end} has {train_end} days: too short for "
-            f"{WARMUP_BARS} warm-up days and episodes of {config.episode_length} days"
+            f"the training window train_start..train_end = {config.train_start}..{config.train_end} has {train_end} "
+            f"days of data: too short for {warmup} warm-up days and episodes of {config.episode_length} days"
         )
     if validate[1] - validate[0] < 2:
-        raise ValueError(f"the validation window {config.validate_start}..{config.validate_end} has < 2 days")
-    scaler = Scaler.fit(feature_panel(closes[:train_end]))
-    return MarketData(dates, closes, train_end, validate, scaler)
+        raise ValueError(
+            f"the validation window validate_start..validate_end = {config.validate_start}..{config.validate_end} "
+            f"has {max(validate[1] - validate[0], 0)} days of data (need at least 2)"
+        )
+    scaler = fit_scaler(closes[:train_end], None if index is None else index[:train_end])
+    return MarketData(dates, closes, train_end, validate, scaler, index)
 
 
-def market_from_closes(train_closes: np.ndarray, validate_closes: np.ndarray) -> MarketData:
-    """MarketData of two consecutive close panels (days, symbols) instead of dates: the walk-forward's windows."""
+def market_from_closes(
+    train_closes: np.ndarray,
+    validate_closes: np.ndarray,
+    train_index: np.ndarray | None = None,
+    validate_index: np.ndarray | None = None,
+) -> MarketData:
+    """MarketData of two consecutive close panels (days, symbols) instead of dates: the walk-forward's windows. With
+    the market index of both (the portfolio env), its scaler is the portfolio env's."""
     train_part = np.asarray(train_closes, dtype=np.float64).reshape(len(train_closes), -1)
     validate_part = np.asarray(validate_closes, dtype=np.float64).reshape(len(validate_closes), -1)
     if train_part.shape[1] != validate_part.shape[1]:
         raise ValueError("the train and validate panels must have the same symbols (columns)")
-    if len(train_part) <= WARMUP_BARS + 1 or len(validate_part) < 2:
-        raise ValueError(f"need more than {WARMUP_BARS + 1} training days and at least 2 validation days")
+    warmup = WARMUP_BARS if train_index is None else PORTFOLIO_WARMUP_BARS
+    if len(train_part) <= warmup + 1 or len(validate_part) < 2:
+        raise ValueError(f"need more than {warmup + 1} training days and at least 2 validation days")
     closes = np.vstack([train_part, validate_part])
     train_end = len(train_part)
-    scaler = Scaler.fit(feature_panel(train_part))
-    return MarketData(np.arange(len(closes)), closes, train_end, (train_end, len(closes)), scaler)
+    index = None
+    if train_index is not None:
+        if validate_index is None:
+            raise ValueError("the validation window's index is missing")
+        index = np.concatenate([np.asarray(train_index, dtype=np.float64), np.asarray(validate_index, np.float64)])
+        if len(index) != len(closes):
+            raise ValueError(f"the index has {len(index)} days, the closes {len(closes)}")
+    scaler = fit_scaler(train_part, None if index is None else index[:train_end])
+    return MarketData(np.arange(len(closes)), closes, train_end, (train_end, len(closes)), scaler, index)
 
 
 def env_config(config: TrainConfig, market: MarketData) -> dict[str, Any]:
     """What the training env runners build their environments from: only the training window's closes."""
-    return {
+    values: dict[str, Any] = {
         "kind": config.env,
         "closes": market.closes[: market.train_end],
-        "days": [WARMUP_BARS, market.train_end],
+        "days": [market.warmup, market.train_end],
         "episode_length": config.episode_length,
         "costs": dict(config.costs),
         "scaler": market.scaler.to_dict(),
         "long_only": config.long_only,
         "random_start": True,
     }
+    if config.env == "portfolio":
+        if market.index is None:
+            raise ValueError("the portfolio env needs the market index (MarketData.index)")
+        values["index"] = market.index[: market.train_end]
+        values["reward"] = dict(config.reward)
+    return values
 
 
 def build_algorithm_config(config: TrainConfig, market: MarketData) -> Any:
@@ -121,6 +178,9 @@ def build_algorithm_config(config: TrainConfig, market: MarketData) -> Any:
         normalize_actions=sac,
         clip_actions=not sac,
     )
+    if config.env == "portfolio":
+        # the env creator returns a VectorPortfolioEnv of num_envs portfolios stepped in numpy, not N gym.Envs
+        runner_options.setdefault("gym_env_vectorize_mode", "vector_entry_point")
     try:
         algorithm_config = (
             algorithm_config.env_runners(
@@ -177,15 +237,24 @@ def ensure_ray(config: TrainConfig) -> bool:
 
     if ray.is_initialized():
         return False
-    if config.ray_address:
-        ray.init(address=config.ray_address, log_to_driver=False)
-    else:
-        ray.init(
-            num_cpus=max(2, config.num_env_runners + 1),
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+    address = config.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return True
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            ray.init(
+                num_cpus=max(2, config.num_env_runners + 1),
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return True
+        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception when its node does not come up
+            if "timed out during startup" not in str(error) or attempt == START_ATTEMPTS:
+                raise
+            ray.shutdown()
+            time.sleep(5.0 * attempt)
     return True
 
 
@@ -246,6 +315,19 @@ def _save(algo: Any, config: TrainConfig, market: MarketData, history: list[dict
     return path
 
 
+def latest_checkpoint(root: Path | str) -> Path | None:
+    """The newest `iteration-NNNNN` checkpoint under `root` that was completely written, or None."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := CHECKPOINT_PATTERN.match(p.name)) and (p / METADATA_FILE).is_file()
+    )
+    return found[-1][1] if found else None
+
+
 def _number(value: Any) -> float:
     try:
         number = float(value)
@@ -269,7 +351,7 @@ def train(
 
     if market is None:
         market = load_market(config)
-    elif market.train_end - WARMUP_BARS < config.episode_length + 1:
+    elif market.train_end - market.warmup < config.episode_length + 1:
         raise ValueError(f"{market.train_end} training days are too few for episodes of {config.episode_length} days")
     if resume is not None:
         resume = Path(resume).resolve()
@@ -361,7 +443,7 @@ def validation_env(config: TrainConfig, market: MarketData) -> SingleAssetEnv | 
         "random_start": False,
     }
     if config.env == "portfolio":
-        return PortfolioEnv(market.closes, **common)
+        return PortfolioEnv(market.closes, index=market.index, reward=config.reward_config, **common)
     return SingleAssetEnv(market.closes, long_only=config.long_only, **common)
 
 
