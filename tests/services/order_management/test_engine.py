@@ -159,6 +159,28 @@ def test_no_order_for_a_signal_already_placed_too_small_or_without_equity() -> N
     assert OrderBook().order_for_signal(a_signal(0.1), Decimal(0), OmsConfig()) is None  # nothing to size with
 
 
+def test_a_signal_redelivered_after_its_order_was_rejected_places_nothing() -> None:
+    """Nothing is working and nothing is held, so the size alone would trade again: the signal's client order id, in
+    the book, is what stops a second order; a new signal with the same target does trade."""
+    book, signal = OrderBook(), a_signal(0.1)
+    order = book.order_for_signal(signal, Decimal(100_000), OmsConfig())
+    assert order is not None
+    for kind, status in (
+        (S.ORDER_EVENT_TYPE_INITIALIZED, S.ORDER_STATUS_INITIALIZED),
+        (S.ORDER_EVENT_TYPE_REJECTED, S.ORDER_STATUS_REJECTED),
+    ):
+        order.status = status
+        book.apply(
+            S.OrderEvent(
+                envelope=new_envelope("t"), event_type=kind, client_order_id=order.client_order_id, order=order
+            )
+        )
+    assert book.open_quantity("AAPL") == 0 and book.position_quantity("AAPL") == 0
+    assert book.order_for_signal(signal, Decimal(100_000), OmsConfig()) is None
+    again = book.order_for_signal(a_signal(0.1), Decimal(100_000), OmsConfig())
+    assert again is not None and again.client_order_id != order.client_order_id and again.quantity == order.quantity
+
+
 class OrderLifecycle(RuleBasedStateMachine):
     """Any sequence of execution reports leaves every order in a state reachable by legal transitions."""
 
