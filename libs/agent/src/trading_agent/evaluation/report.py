@@ -45,8 +45,12 @@ class _Charts:
         self.first = True
 
     def __call__(self, figure: Any) -> str:
-        figure.update_layout(template="plotly_white", height=figure.layout.height or 380, hovermode="x unified",
-                             margin={"l": 50, "r": 20, "t": 40, "b": 40})  # fmt: skip
+        figure.update_layout(
+            template="plotly_white",
+            height=figure.layout.height or 380,
+            hovermode="x unified",
+            margin={"l": 50, "r": 20, "t": 40, "b": 40},
+        )
         fragment = figure.to_html(full_html=False, include_plotlyjs=self.first, config={"displaylogo": False})
         self.first = False
         return str(fragment)
@@ -69,15 +73,19 @@ def _plots(outcome: WalkForwardResult) -> dict[str, str]:
         figure = go.Figure()
         for name, result in stitched.items():
             x, y = values_of(result)
-            figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines",
-                                        line={"width": 2.4 if name in candidates else 1}))  # fmt: skip
+            figure.add_trace(
+                go.Scatter(x=x, y=y, name=name, mode="lines", line={"width": 2.4 if name in candidates else 1})
+            )
         figure.update_layout(title=title)
         if log:
             figure.update_yaxes(type="log")
         return chart(figure)
 
-    plots["equity"] = lines(lambda r: (days, metrics.equity_curve(r.returns)),
-                            "Equity (out-of-sample test windows stitched, net of costs, log scale)", log=True)  # fmt: skip
+    plots["equity"] = lines(
+        lambda r: (days, metrics.equity_curve(r.returns)),
+        "Equity (out-of-sample test windows stitched, net of costs, log scale)",
+        log=True,
+    )
     plots["drawdowns"] = lines(lambda r: (days, -metrics.drawdowns(r.returns)), "Drawdown from running peak")
 
     def rolling(result: Any) -> tuple[Any, Any]:
@@ -98,8 +106,15 @@ def _plots(outcome: WalkForwardResult) -> dict[str, str]:
             weights = stitched[strategy].weights[sampled]
             for k, symbol in enumerate(symbols):
                 figure.add_trace(
-                    go.Scatter(x=days[sampled], y=weights[:, k], name=symbol, stackgroup=f"s{column}", mode="none",
-                               legendgroup=symbol, showlegend=column == 1),  # fmt: skip
+                    go.Scatter(
+                        x=days[sampled],
+                        y=weights[:, k],
+                        name=symbol,
+                        stackgroup=f"s{column}",
+                        mode="none",
+                        legendgroup=symbol,
+                        showlegend=column == 1,
+                    ),
                     row=1,
                     col=column,
                 )
@@ -114,10 +129,16 @@ def _plots(outcome: WalkForwardResult) -> dict[str, str]:
     plots["per_window"] = chart(figure)
     figure = make_subplots(rows=1, cols=2, subplot_titles=["turnover / yr", "cost drag / yr"])
     names = list(stitched)
-    figure.add_trace(go.Bar(x=names, y=[metrics.annual_turnover(r.turnover) for r in stitched.values()],
-                            name="turnover"), row=1, col=1)  # fmt: skip
-    figure.add_trace(go.Bar(x=names, y=[metrics.annual_cost_drag(r.costs) for r in stitched.values()],
-                            name="cost drag"), row=1, col=2)  # fmt: skip
+    figure.add_trace(
+        go.Bar(x=names, y=[metrics.annual_turnover(r.turnover) for r in stitched.values()], name="turnover"),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(
+        go.Bar(x=names, y=[metrics.annual_cost_drag(r.costs) for r in stitched.values()], name="cost drag"),
+        row=1,
+        col=2,
+    )
     figure.update_yaxes(tickformat=".2%", row=1, col=2)
     figure.update_layout(title="Turnover and cost drag (out of sample)", showlegend=False, hovermode="closest")
     plots["costs"] = chart(figure)
@@ -175,10 +196,31 @@ def _agent_windows(figures: dict[str, Any]) -> str:
     )
 
 
-def write_report(outcome: WalkForwardResult, out_dir: Path) -> dict[str, Any]:
-    """Write report.json and report.html into out_dir; return the figures."""
+def _tuning(figures: dict[str, Any]) -> str:
+    tuning = figures.get("tuning")
+    if not tuning:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(json.dumps(t['changes']))}</td><td>{t['validate_sharpe']:.2f}</td>"
+        f"<td>{t['validate_total_return']:.2%}</td><td>{t['timesteps']:,}</td><td>{t['seconds']:.0f}</td></tr>"
+        for t in tuning["trials"]
+    )
+    window = tuning.get("window", {})
+    return (
+        f"<h2>Every agent variant tried (Ray Tune, validation only)</h2><p>{len(tuning['trials'])} configurations, "
+        f"trained on {html.escape(' .. '.join(window.get('train', [])))} and scored on the validation year "
+        f"{html.escape(' .. '.join(window.get('validate', [])))} only, before every test year; the best "
+        f"(<code>{html.escape(json.dumps(tuning['best']))}</code>) is traded. All of them count in the deflated "
+        "Sharpe.</p><table><tr><th>changes</th><th>validate Sharpe</th><th>validate return</th><th>env steps</th>"
+        f"<th>seconds</th></tr>{rows}</table>"
+    )
+
+
+def write_report(outcome: WalkForwardResult, out_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write report.json and report.html into out_dir; return the figures (`extra`, e.g. the agent's tuning trials,
+    is added to report.json as is)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = report_figures(outcome)
+    figures = {**report_figures(outcome), **(extra or {})}
     (out_dir / "report.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     plots = _plots(outcome)
     deflated = figures["deflated_sharpe"]
@@ -213,7 +255,7 @@ each validate window. <b>Configurations tried: {figures["configurations_tried"]}
     }{" + prior" if figures["config"]["prior_configurations"] else ""}); deflated Sharpe ratio
 (probability that the true Sharpe beats the best of that many skill-less tries): {deflated_text}.</p>
 <h2>Out-of-sample figures (test windows stitched)</h2>{_table(figures)}
-<h2>Is a candidate better?</h2>{comparisons}
+<h2>Is a candidate better?</h2>{comparisons}{_tuning(figures)}
 <h2>Equity curves</h2>{plots["equity"]}
 <h2>Drawdowns</h2>{plots["drawdowns"]}
 <h2>Turnover and cost drag</h2>{plots["costs"]}

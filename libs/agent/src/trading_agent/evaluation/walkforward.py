@@ -292,7 +292,8 @@ def agent_budget(config: EvaluationConfig) -> dict[str, Any]:
         "num_envs_per_env_runner": train_config.num_envs_per_env_runner,
         "num_env_runners": train_config.num_env_runners,
         "hyperparameters": hyperparameters,
-        "seeds": f"{config.seed} + 100 * window index + member" if members > 1 or train_config.env == "portfolio"
+        "seeds": f"{config.seed} + 100 * window index + member"
+        if members > 1 or train_config.env == "portfolio"
         else f"{config.seed} + window index",
         "long_only": True,
         "sleeve_per_symbol": "1/N" if train_config.env == "single" else "none: the policy sets all N weights and cash",

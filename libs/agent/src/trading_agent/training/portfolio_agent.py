@@ -162,8 +162,9 @@ def portfolio_strategy_for_window(
             [root / f"seed-{seed}" / "policy.onnx" for seed in seeds],
             scaler,
             index,
-            members=[{k: r[k] for k in ("seed", "iterations", "timesteps", "train_seconds", "validation")}
-                     for r in records],  # fmt: skip
+            members=[
+                {k: r[k] for k in ("seed", "iterations", "timesteps", "train_seconds", "validation")} for r in records
+            ],
             iterations=int(sum(r["iterations"] for r in records)),
             timesteps=int(sum(r["timesteps"] for r in records)),
             train_seconds=round(float(sum(r["train_seconds"] for r in records)), 1),

@@ -250,7 +250,7 @@ def ensure_ray(config: TrainConfig) -> bool:
                 configure_logging=False,
             )
             return True
-        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception when its node does not come up
+        except Exception as error:  # Ray raises a bare Exception when its node does not come up
             if "timed out during startup" not in str(error) or attempt == START_ATTEMPTS:
                 raise
             ray.shutdown()
