@@ -3,10 +3,12 @@ into its windowed table and the row's latest value published as the analytics.* 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from analytics_service.tca import DECISION_KEEP_S
 from trading.analytics.v1 import analytics_pb2
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
@@ -25,6 +27,7 @@ from tests.services.analytics.helpers import (
     order,
     order_event,
     quality_measure,
+    signal,
 )
 
 BUY, SELL = common_pb2.ORDER_SIDE_BUY, common_pb2.ORDER_SIDE_SELL
@@ -214,3 +217,49 @@ async def test_old_windows_leave_the_tables(tmp_path: Path) -> None:
 
 def test_money_is_exact() -> None:
     assert to_proto(Decimal("0.1") + Decimal("0.2")).value == "0.3"
+
+
+class RefusingFirst:
+    """A sink the bus refuses `refusals` times first (a broker away), then takes everything."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.rows: list[str] = []
+
+    async def publish(self, topic: str, message: object, key: str) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise ConnectionError("broker away")
+        self.rows.append(key)
+
+    async def publish_dead_letter(self, dead_letter: object, source_topic: str) -> None:
+        raise AssertionError("nothing here is a dead letter")
+
+
+async def test_a_refused_publish_is_retried_and_health_says_so_meanwhile(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    sink = RefusingFirst(refusals=3)
+    harness.app.sink = sink
+    filled = fill_event(order("co-1", "AAPL", BUY, "1", filled="1", average="100"), "f-1", "1", "100", T0 + NS)
+    async with harness.app.agents["oms.events.v1"].test_context() as agent:
+        await agent.put(filled.SerializeToString(), key=b"co-1")
+        while harness.app.failing is None:
+            await asyncio.sleep(0.01)
+        assert not await harness.app.healthy()
+        assert "broker away" in harness.app.last_error
+        async with asyncio.timeout(30):
+            while f"AAPL|{T0}" not in sink.rows:
+                await asyncio.sleep(0.05)
+    assert await harness.app.healthy()
+    assert sink.rows.count(f"AAPL|{T0}") == 1  # the refused row went out once the bus took it again, once
+
+
+async def test_decisions_not_linked_to_an_order_leave_the_signals_table(harness: Harness) -> None:
+    await harness.put("signal.signals.v1", signal("AAPL", "100", T0))
+    assert len(harness.app.tables["signals"]) == 1
+    harness.now = T0 + (DECISION_KEEP_S - 1) * NS
+    await harness.app.tick()
+    assert len(harness.app.tables["signals"]) == 1
+    harness.now = T0 + (DECISION_KEEP_S + 1) * NS
+    await harness.app.tick()
+    assert len(harness.app.tables["signals"]) == 0

@@ -60,6 +60,7 @@ async def build(settings: AnalyticsSettings) -> ServiceParts:
     analytics = Analytics(config, rules, publisher, broker_of(settings), webhook=webhook, lag=lag)
     return ServiceParts(
         components=[publisher, analytics],
+        health_checks={"streams": analytics.healthy},
         ready_info={
             "app_id": analytics.app.conf.id,
             "rules_version": rules.version,

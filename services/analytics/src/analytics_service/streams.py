@@ -12,8 +12,10 @@ order id and model into the same tables, so the tables are not co-partitioned wi
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -144,6 +146,8 @@ class Analytics:
         unread = set(self.handlers) - set(ANALYTICS_READS)
         assert not unread, f"topics analytics may not read: {sorted(unread)}"
         self._pending: list[tuple[str, Message, str]] = []
+        self.failing: str | None = None  # why the app is not healthy (a publish the bus refuses, a died agent)
+        self.last_error = ""
         self.agents = {
             name: self.app.agent(self.app.topic(self.names.physical_input(name), value_serializer="raw"), name=name)(
                 self._consumer(name)
@@ -173,8 +177,12 @@ class Analytics:
 
     def _consumer(self, name: str) -> Callable[[faust.StreamT[bytes]], Any]:
         async def consume(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                await self.handle(name, event.message)
+            try:
+                async for event in stream.events():
+                    await self.handle(name, event.message)
+            except Exception as error:  # never expected (handle sets records aside): the service must not look well
+                self.failing = f"agent {name} died: {type(error).__name__}: {error}"
+                raise
 
         consume.__name__ = consume.__qualname__ = f"consume_{name}"
         return consume
@@ -221,13 +229,33 @@ class Analytics:
             source_timestamp_ms=int((message.timestamp or 0) * 1000),
             attempts=1,
         )
-        await self.sink.publish_dead_letter(letter, name)
+        await self._deliver(lambda: self.sink.publish_dead_letter(letter, name), f"dead letter of {name}")
 
     async def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for topic, row, key in pending:
-            await self.sink.publish(topic, row, key=key)
+            await self._deliver(functools.partial(self.sink.publish, topic, row, key=key), topic)
             ROWS.labels(topic).inc()
+
+    async def _deliver(self, send: Callable[[], Awaitable[Any]], what: str) -> None:
+        """Send until the bus takes it (backoff capped at 5 s): the record's offset is not committed meanwhile, and
+        health is NOT_SERVING (`healthy`) while the bus refuses."""
+        delay = 0.2
+        while True:
+            try:
+                await send()
+                self.failing = None
+                return
+            except Exception as error:
+                self.failing = f"publishing {what}: {type(error).__name__}: {error}"[:500]
+                log.error("bus refused a publish; retrying", what=what, error=self.failing, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def healthy(self) -> bool:
+        """The runner's health check: False while publishing fails or an agent has died."""
+        self.last_error = self.failing or ""
+        return self.failing is None
 
     def _source_of(self, letter: common_pb2.DeadLetter) -> str:
         """The registry name of a dead letter's source topic (its physical name without namespace or shadow)."""

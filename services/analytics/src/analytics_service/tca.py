@@ -40,6 +40,9 @@ TERMINAL = {
 FILLS = (E.ORDER_EVENT_TYPE_PARTIALLY_FILLED, E.ORDER_EVENT_TYPE_FILLED)
 SIDE = {common_pb2.ORDER_SIDE_BUY: 1, common_pb2.ORDER_SIDE_SELL: -1}
 MS = 1e6
+# A decision becomes an order within milliseconds (order-management sizes it as it arrives); one not linked to an
+# order within this long never will be, so the signals table keeps only the last few minutes of decisions.
+DECISION_KEEP_S = 600
 
 
 @dataclass
@@ -255,8 +258,8 @@ class Tca:
                 changes.rows.append(key)
 
     def forget(self, now_ns: int) -> int:
-        """Drop orders that ended and were measured (their rows hold what they contributed), and any order or
-        signal not heard of for the tables' keep time (denied orders, orders never measured)."""
+        """Drop orders that ended and were measured (their rows hold what they contributed) and any order not heard
+        of for the tables' keep time (orders never measured); signals after DECISION_KEEP_S."""
         horizon = now_ns - self.windows.keep_s * 1_000_000_000
         gone = [
             key
@@ -265,7 +268,8 @@ class Tca:
         ]
         for key in gone:
             del self.orders[key]
-        old_signals = [key for key, signal in list(self.signals.items()) if signal["ts"] < horizon]
+        decisions = now_ns - DECISION_KEEP_S * 1_000_000_000
+        old_signals = [key for key, signal in list(self.signals.items()) if signal["ts"] < decisions]
         for key in old_signals:
             del self.signals[key]
         return len(gone) + len(old_signals)
