@@ -2,8 +2,8 @@
 
 Reads the data file coverage's configuration names (COVERAGE_FILE, as `make coverage` sets it), writes the whole
 report as JSON and text, and a table with one row per package of libs/ and services/ (statements, branches, what ran,
-the percentage as coverage computes it: covered lines and branches over all of them) plus the order-path engines, to
-reports/coverage/ (git-ignored), and prints the table.
+the percentage as coverage computes it: covered lines and branches over all of them, and the branches alone) plus the
+order-path engines, to reports/coverage/ (git-ignored), and prints the table.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def row(name: str, files: list[dict]) -> str:
     taken = sum(f["summary"]["covered_branches"] for f in files)
     total = statements + branches
     percent = f"{100 * (covered + taken) / total:6.1f}%" if total else "     -"
-    return f"{name:<58} {statements:>6} {covered:>6} {branches:>6} {taken:>6} {percent}"
+    branch = f"{100 * taken / branches:6.1f}%" if branches else "     -"
+    return f"{name:<58} {statements:>6} {covered:>6} {branches:>6} {taken:>6} {percent} {branch}"
 
 
 def main() -> int:
@@ -54,7 +55,7 @@ def main() -> int:
         str(Path(name).resolve().relative_to(REPO)) if Path(name).is_absolute() else name: data
         for name, data in json.loads((args.out / "coverage.json").read_text())["files"].items()
     }
-    lines = [f"{'package':<58} {'stmts':>6} {'run':>6} {'branch':>6} {'taken':>6}   cover"]
+    lines = [f"{'package':<58} {'stmts':>6} {'run':>6} {'branch':>6} {'taken':>6}   cover  branch"]
     for package in packages():
         lines.append(row(package, [data for name, data in files.items() if name.startswith(package + "/")]))
     lines.append(row("all of libs/ and services/", list(files.values())))
