@@ -10,7 +10,7 @@ subscription` and finds the sequence number of the update it just got in `subscr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,21 +27,21 @@ class Subscription:
     dropped: bool = False
     closed: bool = field(default=False)
 
-    def __aiter__(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        try:
-            while True:
-                seq, channel, data = await self.queue.get()
-                if data is _END:
-                    return
-                self.last_seq = seq
-                yield channel, data
-                if channel == DROPPED:
-                    return
-        finally:
+    async def __anext__(self) -> tuple[str, dict[str, Any]]:
+        """The next update; the iteration ends after the `dropped` notice, or when the fan-out closes."""
+        if self.closed and self.queue.empty():
+            raise StopAsyncIteration
+        seq, channel, data = await self.queue.get()
+        if data is _END:
             self.close()
+            raise StopAsyncIteration
+        self.last_seq = seq
+        if channel == DROPPED:
+            self.close()
+        return channel, data
 
     def close(self) -> None:
         if not self.closed:
