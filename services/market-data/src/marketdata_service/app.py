@@ -53,7 +53,13 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         broker = settings.broker
         key, secret = broker.api_key_id.get_secret_value(), broker.api_secret_key.get_secret_value()
         self.stream = StockDataStream(
-            key, secret, raw_data=True, url_override=broker.data_stream_url or broker.stream_url(f"/v2/{broker.feed}")
+            key,
+            secret,
+            raw_data=True,
+            url_override=broker.data_stream_url or broker.stream_url(f"/v2/{broker.feed}"),
+            # alpaca-py's keepalive; frames read off the socket and not yet handled are few (alpaca-py keeps 1,024:
+            # at 1,440 records a frame, a backlog of 1.5 million in memory), so a slow reader holds the stream back.
+            websocket_params={"ping_interval": 10, "ping_timeout": 180, "max_queue": self.config.max_queued_frames},
         )
         self.stream.subscribe_bars(self.on_stream_bar, *self.config.symbols)
         self.stream.subscribe_quotes(self.on_quote, *self.config.symbols)

@@ -14,6 +14,7 @@ class MarketDataConfig(Section):
     max_jump_sigmas: float = Field(12.0, gt=0, description="a return beyond this many EWMA sigmas is rejected")
     history_bars: int = Field(2000, gt=0, description="bars kept per symbol for GetBars")
     linger_ms: int = Field(5, ge=0, description="how long the producer gathers records into a batch per partition")
+    max_queued_frames: int = Field(16, gt=0, description="stream frames received and not yet handled")
     max_queued_records: int = Field(
         100_000, gt=0, description="records handed to the producer and not yet acknowledged before the stream waits"
     )
