@@ -130,9 +130,18 @@ async def test_records_on_kafka_come_out_as_analytics_rows_and_alerts_reach_the_
             await outputs.until(lambda: outputs.get("analytics.pnl.v1", f"{day}|AAPL") is not None)
             assert outputs.get("analytics.pnl.v1", f"{day}|AAPL").position.value == "10"
 
-            await outputs.until(lambda: outputs.get("analytics.deadletters.v1", f"oms.events.v1|{window}") is not None)
-            letters = outputs.get("analytics.deadletters.v1", f"oms.events.v1|{window}")
-            assert letters.count >= 1 and "decode_error" in letters.by_reason
+            def dead_letter_minutes() -> list[Any]:  # the minute the app dead-lettered it in (it stamps the time)
+                return [
+                    row
+                    for (topic, key), row in outputs.latest.items()
+                    if topic == "analytics.deadletters.v1"
+                    and key.startswith("oms.events.v1|")
+                    and row.window_end - row.window_start == 60 * 10**9
+                ]
+
+            await outputs.until(lambda: bool(dead_letter_minutes()))
+            (letters,) = dead_letter_minutes()
+            assert (letters.count, letters.total, dict(letters.by_reason)) == (1, 1, {"decode_error": 1})
 
             def alert(rule: str, subject: str) -> Any:
                 return outputs.get("analytics.alerts.v1", f"{rule}|{subject}")
