@@ -56,6 +56,14 @@ def chromium() -> str | None:
 @contextlib.contextmanager
 def running_platform(run_dir: Path, timeout_s: float = 240) -> Iterator[Platform]:
     run = Platform.with_free_ports(run_dir, services=SERVICES, service_env={"gateway": dict(GATEWAY_ENV)})
+    # the services the gateway relays writes and audit queries to, at this platform's ports (not the defaults)
+    run.per_service_env["gateway"].update(
+        {
+            "TRADING_GATEWAY__RISK_ADDRESS": run.spec("risk").address,
+            "TRADING_GATEWAY__OMS_ADDRESS": run.spec("order-management").address,
+            "TRADING_GATEWAY__AUDIT_ADDRESS": run.spec("audit").address,
+        }
+    )
     try:
         # a readiness deadline, not a budget: Ray and the PKI start slowly on a busy machine
         states = run.up(timeout_s=timeout_s)
@@ -155,6 +163,9 @@ class Desk:
         return desk
 
 
+TOPIC = "oms.events.v1"
+
+
 class BusTail:
     """The fills on oms.events.v1 from now on, each with the time the broker recorded it (the record's timestamp,
     ms), read in a thread of its own as the operator of the dev stack."""
@@ -164,12 +175,13 @@ class BusTail:
         self.fills: dict[str, tuple[float, str]] = {}  # fill id -> (record timestamp ms, client order id)
         self.ready = threading.Event()
         self.stopping = threading.Event()
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     def __enter__(self) -> BusTail:
         self.thread.start()
-        if not self.ready.wait(60):
-            raise RuntimeError("the bus tail did not start")
+        if not self.ready.wait(90):
+            raise RuntimeError(f"the bus tail did not start: {self.error!r}")
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -177,17 +189,31 @@ class BusTail:
         self.thread.join(30)
 
     async def _run(self) -> None:
+        try:
+            await self._tail()
+        except BaseException as error:  # told to the test by __enter__ (or lost: the test then waits in vain)
+            self.error = error
+            raise
+
+    async def _tail(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
         from trading.oms.v1 import oms_pb2
+        from trading_platform.messaging.connection import CLIENT_TIMEOUTS, start_client
 
         consumer = AIOKafkaConsumer(
-            **self.connection.client_options(), enable_auto_commit=False, isolation_level="read_committed"
+            **self.connection.client_options(),
+            **CLIENT_TIMEOUTS,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
         )
-        await consumer.start()
+        await start_client(consumer.start, self.connection, 60)
         try:
-            partitions = [
-                TopicPartition("oms.events.v1", p) for p in consumer.partitions_for_topic("oms.events.v1") or ()
-            ]
+            # a consumer without a subscription knows no topic until told to track it
+            consumer._client.add_topic(TOPIC)
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or ())]
+            if not partitions:
+                raise RuntimeError(f"{TOPIC} has no partitions")
             consumer.assign(partitions)
             await consumer.seek_to_end(*partitions)
             for tp in partitions:

@@ -154,7 +154,7 @@ function chart(container, { name, title, series, time = true, height = 220, opti
     width: width(),
     height,
     scales: { x: { time } },
-    axes: [{ ...AXIS }, { ...AXIS, size: 60 }],
+    axes: [{ ...AXIS }, { ...AXIS, size: 80 }],
     cursor: { drag: { x: true, y: false, setScale: true } },
     legend: { live: true },
     series: [
@@ -225,7 +225,7 @@ export function barChart(container, { name, title, series, labels = null, time =
               splits: () => labels().map((_, i) => i),
               values: (_, ticks) => ticks.map((t) => labels()[t] ?? ""),
             },
-            { ...AXIS, size: 60 },
+            { ...AXIS, size: 80 },
           ],
           scales: { x: { time: false, range: (_, min, max) => [min - 0.5, max + 0.5] } },
         }

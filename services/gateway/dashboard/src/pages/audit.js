@@ -71,7 +71,13 @@ export default {
         const v = s.verification;
         replace(
           status,
-          h("p", {}, h("span", { class: `badge ${s.verified ? "state-active" : "state-halted"}` }, s.verified ? "chain verified" : "chain NOT verified")),
+          h(
+            "p",
+            {},
+            v
+              ? h("span", { class: `badge ${s.verified ? "state-active" : "state-halted"}` }, s.verified ? "chain verified" : "chain NOT verified")
+              : h("span", { class: "badge" }, "not verified yet"),
+          ),
           v
             ? h("p", { class: "muted" }, `${v.entries_checked} entries checked at ${time(v.envelope?.ts_event)}${v.first_error ? `: ${v.first_error}` : ""}`)
             : h("p", { class: "muted" }, "no verification recorded yet"),

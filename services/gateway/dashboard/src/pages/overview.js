@@ -46,10 +46,11 @@ export default {
     if (hasRole("risk-officer")) view.append(killSwitch(app));
     view.append(section("Equity, P&L and exposure", charts));
     const equity = timeChart(charts, { name: "equity", title: "Equity", series: [{ label: "equity" }] });
+    let days = [];
     const pnl = barChart(charts, {
       name: "pnl-daily",
-      title: "Daily P&L (account)",
-      time: true,
+      title: "Daily P&L (account: realized + unrealized)",
+      labels: () => days,
       series: [{ label: "P&L", fill: "#7ee78799", stroke: "#7ee787" }],
     });
     let symbols = [];
@@ -99,13 +100,11 @@ export default {
       (e) => equity.figure.append(message(errorText(e), "error")),
     );
     const loadPnl = () => list("/api/v1/pnl/daily", { symbol: "_all", limit: 500 }).then(
-      (page) =>
-        pnl.rows(
-          page.items.map((d) => ({
-            x: Date.parse(`${d.day}T00:00:00Z`) / 1000,
-            y0: (Number(d.realized) || 0) + (Number(d.unrealized) || 0),
-          })),
-        ),
+      (page) => {
+        const items = [...page.items].sort((a, b) => a.day.localeCompare(b.day)).slice(-30);
+        days = items.map((d) => d.day.slice(5));
+        pnl.rows(items.map((d, i) => ({ x: i, y0: (Number(d.realized) || 0) + (Number(d.unrealized) || 0) })));
+      },
       (e) => pnl.figure.append(message(errorText(e), "error")),
     );
     loadPnl();
