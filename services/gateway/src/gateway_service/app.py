@@ -21,7 +21,7 @@ from trading_platform.service import ServiceParts
 from trading_platform.settings import vault_client
 from trading_platform.vault import TokenRenewer
 
-from gateway_service import problems
+from gateway_service import problems, spec
 from gateway_service.bodylimit import BodyLimitMiddleware
 from gateway_service.bootstrap import Bootstrap
 from gateway_service.config import GatewaySettings
@@ -61,6 +61,7 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
     app.state.engine = engine
     app.state.policy = policy or default_policy()
     problems.install(app)
+    spec.install(app)  # the problem responses every operation may give, in the published description
 
     # Outermost first: security headers and CORS on every answer; the error guard (500/503 problem, trace to the
     # log); the rate limits; the body cap (before any route parses a body). Pure ASGI: streams pass through.
