@@ -29,6 +29,7 @@ def test_every_portfolio_of_the_vector_steps_like_a_single_env(panel, kind):
     reward = RewardConfig(kind=kind)
     vector = VectorPortfolioEnv(closes, index=index, num_envs=3, episode_length=20, costs=COSTS, reward=reward)
     obs, _ = vector.reset(seed=4)
+    reset_obs = obs.copy()
     assert obs.shape == (3, *vector.single_observation_space.shape)
     starts = vector.books.t.copy()
     single = PortfolioEnv(
@@ -44,6 +45,7 @@ def test_every_portfolio_of_the_vector_steps_like_a_single_env(panel, kind):
         assert truncated.all() == (step == 19)
     for k in range(3):
         first, _ = single.reset(options={"start": int(starts[k])})
+        np.testing.assert_array_equal(first, reset_obs[k])
         rewards = []
         for step in range(20):
             obs, reward_k, _, truncated, _ = single.step(actions[step, k])
