@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from analytics_service import tca
 from analytics_service.tca import DECISION_KEEP_S
 from trading.analytics.v1 import analytics_pb2
 from trading.common.v1 import common_pb2
@@ -263,3 +264,23 @@ async def test_decisions_not_linked_to_an_order_leave_the_signals_table(harness:
     harness.now = T0 + (DECISION_KEEP_S + 1) * NS
     await harness.app.tick()
     assert len(harness.app.tables["signals"]) == 0
+
+
+async def test_a_window_row_stays_bounded_however_many_orders_it_sees(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tca, "LATENCY_SAMPLES", 3)
+    for number in range(5):
+        ts = T0 + (number + 1) * NS
+        records = filled_order(f"co-{number}", "AAPL", "100", "100", ts, slippage=float(number))
+        records[-1] = (
+            "execution.quality.v1",
+            quality_measure(f"co-{number}", "AAPL", float(number), ts, accept_ms=number),
+        )
+        await harness.put_many(iter(records))
+    row = harness.app.tables["tca"][f"AAPL|{T0}"]
+    assert row["submit_to_accept"] == [2, 3, 4]  # the latest three orders' latencies
+    assert row["slippage"] == [10.0, 5]  # the mean stays exact: sum and count
+    published = harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}"]
+    assert published.orders == 5 and published.arrival_slippage_bps == pytest.approx(2.0)
+    assert published.submit_to_accept_p50_ms == pytest.approx(3.0)

@@ -43,6 +43,9 @@ MS = 1e6
 # A decision becomes an order within milliseconds (order-management sizes it as it arrives); one not linked to an
 # order within this long never will be, so the signals table keeps only the last few minutes of decisions.
 DECISION_KEEP_S = 600
+# Latency percentiles of a window are over its latest this many orders: a row (and its changelog record) stays
+# bounded however many orders a day window sees; means and counts are exact.
+LATENCY_SAMPLES = 1000
 
 
 @dataclass
@@ -62,10 +65,10 @@ def _empty_row(symbol: str, start: int, end: int) -> dict[str, Any]:
         "canceled": 0,
         "rejects_by_reason": {},
         "cancels_by_reason": {},
-        "slippage": [],
-        "shortfall": [],
-        "fill_ratio": [],
-        "decision_to_submit": [],
+        "slippage": [0.0, 0],  # [sum, count]: means are kept as running sums
+        "shortfall": [0.0, 0],
+        "fill_ratio": [0.0, 0],
+        "decision_to_submit": [],  # the latencies of the window's latest LATENCY_SAMPLES orders, for percentiles
         "submit_to_accept": [],
         "submit_to_fill": [],
         "filled_notional": "0",
@@ -206,14 +209,14 @@ class Tca:
                     reasons = dict(row["cancels_by_reason"])
                     reasons[order["reason"]] = reasons.get(order["reason"], 0) + 1
                     row["cancels_by_reason"] = reasons
-                row["fill_ratio"] = [*row["fill_ratio"], fill_ratio]
+                row["fill_ratio"] = _added(row["fill_ratio"], fill_ratio)
                 row["filled_notional"] = str(Decimal(row["filled_notional"]) + filled * average)
                 if "decision_ts" in order and "submit_ts" in order:
                     ms = max(0, order["submit_ts"] - order["decision_ts"]) / MS
-                    row["decision_to_submit"] = [*row["decision_to_submit"], ms]
+                    row["decision_to_submit"] = _sampled(row["decision_to_submit"], ms)
                 shortfall = self._shortfall(order, quantity, filled, average)
                 if shortfall is not None:
-                    row["shortfall"] = [*row["shortfall"], shortfall]
+                    row["shortfall"] = _added(row["shortfall"], shortfall)
                 self.rows[key] = row
                 changes.rows.append(key)
         symbol = order.get("symbol") or ALL
@@ -248,11 +251,11 @@ class Tca:
                 continue
             row = {**row}
             if quality["filled"]:
-                row["slippage"] = [*row["slippage"], quality["slippage"]]
+                row["slippage"] = _added(row["slippage"], quality["slippage"])
             if quality["accept_ms"] is not None:
-                row["submit_to_accept"] = [*row["submit_to_accept"], quality["accept_ms"]]
+                row["submit_to_accept"] = _sampled(row["submit_to_accept"], quality["accept_ms"])
             if quality["fill_ms"] is not None:
-                row["submit_to_fill"] = [*row["submit_to_fill"], quality["fill_ms"]]
+                row["submit_to_fill"] = _sampled(row["submit_to_fill"], quality["fill_ms"])
             self.rows[key] = row
             if key not in changes.rows:
                 changes.rows.append(key)
@@ -275,8 +278,16 @@ class Tca:
         return len(gone) + len(old_signals)
 
 
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else 0.0
+def _added(total: list[float], value: float) -> list[float]:
+    return [total[0] + value, total[1] + 1]
+
+
+def _sampled(samples: list[float], value: float) -> list[float]:
+    return [*samples[-(LATENCY_SAMPLES - 1) :], value]
+
+
+def _mean(total: list[float]) -> float:
+    return total[0] / total[1] if total[1] else 0.0
 
 
 def _percentile(values: list[float], q: float) -> float:
