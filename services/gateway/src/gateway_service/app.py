@@ -34,6 +34,7 @@ from gateway_service.readmodel import Caps, Fanout, Feed, ReadModel
 from gateway_service.routes import (
     admin,
     api_audit,
+    api_models,
     api_read,
     api_relay,
     api_stream,
@@ -76,6 +77,7 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
         api_read.router,
         api_write.router,
         api_audit.router,
+        api_models.router,
         api_stream.router,
     )
     for router in routers:

@@ -82,6 +82,8 @@ class GatewayConfig(Section):
     oms_address: str = "127.0.0.1:50053"
     audit_address: str = "127.0.0.1:50056"
     grpc_timeout_s: float = Field(5.0, gt=0, description="deadline of a relayed call")
+    execution_address: str = "127.0.0.1:50055"
+    model_registry: str = Field("", description="the model registry directory promotions write; empty = none")
 
     # limits_config (ratelimit.py, bodylimit.py, headers.py): fixed windows in Redis, every listed limit applies.
     rate_limit_user: RateLimits = Field("30/second;1200/minute", description="per user (verified token), any route")

@@ -8,26 +8,30 @@ policy's `routes:` (every role reads).
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from trading.analytics.v1 import analytics_pb2
 from trading.deploy.v1 import deploy_pb2
-from trading.execution.v1 import execution_pb2
+from trading.execution.v1 import execution_pb2, execution_pb2_grpc
 from trading.oms.v1 import oms_pb2
 from trading.risk.v1 import risk_pb2
 from trading.signal.v1 import signal_pb2
 
-from gateway_service.problems import NotFound
+from gateway_service.problems import NotFound, Problem
 from gateway_service.readmodel.convert import model_for
 from gateway_service.routes.api_common import ItemsPage, ListQuery, list_query, model_of, paged
+from gateway_service.routes.api_relay import address, relay
 from gateway_service.security import authorize
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], tags=["read"])
 SYMBOL_PATTERN = r"^[A-Za-z0-9._/-]{1,32}$"
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 SymbolQuery = Query(None, pattern=SYMBOL_PATTERN, description="only this symbol")
+ACCOUNT_TIMEOUT_S = 1.0  # the account answers from the read model; the broker's figures only if they come quickly
+ACCOUNT_CACHE_S = 2.0
 
 
 class View(BaseModel):
@@ -59,6 +63,9 @@ FeatureDrift = model_for(signal_pb2.FeatureDrift)
 
 class Account(View):
     equity: str | None
+    cash: str | None = Field(description="the broker account's (execution's GetAccount); null when unreachable")
+    buying_power: str | None
+    broker_equity: str | None
     start_of_day_equity: str | None
     trading_day: str | None
     pnl_today: str | None
@@ -198,8 +205,37 @@ class Models(View):
 # -- account, equity, positions -------------------------------------------------------------------------------
 @router.get("/account")
 async def account(request: Request) -> Account:
-    """Equity (start-of-day equity + the book's P&L since), P&L today and in total, exposure, the trading state."""
-    return Account(**model_of(request).account())
+    """Equity (start-of-day equity + the book's P&L since), P&L today and in total, exposure, the trading state;
+    cash and buying power from the broker account (execution's GetAccount with your token; null if unreachable)."""
+    broker = await _broker_account(request)
+    return Account(
+        **model_of(request).account(),
+        cash=broker.cash.value or None if broker else None,
+        buying_power=broker.buying_power.value or None if broker else None,
+        broker_equity=broker.equity.value or None if broker else None,
+    )
+
+
+async def _broker_account(request: Request) -> Any:
+    """Execution's answer (or None), kept ACCOUNT_CACHE_S: every role may read the one account, and a burst of
+    account reads (or execution away) costs one call, not one each."""
+    cached = getattr(request.app.state, "broker_account", None)
+    if cached is not None and time.monotonic() - cached[0] < ACCOUNT_CACHE_S:
+        return cached[1]
+    request_message = execution_pb2.GetAccountRequest()
+    try:
+        answer = await relay(
+            request,
+            "execution",
+            address(request, "execution_address", "127.0.0.1:50055"),
+            lambda ch, md, t: execution_pb2_grpc.ExecutionServiceStub(ch).GetAccount(
+                request_message, metadata=md, timeout=min(t, ACCOUNT_TIMEOUT_S)
+            ),
+        )
+    except Problem:
+        answer = None
+    request.app.state.broker_account = (time.monotonic(), answer)
+    return answer
 
 
 @router.get("/equity", response_model=ItemsPage[EquityPoint])
