@@ -7,9 +7,12 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from analytics_service import tca
 from analytics_service.tca import DECISION_KEEP_S
+from hypothesis import given
+from hypothesis import strategies as st
 from trading.analytics.v1 import analytics_pb2
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
@@ -284,3 +287,10 @@ async def test_a_window_row_stays_bounded_however_many_orders_it_sees(
     published = harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}"]
     assert published.orders == 5 and published.arrival_slippage_bps == pytest.approx(2.0)
     assert published.submit_to_accept_p50_ms == pytest.approx(3.0)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=300))
+def test_latency_percentiles_are_numpys_linear_percentiles(values: list[float]) -> None:
+    p50, p99 = tca._percentiles(values)
+    assert p50 == pytest.approx(float(np.percentile(values, 50)), rel=1e-9, abs=1e-9)
+    assert p99 == pytest.approx(float(np.percentile(values, 99)), rel=1e-9, abs=1e-9)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from trading.analytics.v1 import analytics_pb2
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2
@@ -290,12 +289,27 @@ def _mean(total: list[float]) -> float:
     return total[0] / total[1] if total[1] else 0.0
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else 0.0
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    """p50 and p99, interpolated linearly between the closest ranks (numpy's default method), from one sort."""
+    if not values:
+        return 0.0, 0.0
+    ordered = sorted(values)
+    last = len(ordered) - 1
+
+    def at(q: float) -> float:
+        position = last * q
+        low = int(position)
+        high = min(low + 1, last)
+        return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+    return at(0.50), at(0.99)
 
 
 def row_message(row: dict[str, Any]) -> analytics_pb2.ExecutionQualityWindow:
     orders = row["orders"]
+    decision_p50, decision_p99 = _percentiles(row["decision_to_submit"])
+    accept_p50, accept_p99 = _percentiles(row["submit_to_accept"])
+    fill_p50, fill_p99 = _percentiles(row["submit_to_fill"])
     return analytics_pb2.ExecutionQualityWindow(
         envelope=new_envelope("analytics", ts_event=row["window_start"]),
         symbol=row["symbol"],
@@ -312,11 +326,11 @@ def row_message(row: dict[str, Any]) -> analytics_pb2.ExecutionQualityWindow:
         cancel_rate=row["canceled"] / orders if orders else 0.0,
         rejects_by_reason=row["rejects_by_reason"],
         cancels_by_reason=row["cancels_by_reason"],
-        decision_to_submit_p50_ms=_percentile(row["decision_to_submit"], 50),
-        decision_to_submit_p99_ms=_percentile(row["decision_to_submit"], 99),
-        submit_to_accept_p50_ms=_percentile(row["submit_to_accept"], 50),
-        submit_to_accept_p99_ms=_percentile(row["submit_to_accept"], 99),
-        submit_to_fill_p50_ms=_percentile(row["submit_to_fill"], 50),
-        submit_to_fill_p99_ms=_percentile(row["submit_to_fill"], 99),
+        decision_to_submit_p50_ms=decision_p50,
+        decision_to_submit_p99_ms=decision_p99,
+        submit_to_accept_p50_ms=accept_p50,
+        submit_to_accept_p99_ms=accept_p99,
+        submit_to_fill_p50_ms=fill_p50,
+        submit_to_fill_p99_ms=fill_p99,
         filled_notional=to_proto(from_proto(common_pb2.Decimal(value=row["filled_notional"]))),
     )
