@@ -184,7 +184,7 @@ def risk_parity_weights(covariance: np.ndarray) -> np.ndarray:
         jac=lambda w: c @ w - budget / w,
         bounds=[(1e-10, None)] * count,
         method="L-BFGS-B",
-        options={"gtol": 1e-12, "maxiter": 500},
+        options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 1000},
     )
     return solution.x / solution.x.sum()
 
