@@ -250,5 +250,6 @@ async def build(settings: GatewaySettings) -> ServiceParts:
     return ServiceParts(
         components=[gateway, _AttachEngine(gateway, app), http],
         health_checks={"redis": gateway.redis_answers},
+        consumers=lambda: gateway.feed.consumers,  # the read model's: supervised like a service's
         ready_info={"http": f"{settings.gateway.host}:{settings.gateway.port}"},
     )
