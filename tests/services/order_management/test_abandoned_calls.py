@@ -69,3 +69,17 @@ async def test_an_order_whose_caller_gave_up_before_its_turn_is_not_written(oms:
     assert dropped not in app.book.orders
     assert dropped not in (await folded_log(oms)).orders
     assert dropped not in oms.risk.checked
+
+
+async def test_an_order_beyond_the_queue_bound_is_answered_busy_at_once_and_not_written(oms: Any) -> None:
+    """A storm is not queued past its callers' deadlines (nor held in memory): beyond OMS__MAX_QUEUED_ORDERS the
+    answer is BUSY, nothing written; the queued orders are placed."""
+    app = await oms.start(oms={"risk_timeout_s": 5.0, "max_queued_orders": 2})
+    oms.risk.delay_s = 0.5
+    queued = [asyncio.create_task(app.SubmitOrder(manual(f"queued-{i}"), None)) for i in range(2)]
+    await oms.until(lambda: len(app.order_writes) == 2, "two orders queued")
+    busy = await app.SubmitOrder(manual("one-too-many"), None)
+    assert (busy.accepted, busy.reason_code) == (False, "BUSY") and "OMS__MAX_QUEUED_ORDERS=2" in busy.reason
+    assert all(answer.accepted for answer in await asyncio.gather(*queued))
+    assert client_order_id("manual", "one-too-many", "AAPL") not in app.book.orders
+    assert client_order_id("manual", "one-too-many", "AAPL") not in (await folded_log(oms)).orders

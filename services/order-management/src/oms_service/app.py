@@ -712,6 +712,13 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         # changed the book, leaving an order open of record that the log and the broker never had. A caller that
         # gave up before the order's turn came has it dropped unwritten; once its writing has begun, it ends
         # (denied, or submitted with its command).
+        if len(self.order_writes) >= self.config.max_queued_orders:  # shed load: bounded memory, a quick answer
+            return oms_pb2.SubmitOrderResponse(
+                accepted=False,
+                reason_code="BUSY",
+                reason=f"{len(self.order_writes)} orders are waiting to be written (OMS__MAX_QUEUED_ORDERS="
+                f"{self.config.max_queued_orders}); nothing was written, try again",
+            )
         abandoned = asyncio.Event()
         writing = asyncio.create_task(self.write_order(request, quantity, terms, abandoned))
         self.order_writes.add(writing)

@@ -34,6 +34,12 @@ class OmsConfig(Section):
         1000, ge=1, description="a snapshot of the book once this many events were applied since the last one"
     )
     snapshot_check_s: float = Field(5.0, gt=0, description="how often the snapshot writer looks")
+    max_queued_orders: int = Field(
+        64,
+        gt=0,
+        description="manual orders (SubmitOrder) waiting for their transaction or being written; one more is answered "
+        "BUSY at once (nothing written) rather than queued past its caller's deadline",
+    )
 
 
 class OmsSettings(ServiceSettings):
