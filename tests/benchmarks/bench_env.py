@@ -8,7 +8,7 @@ import os
 import time
 
 import numpy as np
-from trading_agent.envs import PortfolioEnv, SingleAssetEnv
+from trading_agent.envs import PortfolioEnv, SingleAssetEnv, index_closes
 from trading_datasets import close_panel
 
 from tests.benchmarks.stats import latency_summary, write_results
@@ -43,14 +43,14 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     symbols = ["AAPL", "JNJ", "KO", "XOM", "JPM"]
-    _, closes = close_panel(symbols, start="2000-01-01", end="2015-12-31")
+    dates, closes = close_panel(symbols, start="2000-01-01", end="2015-12-31")
     figures: dict[str, object] = {"days": len(closes), "steps": STEPS, "budget_steps_per_second": 20_000}
     started = time.perf_counter()
     single = SingleAssetEnv(closes, episode_length=252)
     figures["single_asset_construct_s"] = round(time.perf_counter() - started, 3)
     figures["single_asset"] = measure(single)
     started = time.perf_counter()
-    portfolio = PortfolioEnv(closes, episode_length=252)
+    portfolio = PortfolioEnv(closes, index=index_closes(dates), episode_length=252)
     figures["portfolio_construct_s"] = round(time.perf_counter() - started, 3)
     figures["portfolio_5_symbols"] = measure(portfolio)
     write_results("env", figures)
