@@ -1,5 +1,6 @@
 """Paper exchange: order round trip (submit -> accepted -> filled, seen on the trade_updates stream) with the real
-alpaca-py TradingClient, and the stocks stream's throughput (bars per second to one subscriber).
+alpaca-py TradingClient, the stocks stream's throughput (bars per second to one subscriber), and historical bars
+through alpaca-py's StockHistoricalDataClient (1Day over the whole history, 1Hour over a year: bars per second).
 
 `submits_against` measures one submit against a running exchange without touching its positions (a buy limit far
 below the market, cancelled right after): the trading-path benchmark's floor of execution's broker submit."""
@@ -13,6 +14,9 @@ import time
 import msgpack
 import websockets
 from alpaca.common.exceptions import APIError
+from alpaca.data.historical import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
@@ -163,6 +167,32 @@ async def stream_throughput(running) -> dict[str, object]:  # type: ignore[no-un
     }
 
 
+def historical_bars(running) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Wall time of whole walks over the pages (10,000 bars each) the client makes, first call (cold) and again."""
+    client = StockHistoricalDataClient(running.key_id, running.secret_key, url_override=running.url)
+    figures: dict[str, object] = {}
+    walks = {
+        "daily_4_symbols_since_2000": StockBarsRequest(
+            symbol_or_symbols=["AAPL", "MSFT", "IBM", "GOOG"], timeframe=TimeFrame.Day, start="2000-01-01"
+        ),
+        "hourly_1_symbol_2009": StockBarsRequest(
+            symbol_or_symbols="AAPL", timeframe=TimeFrame.Hour, start="2009-01-01", end="2010-01-01"
+        ),
+    }
+    for name, request in walks.items():
+        for run in ("cold", "warm"):
+            started = time.perf_counter()
+            got = client.get_stock_bars(request).data  # type: ignore[union-attr]
+            elapsed = time.perf_counter() - started
+            count = sum(len(v) for v in got.values())
+            figures[f"bars_{name}_{run}"] = {
+                "bars": count,
+                "seconds": round(elapsed, 3),
+                "bars_per_s": round(count / elapsed),
+            }
+    return figures
+
+
 def main() -> None:
     running = start_exchange(ExchangeConfig(), rate_limit_per_minute=1_000_000)
     try:
@@ -170,6 +200,7 @@ def main() -> None:
             order_round_trips(running.url, running.ws_url, running.key_id, running.secret_key, running.admin_key)
         )
         figures.update(asyncio.run(stream_throughput(running)))
+        figures.update(historical_bars(running))
     finally:
         running.stop()
     figures["note"] = "alpaca-py TradingClient (sync, in a thread) and a websocket listener in one process"
