@@ -71,7 +71,14 @@ def run_study(
         else:
             say(f"tuning on window 0's validation year {dates[tuning.validate[0]]}..{dates[tuning.validate[1] - 1]}")
             started = time.monotonic()
-            short = base.replace(iterations=tune_iterations, checkpoint_every=tune_iterations, seed=base_study.seed)
+            # a trial is one Tune actor (one CPU): it samples in itself, no env runner actors of its own
+            short = base.replace(
+                iterations=tune_iterations,
+                checkpoint_every=tune_iterations,
+                seed=base_study.seed,
+                num_env_runners=0,
+                num_envs_per_env_runner=base.num_envs_per_env_runner * max(1, base.num_env_runners),
+            )
             record = tune_on_validation(closes, index, tuning.train, tuning.validate, short, space, store)
             record.update(
                 window=tuning.describe(dates),
