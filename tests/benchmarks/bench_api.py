@@ -8,7 +8,8 @@ waiting a delay between its requests so that together they offer RATE requests/s
 short first run: the offered rate is CONNECTIONS / (delay + latency)); a Lua script adds the Authorization header
 (the token reaches wrk through its environment, never its command line), cycles over read routes, and writes
 the latency percentiles, throughput and errors (socket errors and any non-2xx answer) as JSON. Results:
-benchmarks/results/api.json, with the load average of the machine before and after (others share it).
+benchmarks/results/api.json, with the load average of the machine before and after (others share it) and the CPU
+time the gateway's process spent per request (its capacity, whatever else the machine runs).
 
 Budget (docs): p99 <= 20 ms with 0 errors. `python -m tests.benchmarks bench_api [--duration-s 60] [--rate 1000]`.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 import httpx
 import hvac
+import psutil
 import pyotp
 from tradectl.stack import SERVICES, Platform
 
@@ -39,7 +41,7 @@ DURATION_S = 60
 CONNECTIONS = 20
 THREADS = 2
 PATHS = ("/api/v1/positions", "/api/v1/account", "/api/v1/risk", "/api/v1/orders?limit=50", "/api/v1/auth/me")
-PASSWORD = "benchmark passphrase " + uuid.uuid4().hex
+PASSWORD = "load test passphrase " + uuid.uuid4().hex
 # Counted like every request, but out of the way of one user at 1,000 requests/s.
 GATEWAY_ENV = {
     "TRADING_GATEWAY__RATE_LIMIT_USER": "100000/second",
@@ -85,6 +87,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def ok(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
+        )
+    return response
+
+
 def viewer_token(gateway_url: str, vault: hvac.Client) -> str:
     """The first admin (from the one-time secret), a viewer it creates, and the viewer's access token."""
     from gateway_service.bootstrap import write_secret
@@ -92,17 +102,17 @@ def viewer_token(gateway_url: str, vault: hvac.Client) -> str:
     with httpx.Client(base_url=gateway_url, timeout=30) as http:
         secret = write_secret(vault)
         made = http.post("/api/v1/auth/bootstrap", json={"secret": secret, "username": "admin", "password": PASSWORD})
-        made.raise_for_status()
+        ok(made)
         code = pyotp.TOTP(made.json()["totp_secret"]).now()
         login = http.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD, "totp_code": code})
-        login.raise_for_status()
+        ok(login)
         admin = {"authorization": f"Bearer {login.json()['access_token']}"}
         created = http.post(
-            "/api/v1/users", json={"username": "bench", "roles": ["viewer"], "password": PASSWORD}, headers=admin
+            "/api/v1/users", json={"username": "reader", "roles": ["viewer"], "password": PASSWORD}, headers=admin
         )
-        created.raise_for_status()
-        viewer = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD})
-        viewer.raise_for_status()
+        ok(created)
+        viewer = http.post("/api/v1/auth/login", json={"username": "reader", "password": PASSWORD})
+        ok(viewer)
         token = str(viewer.json()["access_token"])
         for path in PATHS:  # every route answers before the load
             answer = http.get(path, headers={"authorization": f"Bearer {token}"})
@@ -176,11 +186,18 @@ def main(argv: list[str] | None = None) -> None:
             pacing_ms = args.connections * 1000 / args.rate
             calibration = wrk(platform.gateway_url, token, 5, args.connections, int(pacing_ms), script)
             delay_ms = max(0, round(pacing_ms - calibration["mean_us"] / 1000))
+            served_by = psutil.Process(platform.process("gateway").pid())
             load_before = os.getloadavg()
+            cpu_before = served_by.cpu_times()
             started = time.monotonic()
             raw = wrk(platform.gateway_url, token, args.duration_s, args.connections, delay_ms, script)
+            cpu_after = served_by.cpu_times()
             figures = summarise(raw, args.rate, args.connections, delay_ms)
             figures["wall_s"] = round(time.monotonic() - started, 1)
+            # What a request costs the gateway's process, whatever else the machine runs: its capacity per core.
+            cpu_s = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+            figures["gateway_cpu_ms_per_request"] = round(1000 * cpu_s / max(1, raw["requests"]), 3)
+            figures["gateway_cpu_share_of_a_core"] = round(cpu_s / figures["wall_s"], 2)
             figures["load_average_before"] = [round(value, 2) for value in load_before]
             figures["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
             figures["routes"] = list(PATHS)
