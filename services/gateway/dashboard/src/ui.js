@@ -31,7 +31,7 @@ export function table({ name, columns, rowKey, onOpen, empty = "nothing yet", li
   const rows = new Map();
   const value = (c, row) => {
     const v = c.get ? c.get(row) : pick(row, c.key);
-    return c.format ? c.format(v, row) : cell(v);
+    return c.format ? c.format(v) : cell(v);
   };
   const render = (row) => {
     const tr = h("tr", { dataset: { key: rowKey ? rowKey(row) : "" } });
