@@ -116,13 +116,14 @@ async def test_records_on_kafka_come_out_as_analytics_rows_and_alerts_reach_the_
             await lagged.commit({TopicPartition(ns + "oms.events.v1.dlq", 0): 0})
 
             window = ts - ts % (60 * 10**9)
+            minute_key = f"AAPL|{window}|{window + 60 * 10**9}"
             await outputs.until(
                 lambda: (
-                    outputs.get("analytics.execution.v1", f"AAPL|{window}") is not None
-                    and outputs.get("analytics.execution.v1", f"AAPL|{window}").arrival_slippage_bps == 5.0
+                    outputs.get("analytics.execution.v1", minute_key) is not None
+                    and outputs.get("analytics.execution.v1", minute_key).arrival_slippage_bps == 5.0
                 )
             )
-            row = outputs.get("analytics.execution.v1", f"AAPL|{window}")
+            row = outputs.get("analytics.execution.v1", minute_key)
             assert (row.orders, row.filled_orders, row.fill_ratio) == (1, 1, 1.0)
             assert row.implementation_shortfall_bps == pytest.approx(5.0)
             assert row.filled_notional.value == "1000.5"

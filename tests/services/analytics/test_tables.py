@@ -69,7 +69,7 @@ async def test_tca_per_symbol_and_window(harness: Harness) -> None:
     )
 
     rows = harness.sink.latest("analytics.execution.v1")
-    minute = rows[f"AAPL|{T0}"]
+    minute = rows[f"AAPL|{T0}|{T0 + MINUTE}"]
     assert isinstance(minute, analytics_pb2.ExecutionQualityWindow)
     assert (minute.window_start, minute.window_end) == (T0, T0 + MINUTE)
     assert (minute.orders, minute.filled_orders, minute.rejected_orders, minute.canceled_orders) == (3, 2, 1, 0)
@@ -83,10 +83,10 @@ async def test_tca_per_symbol_and_window(harness: Harness) -> None:
     assert minute.submit_to_fill_p50_ms == pytest.approx(20.0)
     assert money(minute.filled_notional) == Decimal("2002.0")
     # The MSFT cancel is in the next minute, and the day window and the account row hold everything.
-    msft = rows[f"MSFT|{T0 + MINUTE}"]
+    msft = rows[f"MSFT|{T0 + MINUTE}|{T0 + 2 * MINUTE}"]
     assert (msft.orders, msft.canceled_orders, dict(msft.cancels_by_reason)) == (1, 1, {"operator": 1})
     day_start = T0 - T0 % DAY
-    account_day = rows[f"_all|{day_start}"]
+    account_day = rows[f"_all|{day_start}|{day_start + DAY}"]
     assert (account_day.window_end - account_day.window_start, account_day.orders) == (DAY, 4)
     assert account_day.cancel_rate == pytest.approx(0.25)
 
@@ -95,13 +95,13 @@ async def test_a_measure_arriving_after_the_terminal_event_lands_in_the_same_win
     records = filled_order("co-1", "AAPL", "100", "100.20", T0 + 59 * NS, slippage=15.0)
     measure = records.pop()  # the measure comes after the next minute has begun
     await harness.put_many(iter(records))
-    assert harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}"].arrival_slippage_bps == 0.0
+    assert harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}|{T0 + MINUTE}"].arrival_slippage_bps == 0.0
     late = quality_measure("co-1", "AAPL", 15.0, T0 + 65 * NS)
     assert late.client_order_id == measure[1].client_order_id
     await harness.put("execution.quality.v1", late)
     rows = harness.sink.latest("analytics.execution.v1")
-    assert rows[f"AAPL|{T0}"].arrival_slippage_bps == pytest.approx(15.0)
-    assert f"AAPL|{T0 + MINUTE}" not in rows
+    assert rows[f"AAPL|{T0}|{T0 + MINUTE}"].arrival_slippage_bps == pytest.approx(15.0)
+    assert f"AAPL|{T0 + MINUTE}|{T0 + 2 * MINUTE}" not in rows
 
 
 async def test_pnl_by_day_realized_from_fills_and_unrealized_at_the_mark(harness: Harness) -> None:
@@ -160,13 +160,13 @@ async def test_data_quality_windows_scores_gaps_and_failovers(harness: Harness) 
     await harness.put("marketdata.sources.v1", switched)
 
     rows = harness.sink.latest("analytics.quality.v1")
-    aapl = rows[f"AAPL|{T0}"]
+    aapl = rows[f"AAPL|{T0}|{T0 + MINUTE}"]
     assert isinstance(aapl, analytics_pb2.DataQualityWindow)
     assert aapl.score_mean == pytest.approx(0.9)
     assert aapl.score_min == pytest.approx(0.8)
     assert (aapl.records_accepted, aapl.records_rejected, dict(aapl.rejects_by_reason)) == (20, 2, {"price_jump": 2})
     assert aapl.gaps == 2
-    assert rows[f"_all|{T0}"].failovers == 1
+    assert rows[f"_all|{T0}|{T0 + MINUTE}"].failovers == 1
 
 
 async def test_a_malformed_record_is_dead_lettered_and_the_stream_goes_on(harness: Harness) -> None:
@@ -183,7 +183,8 @@ async def test_a_malformed_record_is_dead_lettered_and_the_stream_goes_on(harnes
     letter = harness.sink.dead_letters[0][1]
     assert letter.key == b"co-bad" and letter.value == b"\xff\x00 not an OrderEvent"
     assert "OrderEvent" in letter.reason
-    assert harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}"].filled_orders == 1  # the next one folded
+    # the next one folded
+    assert harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}|{T0 + MINUTE}"].filled_orders == 1
 
 
 async def test_dead_letters_per_topic_and_window(harness: Harness) -> None:
@@ -199,23 +200,23 @@ async def test_dead_letters_per_topic_and_window(harness: Harness) -> None:
     )
     await harness.put("dead-letters", shadow)
     rows = harness.sink.latest("analytics.deadletters.v1")
-    events = rows[f"oms.events.v1|{T0}"]
+    events = rows[f"oms.events.v1|{T0}|{T0 + MINUTE}"]
     assert isinstance(events, analytics_pb2.DeadLetterWindow)
     assert (events.count, events.total) == (3, 3)
     assert dict(events.by_reason) == {"decode_error": 2, "unknown_schema_version": 1}
-    assert rows[f"oms.commands.v1|{T0}"].count == 1
+    assert rows[f"oms.commands.v1|{T0}|{T0 + MINUTE}"].count == 1
 
 
 async def test_old_windows_leave_the_tables(tmp_path: Path) -> None:
     harness = Harness(tmp_path, windows_s=(60,), window_keep_s=120)
     await harness.put_many(iter(filled_order("co-1", "AAPL", "100", "100", T0 + NS, slippage=0.0)))
-    assert f"AAPL|{T0}" in harness.app.tables["tca"]
+    assert f"AAPL|{T0}|{T0 + MINUTE}" in harness.app.tables["tca"]
     harness.now = T0 + 60 * NS + 119 * NS
     await harness.app.tick()
-    assert f"AAPL|{T0}" in harness.app.tables["tca"]
+    assert f"AAPL|{T0}|{T0 + MINUTE}" in harness.app.tables["tca"]
     harness.now = T0 + 60 * NS + 121 * NS
     await harness.app.tick()
-    assert f"AAPL|{T0}" not in harness.app.tables["tca"]
+    assert f"AAPL|{T0}|{T0 + MINUTE}" not in harness.app.tables["tca"]
     assert "co-1" not in harness.app.tables["orders"]  # ended and measured: its rows hold what it contributed
 
 
@@ -252,10 +253,10 @@ async def test_a_refused_publish_is_retried_and_health_says_so_meanwhile(tmp_pat
         assert not await harness.app.healthy()
         assert "broker away" in harness.app.last_error
         async with asyncio.timeout(30):
-            while f"AAPL|{T0}" not in sink.rows:
+            while f"AAPL|{T0}|{T0 + MINUTE}" not in sink.rows:
                 await asyncio.sleep(0.05)
     assert await harness.app.healthy()
-    assert sink.rows.count(f"AAPL|{T0}") == 1  # the refused row went out once the bus took it again, once
+    assert sink.rows.count(f"AAPL|{T0}|{T0 + MINUTE}") == 1  # the refused row went out once the bus took it again, once
 
 
 async def test_decisions_not_linked_to_an_order_leave_the_signals_table(harness: Harness) -> None:
@@ -281,10 +282,10 @@ async def test_a_window_row_stays_bounded_however_many_orders_it_sees(
             quality_measure(f"co-{number}", "AAPL", float(number), ts, accept_ms=number),
         )
         await harness.put_many(iter(records))
-    row = harness.app.tables["tca"][f"AAPL|{T0}"]
+    row = harness.app.tables["tca"][f"AAPL|{T0}|{T0 + MINUTE}"]
     assert row["submit_to_accept"] == [2, 3, 4]  # the latest three orders' latencies
     assert row["slippage"] == [10.0, 5]  # the mean stays exact: sum and count
-    published = harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}"]
+    published = harness.sink.latest("analytics.execution.v1")[f"AAPL|{T0}|{T0 + MINUTE}"]
     assert published.orders == 5 and published.arrival_slippage_bps == pytest.approx(2.0)
     assert published.submit_to_accept_p50_ms == pytest.approx(3.0)
 

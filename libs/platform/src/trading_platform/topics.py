@@ -340,7 +340,7 @@ TOPICS: dict[str, Topic] = {
         _t(
             "analytics.execution.v1",
             analytics_pb2.ExecutionQualityWindow,
-            '"<symbol>|<window_start>"',
+            '"<symbol>|<window_start>|<window_end>"',
             "transaction-cost analysis per symbol and window (TCA, fill, reject and cancel rates, latencies)",
             writer=ANALYTICS,
             compacted=True,
@@ -357,7 +357,7 @@ TOPICS: dict[str, Topic] = {
         _t(
             "analytics.quality.v1",
             analytics_pb2.DataQualityWindow,
-            '"<symbol>|<window_start>"',
+            '"<symbol>|<window_start>|<window_end>"',
             "data quality per symbol and window: score, gaps, failovers",
             writer=ANALYTICS,
             compacted=True,
@@ -365,7 +365,7 @@ TOPICS: dict[str, Topic] = {
         _t(
             "analytics.deadletters.v1",
             analytics_pb2.DeadLetterWindow,
-            '"<topic>|<window_start>"',
+            '"<topic>|<window_start>|<window_end>"',
             "dead letters per topic and window",
             writer=ANALYTICS,
             compacted=True,

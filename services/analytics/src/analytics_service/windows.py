@@ -1,7 +1,8 @@
 """Tumbling windows (faust.windows.TumblingWindow) and the row keys of the windowed tables.
 
-Every table row is one (subject, window): its key is `<subject>|<window_start>` (UNIX ns), the key of its topic
-(proto/trading/analytics/v1/analytics.proto). Each event falls into one window of each configured size.
+Every table row is one (subject, window): its key is `<subject>|<window_start>|<window_end>` (UNIX ns), the key of
+its topic (proto/trading/analytics/v1/analytics.proto): the end tells a 1-minute window from the day window that
+starts at the same instant, so compaction keeps both. Each event falls into one window of each configured size.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class Span:
     end_ns: int
 
     def key(self, subject: str) -> str:
-        return f"{subject}|{self.start_ns}"
+        return f"{subject}|{self.start_ns}|{self.end_ns}"
 
 
 class Windows:
