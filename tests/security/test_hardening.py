@@ -25,7 +25,7 @@ from trading_platform.devstack import free_port
 
 from tests.security.chart_policy import render, resolved_charts, vault_synced_secrets, violations
 
-SERVICES = ["market-data", "signal", "order-management", "risk", "execution", "audit"]
+SERVICES = ["market-data", "signal", "order-management", "risk", "execution", "audit", "analytics"]
 METRICS_PROCESS = """
 import sys, time
 from trading_platform.observability import setup_observability
