@@ -22,7 +22,7 @@ sees numbers near 1):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -221,7 +221,7 @@ class PortfolioEnv(gym.Env):
     Episodes of `episode_length` decisions (None: the whole window) from a start drawn with the env's seeded RNG
     (`random_start`) or the window's first decision; `reset(options={"start": day})` picks it."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's own declaration
 
     def __init__(
         self,
@@ -270,7 +270,7 @@ class VectorPortfolioEnv(VectorEnv):
     (NEXT_STEP autoreset, what RLlib's SingleAgentEnvRunner expects: the step after an episode ends returns the new
     episode's first observation with reward 0 and ignores that action). Infos are empty (speed)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012 - as in VectorEnv
 
     def __init__(
         self,

@@ -43,10 +43,10 @@ class PortfolioAgentStrategy:
     `index` is the market index aligned with the close panel the backtest runs on: on day t (history = closes
     [: t + 1]) only index[: t + 1] is read."""
 
-    def __init__(self, members: list[Path], scaler: PortfolioScaler, index: np.ndarray, **info: Any) -> None:
-        if not members:
+    def __init__(self, policies: list[Path], scaler: PortfolioScaler, index: np.ndarray, **info: Any) -> None:
+        if not policies:
             raise ValueError("the ensemble needs at least one member policy")
-        self.sessions = [_session(path) for path in members]
+        self.sessions = [_session(path) for path in policies]
         self.scaler = scaler
         self.index = np.asarray(index, dtype=np.float64)
         self.info = info

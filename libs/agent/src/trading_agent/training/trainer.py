@@ -470,7 +470,7 @@ def evaluate(
     start, end = market.validate
     span = [str(market.dates[start]), str(market.dates[end - 1])]
     if isinstance(env, PortfolioEnv):
-        runs = {"portfolio": {}}
+        runs: dict[str, dict[str, int]] = {"portfolio": {}}
     else:
         count = market.closes.shape[1]
         names = list(config.symbols) if len(config.symbols) == count else [f"column_{k}" for k in range(count)]

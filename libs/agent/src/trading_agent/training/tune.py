@@ -97,13 +97,14 @@ def tune_on_validation(
     )
     results = tuner.fit()
     trials = []
-    for outcome in results:
+    for number in range(len(results)):
+        outcome = results[number]
         if outcome.error is not None:
             raise RuntimeError(f"tune trial {outcome.config} failed: {outcome.error}")
-        figures = dict(outcome.metrics)
+        figures, params = dict(outcome.metrics or {}), dict(outcome.config or {})
         trials.append(
             {
-                "changes": points[int(outcome.config["point"])],
+                "changes": points[int(params["point"])],
                 **{k: figures[k] for k in ("validate_sharpe", "validate_total_return", "timesteps", "seconds")},
             }
         )
