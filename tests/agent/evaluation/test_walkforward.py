@@ -124,7 +124,11 @@ def test_no_agent_leaves_it_out_and_says_so(tmp_path: Path) -> None:
     assert figures["configurations_tried"] == len(EvaluationConfig.quick().grid)
     assert figures["agent"].startswith("not evaluated") and "--no-agent" in figures["agent"]
     assert "agent_windows" not in figures and "sharpe_difference_vs_rl_agent" not in figures
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
+    page = (tmp_path / "report.html").read_text()
+    assert '<img src="data:image/png' not in page and page.count('class="plotly-graph-div"') == 6
+    # plotly.js is embedded once, from the pinned package: no script is fetched from anywhere
+    assert page.count("<script") > 6 and "<script src=" not in page.replace('<script src="data:', "")
+    assert {"minimum_variance", "risk_parity"} <= set(figures["strategies"])
 
 
 def test_backtest_help_names_the_agent_options() -> None:
