@@ -2,12 +2,14 @@
 called with generated input (seeded: `derandomize`, a fixed number of examples each) over a real socket, once
 without credentials and once as a user holding every role; no answer may be a server error, and each must conform
 to the spec (a documented status code, its content type, a body matching its schema). Over the real Redis, OpenBao
-and Kafka; the relayed services are not listening (their 503 is documented)."""
+and Kafka; the relayed services are not listening (their 503 with Retry-After is documented); the model registry
+is an empty folder."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,7 +54,7 @@ UNREACHABLE = "127.0.0.1:1"
 
 @pytest.fixture
 async def served(
-    make_settings: Any, vault_root: Any, kafka_bootstrap: str, topic_namespace: str
+    make_settings: Any, vault_root: Any, kafka_bootstrap: str, topic_namespace: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Api, str]]:
     async with api_gateway(
         make_settings,
@@ -64,6 +66,7 @@ async def served(
         oms_address=UNREACHABLE,
         audit_address=UNREACHABLE,
         grpc_timeout_s=1,
+        model_registry=str(tmp_path / "models"),  # an empty registry: a promotion names an unknown model (404)
     ) as api:
         server = HttpServer(api.client.app, "127.0.0.1", 0)
         await server.start()
