@@ -46,7 +46,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def load(page: Any, url: str) -> dict[str, Any]:
     page.goto(f"{url}/app/overview")
-    page.wait_for_function("performance.getEntriesByName('first-chart').length > 0", timeout=30_000)
+    page.wait_for_function("() => performance.getEntriesByName('first-chart').length > 0", timeout=30_000)
     page.wait_for_load_state("load")
     return dict(page.evaluate(TIMING))
 
@@ -73,7 +73,9 @@ def measure(url: str, refresh_token: str, runs: int, executable: str) -> dict[st
                     cold.append(timing)
                 for _ in range(3 if run else 0):
                     page.reload()
-                    page.wait_for_function("performance.getEntriesByName('first-chart').length > 0", timeout=30_000)
+                    page.wait_for_function(
+                        "() => performance.getEntriesByName('first-chart').length > 0", timeout=30_000
+                    )
                     page.wait_for_load_state("load")
                     warm.append(dict(page.evaluate(TIMING)))
                 token = page.evaluate("sessionStorage.getItem('trading.refresh_token')")  # rotated at each use

@@ -252,6 +252,11 @@ class BusTail:
         raise AssertionError(f"no fill of {client_order_id} on oms.events.v1 within {timeout_s} s")
 
 
+class NoFreshPrice(RuntimeError):
+    """Risk refused the desk's order because market data stopped reaching it (seen on an overloaded machine, when
+    the bars fall behind): the fill path cannot be exercised then."""
+
+
 def operator_grpc(platform: Platform) -> None:
     """This process's gRPC calls present `tradectl`'s certificate from the platform's PKI (the user is the token's)."""
     from trading_platform import rpc
@@ -294,5 +299,7 @@ def submit_market_order(platform: Platform, token: str, symbol: str = "MSFT", qu
         if answer.accepted:
             return str(answer.order.client_order_id)
         if time.monotonic() > deadline:
+            if "STALE_MARKET_DATA" in str(answer.reason_code):
+                raise NoFreshPrice(f"risk had no fresh price of {symbol} for 300 s: {answer.reason}")
             raise AssertionError(f"the manual order was refused: {answer.reason_code} {answer.reason}")
         time.sleep(2)
