@@ -91,6 +91,36 @@ export function since(seconds) {
   return new Date(Date.now() - seconds * 1000).toISOString();
 }
 
+// At most one call of `fn` per `ms` (the last request wins): live events come in bursts, and re-reading the API for
+// each would meet the gateway's per-user rate limit.
+export function throttle(fn, ms = 1000) {
+  let timer = null;
+  let last = 0;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+    } else if (!timer) {
+      timer = setTimeout(() => {
+        timer = null;
+        last = Date.now();
+        fn();
+      }, wait);
+    }
+  };
+}
+
+// One error line per place: a failed re-read replaces the last one instead of piling up.
+export function showError(container, error) {
+  let line = container.querySelector(":scope > p.error");
+  if (!line) {
+    line = h("p", { class: "error" });
+    container.append(line);
+  }
+  replace(line, errorText(error));
+}
+
 export function numberOr(value) {
   const n = Number(value);
   return Number.isFinite(n) ? n : null;

@@ -48,3 +48,15 @@ test("money is rounded half up from its decimal string, never through a float", 
   assert.equal(money(null), "–");
   assert.equal(money("n/a"), "n/a");
 });
+
+test("a burst of live events re-reads once at once and once after the interval", async () => {
+  const { throttle } = await import("../src/ui.js");
+  let calls = 0;
+  const reload = throttle(() => {
+    calls += 1;
+  }, 100);
+  for (let i = 0; i < 50; i += 1) reload();
+  assert.equal(calls, 1);
+  await new Promise((resolve) => setTimeout(resolve, 180));
+  assert.equal(calls, 2);
+});

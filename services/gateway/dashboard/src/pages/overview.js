@@ -4,7 +4,7 @@
 import { call, hasRole, list } from "../api.js";
 import { barChart, timeChart } from "../charts.js";
 import { h, money, pick, replace, time, toMillis } from "../dom.js";
-import { errorText, message, numberOr, section, stat, stateBadge, table } from "../ui.js";
+import { errorText, message, numberOr, section, showError, stat, stateBadge, table, throttle } from "../ui.js";
 import { killSwitch } from "./killswitch.js";
 
 const POSITION_COLUMNS = [
@@ -91,22 +91,23 @@ export default {
       );
       if (pick(a, "trading_state")) replace(state, "Trading state: ", stateBadge(a.trading_state));
     };
-    const loadAccount = () =>
-      call("/api/v1/account").then(showAccount, (e) => replace(account, message(errorText(e), "error")));
+    const loadAccount = throttle(() =>
+      call("/api/v1/account").then(showAccount, (e) => replace(account, message(errorText(e), "error"))),
+    );
     loadAccount();
     const equityPoint = (p) => ({ x: toMillis(pick(p, "ts_ns", "ts")) / 1000, y0: numberOr(p.equity) });
     list("/api/v1/equity", { limit: 500 }).then(
       (page) => equity.rows(page.items.map(equityPoint)),
-      (e) => equity.figure.append(message(errorText(e), "error")),
+      (e) => showError(equity.figure, e),
     );
-    const loadPnl = () => list("/api/v1/pnl/daily", { symbol: "_all", limit: 500 }).then(
+    const loadPnl = throttle(() => list("/api/v1/pnl/daily", { symbol: "_all", limit: 500 }).then(
       (page) => {
         const items = [...page.items].sort((a, b) => a.day.localeCompare(b.day)).slice(-30);
         days = items.map((d) => d.day.slice(5));
         pnl.rows(items.map((d, i) => ({ x: i, y0: (Number(d.realized) || 0) + (Number(d.unrealized) || 0) })));
       },
-      (e) => pnl.figure.append(message(errorText(e), "error")),
-    );
+      (e) => showError(pnl.figure, e),
+    ));
     loadPnl();
     list("/api/v1/positions", { limit: 500 }).then(
       (page) => {

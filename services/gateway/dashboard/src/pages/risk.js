@@ -3,7 +3,7 @@
 
 import { call, list } from "../api.js";
 import { cell, h, num, replace, time } from "../dom.js";
-import { errorText, message, section, stateBadge, since, table } from "../ui.js";
+import { errorText, message, section, since, stateBadge, table, throttle } from "../ui.js";
 
 const BREACH_COLUMNS = [
   { label: "Time", get: (b) => b.envelope?.ts_event, format: time },
@@ -37,7 +37,7 @@ export default {
     const denials = h("div", { dataset: { panel: "denials" } });
     const breaches = table({ name: "breaches", columns: BREACH_COLUMNS, rowKey: (b) => b.envelope?.message_id ?? String(Math.random()), empty: "no breaches" });
     view.append(section("Trading state", state), section("Limit utilisation", limits), section("Denials by reason (24 h)", denials), section("Breaches", breaches.el));
-    const loadRisk = () =>
+    const loadRisk = throttle(() =>
       call("/api/v1/risk").then(
         (risk) => {
           const items = risk.limits ?? [];
@@ -48,7 +48,8 @@ export default {
           );
         },
         (e) => replace(limits, message(errorText(e), "error")),
-      );
+      ),
+    );
     loadRisk();
     call("/api/v1/risk/denials", { params: { from: since(86400) } }).then(
       (d) => {
