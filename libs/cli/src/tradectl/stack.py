@@ -69,7 +69,21 @@ BROKER_ENV = {
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("audit", "audit_service", 50056, 9106, {"TRADING_AUDIT__LEDGER_DIR": "{run_dir}/audit-ledger"}),
     # HTTP on {gateway_http_port} (users, sessions, tokens, the JWKS); its gRPC port serves health only.
-    ServiceSpec("gateway", "gateway_service", 50057, 9107, {"TRADING_GATEWAY__PORT": "{gateway_http_port}"}),
+    # Its REST writes and audit search call risk, order-management and audit with the caller's token.
+    ServiceSpec(
+        "gateway",
+        "gateway_service",
+        50057,
+        9107,
+        {
+            "TRADING_GATEWAY__PORT": "{gateway_http_port}",
+            "TRADING_GATEWAY__RISK_ADDRESS": "{risk_address}",
+            "TRADING_GATEWAY__OMS_ADDRESS": "{oms_address}",
+            "TRADING_GATEWAY__AUDIT_ADDRESS": "{audit_address}",
+            "TRADING_GATEWAY__EXECUTION_ADDRESS": "{execution_address}",
+            "TRADING_GATEWAY__MODEL_REGISTRY": "{run_dir}/models",
+        },
+    ),
     # The faust-streaming analytics and alert rules (analytics.* topics); its gRPC port serves health only.
     ServiceSpec("analytics", "analytics_service", 50058, 9108, {"TRADING_ANALYTICS__DATA_DIR": "{run_dir}/analytics"}),
     ServiceSpec("risk", "risk_service", 50054, 9104, {"TRADING_RISK__EXECUTION_ADDRESS": "{execution_address}"}),
@@ -162,6 +176,8 @@ class Platform:
         values = {
             "paper_exchange_url": self.exchange_url,
             "run_dir": str(self.run_dir),
+            # Every service's default address, then this platform's own (a platform may run a subset).
+            **{f"{s.module.removesuffix('_service')}_address": s.address for s in SERVICES},
             **{f"{s.module.removesuffix('_service')}_address": s.address for s in self.services if not s.service},
         }
         values["gateway_http_port"] = str(self.gateway_port)  # (risk_address etc. come from the modules above)
