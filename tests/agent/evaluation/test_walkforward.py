@@ -58,7 +58,8 @@ def test_unknown_config_key_is_named() -> None:
         EvaluationConfig.from_mapping({"slippage_bps": -1})
 
 
-BASELINES = {"buy_and_hold", "equal_weight_monthly", "momentum_12_1", "ma_crossover_50_200", "signal_baseline_policy"}
+BASELINES = {"buy_and_hold", "equal_weight_monthly", "momentum_12_1", "ma_crossover_50_200", "signal_baseline_policy",
+             "minimum_variance", "risk_parity"}  # fmt: skip
 CI_KEYS = {"difference", "lower", "upper", "confidence", "resamples", "mean_block"}
 
 
@@ -110,8 +111,8 @@ def test_backtest_quick_twice_is_reproducible(ray_session, tmp_path: Path) -> No
 
     page = (tmp_path / "a" / "report.html").read_text()
     # equity, drawdowns, rolling Sharpe of every strategy; weights of each candidate (ridge_features, rl_agent)
-    assert page.count("data:image/png;base64,") == 5 and "Configurations tried" in page
-    assert "<h3>rl_agent</h3><img" in page and "rl_agent per window" in page
+    assert page.count('class="plotly-graph-div"') == 7 and "Configurations tried" in page
+    assert "<h3>rl_agent</h3><div style=" in page and "rl_agent per window" in page
     assert "Sharpe(rl_agent) - Sharpe(vs)" in page
     assert 'src="http' not in page and "<link" not in page  # self-contained: nothing fetched
 

@@ -113,9 +113,16 @@ def test_bad_agent_settings_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="agent_config"):
         agent_train_config(replace(QUICK, agent_config="no-such-file.yaml"))
     portfolio = tmp_path / "portfolio.yaml"
-    portfolio.write_text("env: portfolio\n")
-    with pytest.raises(ValueError, match="single-asset"):
+    portfolio.write_text("env: portfolio\nreward: {kind: sortino}\n")
+    with pytest.raises(ValueError, match="reward must be one of"):
         agent_train_config(replace(QUICK, agent_config=str(portfolio)))
+    with pytest.raises(ValueError, match="agent_seeds"):
+        replace(QUICK, agent_seeds=0)
+    with pytest.raises(ValueError, match=r"windows \[7\] do not exist"):
+        from trading_agent.evaluation.walkforward import make_windows
+        from trading_datasets import close_panel
+
+        make_windows(close_panel(["AAPL"], "skfolio", "2012-01-01", "2016-12-31")[0], replace(QUICK, windows=(7,)))
     with pytest.raises(ValueError, match="agent_iterations"):
         EvaluationConfig.from_mapping({"agent_iterations": 0})
     with pytest.raises(ValueError, match="agent must be"):

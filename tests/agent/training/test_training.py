@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from trading_agent.training import CONFIG_DIR, TrainConfig, evaluate, register_model, train
 from trading_agent.training.export import PARITY_ATOL, policy_from_checkpoint, sample_observations
-from trading_features import FEATURE_NAMES, FEATURE_VERSION, compute_batch
+from trading_features import ASSET_FEATURES, FEATURE_NAMES, FEATURE_VERSION, MARKET_FEATURES, compute_batch
 
 
 def smoke(tmp_path: Path, file: str = "smoke.yaml", **changes) -> TrainConfig:
@@ -111,7 +111,8 @@ def test_portfolio_env_trains_and_is_not_registered(ray_session, tmp_path):
     assert result.iterations == 1 and result.checkpoint.is_dir()
     assert result.validation["steps"] == 252 and "total_return" in result.validation
     assert result.parity_error <= PARITY_ATOL
-    assert onnx_actions(result.onnx_path, np.zeros((2, 3 * 5 + 4), dtype=np.float32)).shape == (2, 4)
+    width = 3 * len(ASSET_FEATURES) + len(MARKET_FEATURES) + 4  # features of 3 symbols, the index's, 4 weights
+    assert onnx_actions(result.onnx_path, np.zeros((2, width), dtype=np.float32)).shape == (2, 4)
     with pytest.raises(ValueError, match="single-asset"):
         register_model(result, tmp_path / "models", "portfolio")
 
