@@ -30,7 +30,7 @@ from tradectl.stack import SERVICES, Platform
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports" / "browser"
-PASSWORD = "a long enough desk passphrase"
+PASSWORD = "a long enough desk passphrase"  # pragma: allowlist secret (the browser tests' throwaway users)
 ROLES = {
     "admin": ("admin",),
     "vera": ("viewer",),
