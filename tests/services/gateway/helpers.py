@@ -15,7 +15,7 @@ from gateway_service.app import GatewayApp, create_app
 from gateway_service.bootstrap import write_secret
 from gateway_service.config import GatewaySettings
 from gateway_service.engine import Engine
-from trading_platform.messaging import replay
+from trading_platform.messaging import ensure_topics, replay
 from trading_platform.settings import load_settings
 from trading_platform.testing.plugin import VaultEndpoint
 
@@ -131,6 +131,11 @@ class Running:
 
 
 async def start_gateway(settings: GatewaySettings) -> tuple[GatewayApp, GatewayClient]:
+    """The gateway, once the topics its read model reads exist (the platform's start-up creates them)."""
+    from tests.services.gateway.readmodel_helpers import READ_TOPICS
+
+    kafka = settings.kafka
+    await ensure_topics(kafka.bootstrap_servers, READ_TOPICS, namespace=kafka.namespace)
     gateway = GatewayApp(settings)
     await gateway.start()
     assert gateway.engine is not None

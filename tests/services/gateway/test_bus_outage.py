@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import hvac
 import pytest
+from gateway_service.events import PROBE_CACHE_S
 from trading_platform.devstack import DevStack, Endpoints, StackPorts, free_port
 from trading_platform.testing.plugin import VaultEndpoint
 
@@ -85,6 +86,7 @@ async def test_writes_fail_cleanly_while_the_bus_is_down_and_work_again_after(ga
     sessions_before = {s.session_id for s in await engine.sessions.of_user(admin.username)}
 
     devstack.kafka.stop()
+    await asyncio.sleep(PROBE_CACHE_S)  # the answer the cluster gave just before it stopped has lapsed
     newbie = "newbie-" + uuid.uuid4().hex[:6]
     create = {"username": newbie, "roles": ["viewer"], "password": PASSWORD}
 
