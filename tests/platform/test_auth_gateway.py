@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading_platform.identity import RISK_OFFICER, current_identity
-from trading_platform.messaging import KafkaConnection
+from trading_platform.messaging import KafkaConnection, ensure_topics
 from trading_platform.rpc import RpcServer, Servicer, channel
 from trading_platform.settings import load_settings
 from trading_platform.testing.identities import TestIdentities
@@ -22,6 +22,8 @@ from trading_platform.testing.plugin import VaultEndpoint
 gateway_app = pytest.importorskip("gateway_service.app")
 from gateway_service.bootstrap import write_secret  # noqa: E402
 from gateway_service.config import GatewaySettings  # noqa: E402
+
+from tests.services.gateway.readmodel_helpers import READ_TOPICS  # noqa: E402
 
 pytestmark = pytest.mark.integration
 PASSWORD = "a passphrase for a throwaway test account"  # pragma: allowlist secret
@@ -67,6 +69,8 @@ async def test_a_gateway_token_calls_grpc_as_its_user_until_logout(
             "argon2_parallelism": 1,
         },
     )
+    # the topics its read model reads, as the platform's start-up creates them
+    await ensure_topics(settings.kafka.bootstrap_servers, READ_TOPICS, namespace=settings.kafka.namespace)
     gateway = gateway_app.GatewayApp(settings)
     await gateway.start()
     risk = Risk()
