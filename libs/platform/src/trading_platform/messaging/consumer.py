@@ -223,13 +223,19 @@ class Consumer:
         fresh = [tp for tp in partitions if await self._consumer.committed(tp) is None]
         if not fresh:
             return
-        found = await self._consumer.offsets_for_times({tp: at_ms for tp in fresh})
-        for tp in fresh:
-            offset = found.get(tp)
-            if offset is None:
-                await self._consumer.seek_to_end(tp)
-            else:
-                self._consumer.seek(tp, offset.offset)
+        # Paused while asked: the broker answers a connection's requests in turn, so a lookup sent behind the
+        # fetches of these partitions (each held up to fetch_max_wait_ms on an empty log) waits for them.
+        self._consumer.pause(*fresh)
+        try:
+            found = await self._consumer.offsets_for_times({tp: at_ms for tp in fresh})
+            for tp in fresh:
+                offset = found.get(tp)
+                if offset is None:
+                    await self._consumer.seek_to_end(tp)
+                else:
+                    self._consumer.seek(tp, offset.offset)
+        finally:
+            self._consumer.resume(*fresh)
 
     async def _fetch(self, max_records: int) -> dict[TopicPartition, list[Record]]:
         """The next batch: the broker answers as soon as data arrives. stop() cuts the wait short (nothing fetched
