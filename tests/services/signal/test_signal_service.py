@@ -70,14 +70,19 @@ async def test_ray_serving_hot_swap_and_shadow(kafka_bootstrap: str, topic_names
             await eventually(await answered(2 * 21), 30, "signals from v1")
             registry.promote("trend-ppo", "2")
             registry.promote("trend-ppo", "2", stage="shadow")
-            # bars keep flowing while the new version loads and the swap happens
+            # bars keep flowing while the new version loads and the swap happens; the last 20 are held back until
+            # it has happened (however long Ray takes to deploy it), so bars reach both versions
             second = bars(closes, WARMUP_BARS + 20, WARMUP_BARS + 80)
+
+            async def swapped() -> bool:
+                return app.slots is not None and app.slots.live.registry_version == "2" and app.slots.shadow is not None
+
             for i in range(0, len(second), 2):
+                if i == len(second) - 20:
+                    await eventually(swapped, 120, "the swap to trend-ppo@2 with its shadow")
                 for bar in second[i : i + 2]:
                     await publisher.publish("marketdata.bars.v1", bar, key=bar.symbol)
-                swapped = app.slots.live.registry_version == "2" and app.slots.shadow is not None
-                if not swapped:
-                    assert i < len(second) - 20, "the swap did not happen while 50 bars went by"
+                if not await swapped():
                     await asyncio.sleep(0.1)
             expected = 2 * (21 + 60)
             await eventually(await answered(expected), 30, "a signal for every bar")
