@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from redis.asyncio import Redis
 from trading.identity.v1 import identity_pb2 as events
 from trading_platform.identity import ADMIN, Identity
 from trading_platform.observability import get_logger
-from trading_platform.tokens import InvalidToken, TokenVerifier
+from trading_platform.tokens import InvalidToken, TokenVerifier, VerifiedToken
 
 from gateway_service import apikeys as apikeys_module
 from gateway_service.apikeys import ApiKeyStore
@@ -50,6 +51,7 @@ from gateway_service.users import User, UserExistsError, UserStore, check_roles
 log = get_logger("gateway")
 LOGIN_FAILED = "invalid username, password or code"
 TOO_MANY = "too many failed attempts; try again later"
+VERIFIED_CACHE = 4096  # tokens whose signature was checked, kept until they expire
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Engine:
         )
         self._verifier = TokenVerifier(self.keys.jwks)
         self._verifier_keys = self.keys.version
+        self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
 
     @property
     def verifier(self) -> TokenVerifier:
@@ -115,13 +118,30 @@ class Engine:
         if self._verifier_keys != self.keys.version:
             self._verifier = TokenVerifier(self.keys.jwks)
             self._verifier_keys = self.keys.version
+            self._verified.clear()
         return self._verifier
+
+    def verify(self, token: str) -> VerifiedToken:
+        """The token's claims, its signature checked once: a token already verified is taken from the last
+        VERIFIED_CACHE verified ones (keyed by the whole token) until its expiry, and the cache is emptied whenever
+        the signing keys change. Profiled under load, the Ed25519 check and PyJWT's parsing were a fifth of a
+        request's time in the gateway. Revocation is not cached: `authenticate` asks Redis at every request."""
+        verifier = self.verifier  # empties the cache first if the keys changed
+        hit = self._verified.get(token)
+        if hit is not None and hit.expires_at > time.time():
+            self._verified.move_to_end(token)
+            return hit
+        verified = verifier.verify(token)  # raises on an invalid token: nothing is kept
+        self._verified[token] = verified
+        while len(self._verified) > VERIFIED_CACHE:
+            self._verified.popitem(last=False)
+        return verified
 
     # -- authentication of requests ------------------------------------------------------------------------------
     async def authenticate(self, token: str) -> Identity:
         """The identity of a bearer access token; Unauthorized if it is invalid, expired or its session revoked."""
         try:
-            verified = self.verifier.verify(token)
+            verified = self.verify(token)
         except InvalidToken as error:
             raise Unauthorized(str(error), headers={"WWW-Authenticate": "Bearer"}) from None
         if await self.sessions.is_revoked(verified.session_id):

@@ -189,7 +189,7 @@ class RateLimitMiddleware:
                 if kind.lower() != "bearer" or not token.strip():
                     return None
                 try:
-                    return self.subjects.subject(token.strip(), engine.verifier.verify)
+                    return self.subjects.subject(token.strip(), engine.verify)
                 except Exception:  # invalid, expired, unknown key: counted as its address only
                     return None
         return None
