@@ -23,8 +23,6 @@ import asyncio
 import hashlib
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,31 +95,6 @@ def parse(scope: str, value: str) -> list[Limit]:
     return [Limit(scope, item.amount, int(item.get_expiry())) for item in limits.parse_many(value)]
 
 
-class Subjects:
-    """The subjects of tokens already verified, so a token's signature is checked here once, not at each of its
-    requests (profiled: verifying each request twice cost a fifth of its time in the gateway). Keyed by the whole
-    token, kept until it expires, the oldest dropped past `size`. It only names the limiter's counter: authorize
-    still verifies every request in full (signature, expiry, revocation)."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self.known: OrderedDict[str, tuple[str, float]] = OrderedDict()
-
-    def subject(self, token: str, verify: Callable[[str], Any]) -> str:
-        now = time.time()
-        hit = self.known.get(token)
-        if hit is not None and hit[1] > now:
-            self.known.move_to_end(token)
-            return hit[0]
-        verified = verify(token)  # raises on an invalid token: nothing is kept
-        actor = str(verified.identity().actor)
-        self.known[token] = (actor, float(verified.expires_at))
-        self.known.move_to_end(token)
-        while len(self.known) > self.size:
-            self.known.popitem(last=False)
-        return actor
-
-
 class EngineAbsent(Exception):
     """The app has no engine attached (not started yet, or stopped)."""
 
@@ -174,7 +147,6 @@ class RateLimitMiddleware:
         self.app = app
         self._limiter: tuple[int, RateLimiter] | None = None
         self._redis_warned_at = 0.0
-        self.subjects = Subjects()
 
     def _limiter_for(self, engine: Any) -> RateLimiter:
         if self._limiter is None or self._limiter[0] != id(engine):
@@ -182,14 +154,15 @@ class RateLimitMiddleware:
         return self._limiter[1]
 
     def _user(self, engine: Any, scope: Scope) -> str | None:
-        """The subject of a valid bearer token (signature and expiry; a revoked one is refused later, by authorize)."""
+        """The subject of a valid bearer token (signature and expiry, checked once per token by `Engine.verify`; a
+        revoked one is refused later, by authorize)."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() != "bearer" or not token.strip():
                     return None
                 try:
-                    return self.subjects.subject(token.strip(), engine.verify)
+                    return str(engine.verify(token.strip()).identity().actor)
                 except Exception:  # invalid, expired, unknown key: counted as its address only
                     return None
         return None
