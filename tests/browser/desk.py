@@ -1,7 +1,7 @@
 """The platform as `make up` runs it, with a desk of users, for the browser tests and the dashboard benchmarks.
 
 `running_platform(run_dir)` starts the embedded stack, the paper exchange, the gateway and every service (like
-tests/e2e, with free ports) and stops them after. `Desk.bootstrap(platform)` makes the first admin with the one-time
+tests/e2e, with free ports; signal serves its policy in process rather than on Ray) and stops them after. `Desk.bootstrap(platform)` makes the first admin with the one-time
 secret `up` left in the dev Vault (as `tradectl users bootstrap` does), then, as that admin, a user of each role;
 every one but the viewer logs in with a TOTP code. `chromium()` is the browser the tests drive by its path (Debian's
 package: no browser is downloaded)."""
@@ -62,7 +62,13 @@ def chromium() -> str | None:
 
 @contextlib.contextmanager
 def running_platform(run_dir: Path, timeout_s: float = 240) -> Iterator[Platform]:
-    run = Platform.with_free_ports(run_dir, services=SERVICES, service_env={"gateway": dict(GATEWAY_ENV)})
+    # The policy is served in process (the pages show the same versions either way): Ray's start was half of the
+    # platform's (33 of 64 s measured here), and its processes compete with the browser for the two cores.
+    run = Platform.with_free_ports(
+        run_dir,
+        services=SERVICES,
+        service_env={"gateway": dict(GATEWAY_ENV), "signal": {"TRADING_SIGNAL__SERVING": "local"}},
+    )
     # the services the gateway relays writes and audit queries to, at this platform's ports (not the defaults)
     run.per_service_env["gateway"].update(
         {

@@ -60,7 +60,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         exchange_args=("--speed", "5", "--start", "2010-01-04", "--rate-limit", "6000"),
         exchange_env={"PAPER_EXCHANGE_EXTRA_KEYS": f"{GREEN_KEY}:{GREEN_SECRET}"},
         service_env={
-            name: {"TRADING_EXECUTION__REQUESTS_PER_MINUTE": "6000"} for name in ("execution", "execution-green")
+            **{name: {"TRADING_EXECUTION__REQUESTS_PER_MINUTE": "6000"} for name in ("execution", "execution-green")},
+            # one signal, not a colour here: its policy is served in process (Ray's serving: tests/e2e/test_platform)
+            "signal": {"TRADING_SIGNAL__SERVING": "local"},
         },
         extra_env={
             "TRADING_KAFKA__SESSION_TIMEOUT_MS": "2000",

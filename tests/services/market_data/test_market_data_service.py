@@ -22,9 +22,7 @@ async def topic(bootstrap: str, namespace: str, name: str) -> list[Any]:
     return [m.value async for m in replay(bootstrap, name, namespace=namespace)]
 
 
-async def test_stream_to_rest_failover_and_back(
-    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
-) -> None:
+def market_data(kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange) -> MarketDataApp:
     settings = load_settings(
         MarketDataSettings,
         service_name="market-data",
@@ -36,7 +34,13 @@ async def test_stream_to_rest_failover_and_back(
         },
         marketdata={"symbols": ["AAPL", "MSFT"], "stale_after_s": 1.0, "poll_interval_s": 0.3},
     )
-    app = MarketDataApp(settings)
+    return MarketDataApp(settings)
+
+
+async def test_stream_to_rest_failover_and_back(
+    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    app = market_data(kafka_bootstrap, topic_namespace, paper_exchange)
     await app.start()
     state = paper_exchange.server.config.app.state.paper  # type: ignore[attr-defined]
     try:
@@ -83,6 +87,21 @@ async def test_stream_to_rest_failover_and_back(
             assert times == sorted(set(times))
     finally:
         await app.stop()
+
+
+async def test_a_stopped_service_closes_its_broker_stream(
+    kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """stop() ends the data stream with the close handshake: the broker allows one data connection per account, so a
+    socket left open would refuse the next market-data its connection (and the process's exit waited 10 s on it)."""
+    app = market_data(kafka_bootstrap, topic_namespace, paper_exchange)
+    await app.start()
+    state = paper_exchange.server.config.app.state.paper  # type: ignore[attr-defined]
+    try:
+        await eventually(lambda: _true(any(s["bars"] for s in state.data_clients.values())), 10, "a subscription")
+    finally:
+        await app.stop()
+    await eventually(lambda: _true(not state.data_clients and not state.data_keys), 2, "the exchange to free the slot")
 
 
 async def _true(value: bool) -> bool:

@@ -194,13 +194,20 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         """SIGTERM, wait, then SIGKILL. Returns True if a process was stopped."""
+        return bool(stop_all([self], timeout_s))
+
+    def terminate(self) -> int | None:
+        """SIGTERM to the process group, without waiting; the pid signalled (None when nothing ran)."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
-            return False
+            return None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
+        return pid
+
+    def reap(self, pid: int, deadline: float) -> None:
+        """Wait until `deadline` (monotonic) for the terminated `pid` to exit, then SIGKILL its group."""
         while time.monotonic() < deadline and self._alive(pid):
             time.sleep(0.05)
         if self._alive(pid):
@@ -208,7 +215,6 @@ class ManagedProcess:
                 os.killpg(pid, signal.SIGKILL)
             time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
-        return True
 
     @staticmethod
     def _alive(pid: int) -> bool:
@@ -230,6 +236,17 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def stop_all(processes: list[ManagedProcess], timeout_s: float = 10.0) -> list[str]:
+    """Stop processes together: SIGTERM to all, then each gets until the one deadline before SIGKILL (the slowest
+    sets the time, not their sum). Returns the names of those that were running."""
+    signalled = [(process, process.terminate()) for process in processes]
+    deadline = time.monotonic() + timeout_s
+    for process, pid in signalled:
+        if pid is not None:
+            process.reap(pid, deadline)
+    return [process.name for process, pid in signalled if pid is not None]
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, process: ManagedProcess | None = None) -> None:
@@ -517,7 +534,7 @@ class DevStack:
         client.sys.create_or_update_policy(name=f"trading-{service}", policy=policy)
 
     def down(self) -> list[str]:
-        stopped = [p.name for p in (self.vault, self.redis, self.kafka) if p.stop()]
+        stopped = stop_all([self.vault, self.redis, self.kafka])
         self.endpoints_file.unlink(missing_ok=True)
         return stopped
 

@@ -8,6 +8,7 @@ go out in batches, a full producer queue holds the stream back, and a record the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -100,6 +101,10 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
     async def stop(self) -> None:
         if self.tasks:
             await self.stream.stop_ws()
+            # Closed here, with the close handshake: cancelling alpaca-py's reader alone leaves the socket open, and
+            # the websocket library then waits 10 s at exit for a TCP close the exchange never sends.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.stream.close(), 2.0)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

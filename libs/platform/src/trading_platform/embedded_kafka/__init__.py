@@ -27,6 +27,9 @@ KAFKA_VERSION = "3.9.2"
 ADMIN_USER = "admin"
 CONTROLLER_USER = "controller"
 HEAP = ("-Xms256m", "-Xmx512m")
+# The client JIT only (C1): a dev or test broker lives minutes, and C2's compiling is most of its CPU until then
+# (measured: 13.3 s of CPU to ready and 5.5% idle with both tiers, 7.9 s and 3.9% with C1 only, on 2 cores).
+JIT = ("-XX:TieredStopAtLevel=1",)
 HERE = Path(__file__).parent
 POM = HERE / "pom.xml"
 LOG4J = HERE / "log4j.properties"
@@ -195,6 +198,7 @@ def format_storage(java: str, lib: Path, config_file: Path, config: BrokerConfig
         [
             java,
             *HEAP,
+            *JIT,
             f"-Dlog4j.configuration=file:{LOG4J}",
             "-cp",
             f"{lib}/*",
@@ -223,6 +227,7 @@ def server_argv(java: str, lib: Path, config_file: Path) -> list[str]:
     return [
         java,
         *HEAP,
+        *JIT,
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-XX:+ExitOnOutOfMemoryError",
