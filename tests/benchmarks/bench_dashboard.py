@@ -4,7 +4,8 @@ The platform runs as `make up` runs it (tests/browser/desk.py). A logged-in view
 browser context each run (empty cache: every asset is fetched, the refresh token is exchanged, the API is read, the
 equity curve drawn). The figure is the `first-chart` performance mark the app sets when its first chart is drawn
 with data, relative to the navigation's start (performance.timeOrigin); the navigation's DOMContentLoaded and load
-are kept beside it. Then the same over reloads of one context (warm cache). Budget: p90 of the cold loads at most
+are kept beside it, and the median start and end of each request (document, assets, API reads) to show where
+the time goes. Then the same over reloads of one context (warm cache). Budget: p90 of the cold loads at most
 1000 ms. -> benchmarks/results/dashboard.json
 
 python -m tests.benchmarks bench_dashboard [--runs 20]
@@ -27,9 +28,14 @@ BUDGET_MS = 1000.0
 TIMING = """() => {
   const mark = performance.getEntriesByName("first-chart")[0];
   const nav = performance.getEntriesByType("navigation")[0];
+  const resources = performance.getEntriesByType("resource");
   return {first_chart_ms: mark ? mark.startTime : null, dom_content_loaded_ms: nav.domContentLoadedEventEnd,
-          load_ms: nav.loadEventEnd, transfer_bytes: performance.getEntriesByType("resource")
-            .reduce((s, r) => s + (r.transferSize || 0), nav.transferSize || 0)};
+          load_ms: nav.loadEventEnd, transfer_bytes: resources.reduce((s, r) => s + (r.transferSize || 0),
+          nav.transferSize || 0),
+          // where the time goes: when each request started and ended, after the navigation's start
+          requests: [{path: "document", start_ms: nav.startTime, end_ms: nav.responseEnd},
+                     ...resources.map((r) => ({path: new URL(r.name).pathname, start_ms: r.startTime,
+                                               end_ms: r.responseEnd}))]};
 }"""
 
 
@@ -42,6 +48,27 @@ def summary(values: list[float]) -> dict[str, float]:
         "max_ms": round(float(a.max()), 1),
         "mean_ms": round(float(a.mean()), 1),
     }
+
+
+def timeline(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The median start and end of each request path over the runs (the first of a path in a run), by start."""
+    by_path: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        seen = set()
+        for request in run["requests"]:
+            if request["path"] not in seen:
+                seen.add(request["path"])
+                by_path.setdefault(request["path"], []).append((request["start_ms"], request["end_ms"]))
+    rows = [
+        {
+            "path": path,
+            "runs": len(spans),
+            "start_p50_ms": round(float(np.median([s for s, _ in spans])), 1),
+            "end_p50_ms": round(float(np.median([e for _, e in spans])), 1),
+        }
+        for path, spans in by_path.items()
+    ]
+    return sorted(rows, key=lambda row: row["start_p50_ms"])
 
 
 def load(page: Any, url: str) -> dict[str, Any]:
@@ -89,6 +116,7 @@ def measure(url: str, refresh_token: str, runs: int, executable: str) -> dict[st
             "dom_content_loaded": summary([r["dom_content_loaded_ms"] for r in cold]),
             "load": summary([r["load_ms"] for r in cold]),
             "transfer_bytes": int(np.median([r["transfer_bytes"] for r in cold])),
+            "requests": timeline(cold),
         },
         "warm": {"first_chart": summary([r["first_chart_ms"] for r in warm])},
         "budget_ms": BUDGET_MS,

@@ -91,6 +91,9 @@ class GatewayConfig(Section):
     rate_limit_auth: RateLimits = Field(
         "30/second;600/minute", description="per client address, on top: the /api/v1/auth writes (login, refresh...)"
     )
+    rate_limit_timeout_s: float = Field(
+        1.0, gt=0, le=30, description="longest the limits' Redis check may take; past it the request is refused (503)"
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024, description="a larger request body is a 413")
     cors_origins: Origins = Field("", description="comma-separated origins allowed cross-origin; empty = same origin")
 

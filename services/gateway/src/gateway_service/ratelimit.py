@@ -61,7 +61,6 @@ return out
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUTH_PREFIX = "/api/v1/auth/"
-REDIS_TIMEOUT_S = 1.0
 UNAVAILABLE_RETRY_S = 5
 
 
@@ -109,6 +108,7 @@ class RateLimiter:
         self.address = parse("address", config.rate_limit_address)
         self.auth = parse("auth", config.rate_limit_auth)
         self.script = redis.register_script(WINDOW_SCRIPT)
+        self.timeout_s = config.rate_limit_timeout_s
 
     def _key(self, limit: Limit, subject: str) -> str:
         digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
@@ -125,7 +125,7 @@ class RateLimiter:
         args: list[int] = []
         for limit, _ in applied:
             args += [limit.amount, limit.window_s * 1000]
-        async with asyncio.timeout(REDIS_TIMEOUT_S):
+        async with asyncio.timeout(self.timeout_s):
             out = [int(value) for value in await self.script(keys=keys, args=args)]
         refused = out[0]
         rooms = [
