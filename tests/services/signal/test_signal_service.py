@@ -5,6 +5,7 @@ shows in the signals' model version; a shadow version's signals go to signal.sha
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,22 @@ def bars(closes: np.ndarray, start: int, stop: int) -> list[M.Bar]:
     return out
 
 
-async def test_ray_serving_hot_swap_and_shadow(kafka_bootstrap: str, topic_namespace: str, tmp_path: Path) -> None:
+@pytest.fixture
+def own_ray() -> Iterator[None]:
+    """The signal app starts Ray in this process, as the service does in its own. It is shut down after the test:
+    left up, it outlived every test after it, and pytest's exit failed on its GCS ("Failed to connect to GCS within 60
+    seconds", exit code 1 after every test had passed)."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    yield
+    if started_here and ray.is_initialized():
+        ray.shutdown()
+
+
+async def test_ray_serving_hot_swap_and_shadow(
+    own_ray: None, kafka_bootstrap: str, topic_namespace: str, tmp_path: Path
+) -> None:
     registry = ModelRegistry(tmp_path / "models")
     register_linear_policy(registry, "trend-ppo", V1, expected_reward_per_step=0.0004)
     register_linear_policy(registry, "trend-ppo", V2, promote=None)

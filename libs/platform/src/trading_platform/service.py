@@ -306,10 +306,10 @@ async def _run_once(
         # Every step is bounded and never waits for a cancellation to finish: a step that hangs must not keep a
         # blue-green colour from handing over (it is logged, with `kill -USR1 <pid>` to see where it hangs).
         until.cancel()
-        for task in (health_task, supervisor):
+        for task, what in ((health_task, "health checks"), (supervisor, "consumer supervision")):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await _bounded(asyncio.gather(task, return_exceptions=True), 2.0, log, what)
         await _bounded(probe.close(), 2.0, log, "health probe")
         if watcher is not None and watch_task is not None:
             watcher.stop()
