@@ -309,7 +309,7 @@ async def _run_once(
         for task, what in ((health_task, "health checks"), (supervisor, "consumer supervision")):
             if task is not None:
                 task.cancel()
-                await _bounded(asyncio.gather(task, return_exceptions=True), 2.0, log, what)
+                await _bounded(task, 2.0, log, what)  # a cancelled task counts as stopped
         await _bounded(probe.close(), 2.0, log, "health probe")
         if watcher is not None and watch_task is not None:
             watcher.stop()
