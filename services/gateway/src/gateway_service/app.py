@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import MutableMapping
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from redis.asyncio import Redis
 from trading_platform.access_policy import AccessPolicy, default_policy
 from trading_platform.messaging import Publisher, ensure_topics
@@ -47,6 +49,20 @@ from gateway_service.signing import SigningKeys
 
 log = get_logger("gateway")
 OPENAPI_PATH = "/api/v1/openapi.json"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """Reads are not traced: they are answered from this process's memory (the read model, Redis for the limits and
+    revocation) and call no other service, so their span would be a trace of one. FastAPI's telemetry was 40% of a
+    read's CPU (bench_api: 0.92 against 0.55 ms a request). Writes keep their server span, whose context the gRPC
+    relay carries on to risk and order-management."""
+    return scope.get("method") in SAFE_METHODS
+
+
+# One server span per traced request: no spans of each dependency, endpoint and serialisation (nothing a server
+# span does not say), and no metrics (no meter provider is set: they would be recorded for nothing).
+TELEMETRY: TelemetryConfig = {"operation_spans": False, "metrics": False, "exclude": untraced}
 
 
 def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None) -> FastAPI:
@@ -58,6 +74,7 @@ def create_app(engine: Engine | None = None, policy: AccessPolicy | None = None)
         openapi_url=OPENAPI_PATH,
         docs_url=None,
         redoc_url=None,
+        telemetry=TELEMETRY,
     )
     app.state.engine = engine
     app.state.policy = policy or default_policy()

@@ -59,13 +59,14 @@ async def authorize(request: Request) -> None:
     request.state.identity = identity
 
 
-def caller(request: Request) -> Identity:
-    """The authenticated caller of a non-public route (authorize ran first)."""
+async def caller(request: Request) -> Identity:
+    """The authenticated caller of a non-public route (authorize ran first). A coroutine, as every dependency here:
+    FastAPI runs a plain function in its thread pool, a thread hand-off per request for a getattr."""
     identity: Identity | None = getattr(request.state, "identity", None)
     if identity is None:
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
     return identity
 
 
-def optional_caller(request: Request) -> Identity | None:
+async def optional_caller(request: Request) -> Identity | None:
     return getattr(request.state, "identity", None)

@@ -99,7 +99,7 @@ class ListQuery:
     filters: dict[str, Any]
 
 
-def list_query(
+async def list_query(  # a coroutine: FastAPI would run a plain function in its thread pool
     request: Request,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"page size (at most {MAX_LIMIT})"),
     cursor: str | None = Query(None, max_length=512, description="next_cursor of the previous page"),
