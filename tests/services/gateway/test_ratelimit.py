@@ -69,6 +69,35 @@ async def test_a_user_past_the_limit_gets_429_with_retry_after_from_any_address(
     assert (await client.http.get("/api/v1/auth/me", headers=bearer(await client.token(bob)))).status_code == 200
 
 
+async def test_a_reads_limits_and_its_sessions_revocation_are_one_redis_step(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An authenticated read asks Redis once: the limits' script also reads the session's revocation, and
+    `authorize` takes that answer. A session ended between two reads is refused at the next."""
+    client = running.client
+    alice = await client.create_user(running.admin_token, "alice", ["viewer"])
+    token = await client.token(alice)
+    sessions = running.engine.sessions
+    asked: list[str] = []
+    is_revoked = sessions.is_revoked
+
+    async def counted(sid: str) -> bool:
+        asked.append(sid)
+        return await is_revoked(sid)
+
+    monkeypatch.setattr(sessions, "is_revoked", counted)
+    for _ in range(3):
+        assert (await client.http.get("/api/v1/auth/me", headers=bearer(token))).status_code == 200
+    assert asked == []  # no second round trip for the revocation
+    logout = await client.http.post("/api/v1/auth/logout", headers=bearer(token), json={})
+    assert logout.status_code in (200, 204), logout.text
+    asked.clear()  # logout's own checks
+    refused = await client.http.get("/api/v1/auth/me", headers=bearer(token))
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]
+    assert asked == []
+
+
 @pytest.mark.gateway_config(rate_limit_address="6/minute", rate_limit_user="1000/minute")
 async def test_an_address_past_the_limit_is_refused_whoever_calls(running: Running) -> None:
     crowded = running.client.at("198.51.100.7")

@@ -31,17 +31,20 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from trading_platform.observability import get_logger
+from trading_platform.tokens import revoked_key
 
 from gateway_service.config import GatewayConfig
 from gateway_service.problems import problem_response
 
 log = get_logger("gateway")
 
-# KEYS: one counter per limit. ARGV: per limit its amount, then its window in ms.
-# Returns {index of the first limit without room (0 = none), then per limit: count, ms until its window ends}.
+# KEYS: one counter per limit, then (for a request with a valid token) its session's revocation key. ARGV: per limit
+# its amount, then its window in ms. Returns {index of the first limit without room (0 = none), then per limit:
+# count, ms until its window ends, then (with a revocation key) 1 if the session is revoked, else 0}.
 WINDOW_SCRIPT = """
+local limits = #ARGV / 2
 local out = {0}
-for i = 1, #KEYS do
+for i = 1, limits do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   local ttl = redis.call('PTTL', KEYS[i])
   if ttl < 0 then count = 0; ttl = tonumber(ARGV[i * 2]) end
@@ -50,14 +53,18 @@ for i = 1, #KEYS do
   out[i * 2 + 1] = ttl
 end
 if out[1] == 0 then
-  for i = 1, #KEYS do
+  for i = 1, limits do
     local n = redis.call('INCR', KEYS[i])
     if n == 1 or redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[i * 2]) end
     out[i * 2] = n
   end
 end
+if #KEYS > limits then out[limits * 2 + 2] = redis.call('EXISTS', KEYS[limits + 1]) end
 return out
 """
+# Where the limiter leaves what it read of the request's session (request.state): (session id, revoked), for
+# `authorize`, so a read's limits and its revocation check are one Redis round trip.
+SESSION_STATE = "session_revoked"
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUTH_PREFIX = "/api/v1/auth/"
@@ -81,6 +88,7 @@ class Decision:
     limit: Limit  # the refusing limit, or the one with the least room left
     remaining: int
     reset_s: int
+    revoked: bool | None = None  # the session's revocation, when one was asked
 
     def headers(self) -> dict[str, str]:
         return {
@@ -114,8 +122,9 @@ class RateLimiter:
         digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
         return f"{self.prefix}{limit.scope}:{digest}:{limit.window_s}"
 
-    async def check(self, user: str | None, address: str, auth_route: bool) -> Decision:
-        """Count one request of `user` (None: anonymous) from `address`, if every limit it meets has room."""
+    async def check(self, user: str | None, address: str, auth_route: bool, session_id: str | None = None) -> Decision:
+        """Count one request of `user` (None: anonymous) from `address`, if every limit it meets has room; with a
+        `session_id`, read its revocation in the same step."""
         applied = [(limit, address) for limit in self.address]
         if user is not None:
             applied += [(limit, user) for limit in self.user]
@@ -125,18 +134,21 @@ class RateLimiter:
         args: list[int] = []
         for limit, _ in applied:
             args += [limit.amount, limit.window_s * 1000]
+        if session_id is not None:
+            keys.append(revoked_key(session_id))
         async with asyncio.timeout(self.timeout_s):
             out = [int(value) for value in await self.script(keys=keys, args=args)]
         refused = out[0]
+        revoked = bool(out[len(applied) * 2 + 1]) if session_id is not None else None
         rooms = [
             (limit.amount - out[i * 2 + 1], math.ceil(out[i * 2 + 2] / 1000), limit)
             for i, (limit, _) in enumerate(applied)
         ]
         if refused:
             _, reset_s, limit = rooms[refused - 1]
-            return Decision(False, limit, 0, max(1, reset_s))
+            return Decision(False, limit, 0, max(1, reset_s), revoked)
         remaining, reset_s, limit = min(rooms, key=lambda room: (room[0], -room[1]))
-        return Decision(True, limit, max(0, remaining), max(1, reset_s))
+        return Decision(True, limit, max(0, remaining), max(1, reset_s), revoked)
 
 
 class RateLimitMiddleware:
@@ -153,16 +165,16 @@ class RateLimitMiddleware:
             self._limiter = (id(engine), RateLimiter(engine.redis, engine.config))
         return self._limiter[1]
 
-    def _user(self, engine: Any, scope: Scope) -> str | None:
-        """The subject of a valid bearer token (signature and expiry, checked once per token by `Engine.verify`; a
-        revoked one is refused later, by authorize)."""
+    def _token(self, engine: Any, scope: Scope) -> Any:
+        """The valid bearer token's claims (signature and expiry, checked once per token by `Engine.verify`; a
+        revoked one is refused later, by authorize, from what the limits' step read), or None."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() != "bearer" or not token.strip():
                     return None
                 try:
-                    return str(engine.verify(token.strip()).identity().actor)
+                    return engine.verify(token.strip())
                 except Exception:  # invalid, expired, unknown key: counted as its address only
                     return None
         return None
@@ -178,10 +190,12 @@ class RateLimitMiddleware:
             if engine is None:
                 raise EngineAbsent("the gateway engine is not attached")
             client = scope.get("client")
+            verified = self._token(engine, scope)
             decision = await self._limiter_for(engine).check(
-                self._user(engine, scope),
+                str(verified.identity().actor) if verified is not None else None,
                 client[0] if client else "",
                 method != "GET" and scope["path"].startswith(AUTH_PREFIX),
+                verified.session_id if verified is not None else None,
             )
         except (RedisError, OSError, TimeoutError, EngineAbsent) as error:
             if guarded:
@@ -200,6 +214,8 @@ class RateLimitMiddleware:
             )
             await response(scope, receive, send)
             return
+        if verified is not None:
+            scope.setdefault("state", {})[SESSION_STATE] = (verified.session_id, decision.revoked)
         extra = [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
 
         async def send_with_headers(message: Message) -> None:

@@ -10,6 +10,7 @@ from trading_platform.identity import TOKEN_METADATA_KEY, Identity
 
 from gateway_service.engine import Engine
 from gateway_service.problems import Forbidden, Unauthorized
+from gateway_service.ratelimit import SESSION_STATE
 
 
 def engine_of(request: Request) -> Engine:
@@ -49,7 +50,8 @@ async def authorize(request: Request) -> None:
             identity = None
     elif rule is not None:
         token = bearer_token(request)
-        identity = await engine_of(request).authenticate(token) if token else None
+        known = request.scope.get("state", {}).get(SESSION_STATE)  # the revocation the limits' step read
+        identity = await engine_of(request).authenticate(token, known) if token else None
     try:
         policy.check_route(request.method, template, identity)
     except Unauthenticated as error:
