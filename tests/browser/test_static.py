@@ -107,7 +107,11 @@ def test_the_page_has_no_inline_script_or_style_and_no_other_origin() -> None:
     page = (STATIC / "index.html").read_text()
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S)
     assert scripts == [""], "one script, loaded by src, nothing inline"
-    assert re.findall(r"<script\b([^>]*)>", page) == [f' type="module" src="/assets/{_built("js")}"']
+    assert re.findall(r"<script\b([^>]*)>", page) == [f' type="module" src="/assets/{_built("main-*.js")}"']
+    # the modules the first one imports are preloaded with it (app.js is a dynamic import, fetched at once anyway)
+    others = sorted(p.name for p in (STATIC / "assets").glob("*.js") if not p.name.startswith("main-"))
+    assert others, "the build splits the app from its first module"
+    assert re.findall(r'<link rel="modulepreload" href="/assets/([^"]+)">', page) == others
     assert "<style" not in page and "style=" not in page and not re.search(r"\son[a-z]+=", page)
     assert not re.search(r"(src|href)=\"(https?:)?//", page), "every asset is served from this origin (no CDN)"
     for source in (DASHBOARD / "src").rglob("*.js"):
@@ -116,13 +120,16 @@ def test_the_page_has_no_inline_script_or_style_and_no_other_origin() -> None:
             assert markup not in text, f"{source.name} builds markup from a string ({markup})"
 
 
-def _built(kind: str) -> str:
-    return next((STATIC / "assets").glob(f"app-*.{kind}")).name
+def _built(pattern: str) -> str:
+    (found,) = (STATIC / "assets").glob(pattern)
+    return found.name
 
 
 async def test_each_built_asset_is_served_by_name_with_its_type_and_cached(client: httpx.AsyncClient) -> None:
-    for name, media in (("js", "text/javascript"), ("css", "text/css")):
-        path = next((STATIC / "assets").glob(f"app-*.{name}"))
+    built = sorted((STATIC / "assets").iterdir())
+    assert {p.suffix for p in built} == {".js", ".css"}
+    for path in built:
+        media = {".js": "text/javascript", ".css": "text/css"}[path.suffix]
         answer = await client.get(f"/assets/{path.name}")
         assert answer.status_code == 200
         assert answer.content == path.read_bytes()

@@ -1,6 +1,8 @@
 // Builds the dashboard into the gateway's static folder (committed, so a machine without npm still serves it):
-//   index.html, assets/app-<hash>.js, assets/app-<hash>.css and build.json, which records the SHA-256 of the sources
-//   this build came from (tests/services/gateway/test_dashboard_build.py checks it against the sources).
+//   index.html, assets/main-<hash>.js (the first module: src/main.js), the modules it imports (app-<hash>.js, the
+//   rest of the app, and chunk-<hash>.js, what both share; index.html preloads them), assets/main-<hash>.css and
+//   build.json, which records the SHA-256 of the sources this build came from (tests/browser/test_static.py checks
+//   it against the sources).
 // Usage: npm ci && npm run build [-- --out DIR]
 
 import { createHash } from "node:crypto";
@@ -41,22 +43,32 @@ const assets = join(out, "assets");
 rmSync(assets, { recursive: true, force: true });
 mkdirSync(assets, { recursive: true });
 const result = await esbuild.build({
-  entryPoints: { app: join(here, "src", "main.js") },
+  entryPoints: { main: join(here, "src", "main.js") },
   bundle: true,
+  splitting: true,
   format: "esm",
   target: "es2022",
   minify: true,
   sourcemap: false,
   legalComments: "eof",
   entryNames: "[name]-[hash]",
+  chunkNames: "[name]-[hash]",
   outdir: assets,
   metafile: true,
   logLevel: "warning",
 });
-const outputs = Object.keys(result.metafile.outputs).map((p) => relative(assets, p));
-const js = outputs.find((p) => p.endsWith(".js"));
+const outputs = Object.keys(result.metafile.outputs).map((p) => relative(assets, p)).sort();
+const js = outputs.find((p) => p.startsWith("main-") && p.endsWith(".js"));
 const css = outputs.find((p) => p.endsWith(".css"));
-const html = readFileSync(join(here, "src", "index.html"), "utf8").replace("{{js}}", js).replace("{{css}}", css);
+// every other module is fetched with the first one, not after it has run (app.js is a dynamic import)
+const preloads = outputs
+  .filter((p) => p.endsWith(".js") && p !== js)
+  .map((p) => `    <link rel="modulepreload" href="/assets/${p}">\n`)
+  .join("");
+const html = readFileSync(join(here, "src", "index.html"), "utf8")
+  .replace("{{js}}", js)
+  .replace("{{css}}", css)
+  .replace("{{modulepreload}}\n", preloads);
 writeFileSync(join(out, "index.html"), html);
 const lock = JSON.parse(readFileSync(join(here, "package-lock.json"), "utf8"));
 const version = (name) => lock.packages[`node_modules/${name}`]?.version;

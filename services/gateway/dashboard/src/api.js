@@ -4,7 +4,7 @@
 const REFRESH_KEY = "trading.refresh_token";
 const EARLY_REFRESH_MS = 30_000;
 
-let session = null; // {accessToken, expiresAt, username, roles}
+let session = null; // {accessToken, expiresAt, username, roles}: the login's or the last refresh's answer
 let refreshing = null; // one refresh at a time: a refresh token is single use, a second use ends the session
 
 export class ApiError extends Error {
@@ -51,7 +51,7 @@ export async function login(username, password, totpCode) {
   });
   if (!response.ok) throw await problem(response);
   keep(await response.json());
-  return me();
+  return currentUser();
 }
 
 export function hasStoredSession() {
@@ -81,8 +81,13 @@ export function refresh() {
   return refreshing;
 }
 
+// The access token while it has more than EARLY_REFRESH_MS to live, else null.
+function freshToken() {
+  return session && session.expiresAt - Date.now() >= EARLY_REFRESH_MS ? session.accessToken : null;
+}
+
 export async function accessToken() {
-  if (!session || session.expiresAt - Date.now() < EARLY_REFRESH_MS) await refresh();
+  if (!freshToken()) await refresh();
   return session.accessToken;
 }
 
@@ -91,11 +96,12 @@ export async function call(path, { method = "GET", params, body } = {}) {
   for (const [key, value] of Object.entries(params || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   }
+  // with a fresh token at hand the request leaves at once, before the caller's next line (no await first)
   const send = async () =>
     fetch(url, {
       method,
       headers: {
-        Authorization: `Bearer ${await accessToken()}`,
+        Authorization: `Bearer ${freshToken() ?? (await accessToken())}`,
         Accept: "application/json",
         ...(body === undefined ? {} : { "Content-Type": "application/json" }),
       },
@@ -111,19 +117,14 @@ export async function call(path, { method = "GET", params, body } = {}) {
   return response.json();
 }
 
-let identity = null;
-
-export async function me() {
-  identity = await call("/api/v1/auth/me");
-  return identity;
-}
-
+// The user and their roles, from the token answer itself (login and refresh carry them), so nothing waits for
+// GET /api/v1/auth/me before the shell is drawn.
 export function currentUser() {
-  return identity;
+  return session ? { subject: session.username, roles: session.roles } : null;
 }
 
 export function hasRole(role) {
-  return Boolean(identity?.roles?.includes(role));
+  return Boolean(session?.roles.includes(role));
 }
 
 export async function logout() {
@@ -138,12 +139,33 @@ export async function logout() {
     });
   } finally {
     forget();
-    identity = null;
   }
 }
 
 // A list route: {items, next_cursor}.
-export async function list(path, params = {}) {
+async function read(path, params) {
   const page = await call(path, { params: { limit: 100, ...params } });
   return { items: page?.items ?? [], next: page?.next_cursor ?? null };
+}
+
+// Lists asked for before their page is drawn (preload), each answer kept for the page's first list() of it.
+const preloaded = new Map();
+
+export function list(path, params = {}) {
+  const key = JSON.stringify([path, params]);
+  const early = preloaded.get(key);
+  preloaded.delete(key);
+  return early ?? read(path, params);
+}
+
+// Starts list(path, params) now; the page's own list(path, params) gets this answer (once).
+export function preload(path, params = {}) {
+  const answer = read(path, params);
+  answer.catch(() => {}); // the page that takes it shows the error
+  preloaded.set(JSON.stringify([path, params]), answer);
+}
+
+// Drops what no page took (once the first page is drawn: a later page reads afresh).
+export function dropPreloaded() {
+  preloaded.clear();
 }

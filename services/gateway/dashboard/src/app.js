@@ -1,7 +1,7 @@
 // The application shell: the header (navigation, the trading state, the live connection's state, the user), the
 // banner of firing alerts, and the page of the current path (/app/<page>). One live stream serves every page.
 
-import { call, currentUser, hasStoredSession, list, logout, me, refresh } from "./api.js";
+import { call, currentUser, dropPreloaded, list, logout } from "./api.js";
 import { h, replace } from "./dom.js";
 import { loginPage } from "./login.js";
 import audit from "./pages/audit.js";
@@ -11,13 +11,14 @@ import orders from "./pages/orders.js";
 import overview from "./pages/overview.js";
 import quality from "./pages/quality.js";
 import risk from "./pages/risk.js";
+import { pageName } from "./routes.js";
 import { LiveStream } from "./stream.js";
 import { stateBadge, stateName } from "./ui.js";
 
 export const PAGES = [overview, orders, execution, quality, risk, models, audit];
 
 function pageOf(pathname) {
-  const name = pathname.replace(/^\/app\/?/, "").split("/")[0] || "overview";
+  const name = pageName(pathname);
   return PAGES.find((p) => p.path === name) ?? overview;
 }
 
@@ -169,6 +170,9 @@ class Shell {
   async start() {
     this.build();
     this.show();
+    dropPreloaded();
+    // the page's first chart is read first: the shell's own reads and the stream follow once it has its data
+    await this.page.ready;
     this.refreshState();
     list("/api/v1/alerts", { status: "firing" }).then(
       (page) => page.items.forEach((a) => this.alert(a)),
@@ -181,15 +185,15 @@ class Shell {
   }
 }
 
-export async function main(root) {
+// session: the stored session's refresh, started by main.js (null when this tab holds none).
+export async function main(root, session) {
   const enter = () => {
     if (!location.pathname.startsWith("/app")) history.replaceState({}, "", "/app/overview");
     new Shell(root).start();
   };
-  if (hasStoredSession()) {
+  if (session) {
     try {
-      await refresh();
-      await me();
+      await session; // its answer names the user and their roles: the shell needs nothing more
       return enter();
     } catch {
       // the stored session ended: log in again

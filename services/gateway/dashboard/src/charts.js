@@ -4,7 +4,6 @@
 // the first-load benchmark reads.
 
 import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
 import { h } from "./dom.js";
 
 export const COLORS = ["#5aa9ff", "#ffb454", "#7ee787", "#ff7b72", "#d2a8ff", "#79c0ff"];

@@ -45,13 +45,16 @@ class BootstrapRequest(Strict):
 
 
 class TokenResponse(Strict):
+    """The answer of login, refresh and the API-key exchange. It names the token's user and roles (what GET
+    /api/v1/auth/me answers for it), so a client needs no other request before it can draw the user's view."""
+
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
-    expires_in: int
-    refresh_token: str | None = None
+    expires_in: int = Field(description="seconds the access token is valid for")
+    refresh_token: str | None = Field(None, description="single use; absent for an API key's token")
     session_id: str
-    username: str
-    roles: list[str]
+    username: str = Field(description="the access token's subject: the user (an API key's owner)")
+    roles: list[str] = Field(description="the access token's roles, sorted (the user's roles at this login or refresh)")
 
 
 class CreateUserRequest(Strict):
