@@ -50,6 +50,34 @@ async def test_refresh_rotates_and_a_replayed_refresh_token_revokes_the_session(
     ]
 
 
+async def test_the_login_and_refresh_answers_name_the_user_and_roles_as_me_does(running: Running) -> None:
+    """A client draws the user's view from the token answer alone (the dashboard does not wait for /auth/me)."""
+    client = running.client
+    ivan = await client.create_user(running.admin_token, "ivan", ["viewer", "trader"])
+    login = (await client.login(ivan)).json()
+    assert (login["username"], login["roles"]) == ("ivan", ["trader", "viewer"])
+    # a role granted since the login is in the next refresh's answer, as in its token
+    granted = await client.http.post(
+        "/api/v1/users/ivan/roles", json={"role": "risk-officer"}, headers=bearer(running.admin_token)
+    )
+    assert granted.status_code == 200, granted.text
+    status, refreshed = await refresh(running, login["refresh_token"])
+    assert status == 200
+    assert (refreshed["username"], refreshed["roles"]) == ("ivan", ["risk-officer", "trader", "viewer"])
+    me = (await client.http.get("/api/v1/auth/me", headers=bearer(refreshed["access_token"]))).json()
+    assert (me["subject"], me["roles"], me["session_id"]) == (
+        refreshed["username"],
+        refreshed["roles"],
+        refreshed["session_id"],
+    )
+    # and the published description says so
+    spec = (await client.http.get("/api/v1/openapi.json")).json()
+    token = spec["components"]["schemas"]["TokenResponse"]
+    assert {"username", "roles"} <= set(token["required"])
+    refresh_answer = spec["paths"]["/api/v1/auth/refresh"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert refresh_answer["schema"] == {"$ref": "#/components/schemas/TokenResponse"}
+
+
 async def test_two_refreshes_racing_with_one_token_cannot_both_win(running: Running) -> None:
     client = running.client
     heidi = await client.create_user(running.admin_token, "heidi", ["viewer"])
