@@ -138,7 +138,7 @@ class Engine:
         return verified
 
     # -- authentication of requests ------------------------------------------------------------------------------
-    async def authenticate(self, token: str, known: tuple[str, bool | None] | None = None) -> Identity:
+    async def authenticate(self, token: str, known: tuple[str, bool] | None = None) -> Identity:
         """The identity of a bearer access token; Unauthorized if it is invalid, expired or its session revoked.
         `known`: (session id, revoked) as this request's rate-limit step read it from Redis a moment ago; for
         another session (or none read) Redis is asked here."""
@@ -146,7 +146,7 @@ class Engine:
             verified = self.verify(token)
         except InvalidToken as error:
             raise Unauthorized(str(error), headers={"WWW-Authenticate": "Bearer"}) from None
-        if known is not None and known[0] == verified.session_id and known[1] is not None:
+        if known is not None and known[0] == verified.session_id:
             revoked = known[1]
         else:
             revoked = await self.sessions.is_revoked(verified.session_id)

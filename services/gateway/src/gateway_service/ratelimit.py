@@ -215,7 +215,7 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
         if verified is not None:
-            scope.setdefault("state", {})[SESSION_STATE] = (verified.session_id, decision.revoked)
+            scope.setdefault("state", {})[SESSION_STATE] = (verified.session_id, bool(decision.revoked))
         extra = [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
 
         async def send_with_headers(message: Message) -> None:
