@@ -125,3 +125,31 @@ async def test_a_signal_whose_command_the_broker_refuses_is_placed_once_when_del
     ]
     assert app.book.orders[cid].status == oms_pb2.ORDER_STATUS_SUBMITTED and app.halted is None
     assert app.book.open_quantity("AAPL") == 50  # counted once
+
+
+async def test_a_batch_of_manual_orders_whose_transaction_aborts_is_not_written_for_every_order_in_it(oms: Any) -> None:
+    """Orders written together share their transaction's fate: one refused publish aborts it, every caller hears
+    NOT_WRITTEN, none of them is in the log or open in the book, and each goes through once when asked again."""
+    app = await oms.start(reconcile_interval_s=300)
+    symbols = ["AAPL", "MSFT", "NVDA"]
+    requests = [
+        oms_pb2.SubmitOrderRequest(
+            symbol=s, side=common_pb2.ORDER_SIDE_BUY, quantity=to_proto("1"), decision_id=f"refused-batch-{s}"
+        )
+        for s in symbols
+    ]
+    cids = [client_order_id("manual", f"refused-batch-{s}", s) for s in symbols]
+    async with refusing_writes(oms.kafka, oms.namespace + "oms.commands.v1") as restore:
+        before = app.book
+        answers = await asyncio.gather(*(app.SubmitOrder(request, None) for request in requests))
+        assert [answer.reason_code for answer in answers] == ["NOT_WRITTEN"] * 3
+        await oms.until(lambda: app.book is not before, "the book rebuilt from the log")
+        assert not any(cid in app.book.orders for cid in cids)
+        committed = await oms.committed("oms.events.v1")
+        assert all(of_order(committed, cid) == [] for cid in cids)
+        await restore()
+    await oms.until(lambda: app.recovery is not None and app.recovery.done(), "consuming again", timeout_s=60)
+    again = await asyncio.gather(*(app.SubmitOrder(request, None) for request in requests))
+    assert all(answer.accepted for answer in again), [answer.reason for answer in again]
+    commands = await oms.committed("oms.commands.v1")
+    assert all(of_order(commands, cid) == ["command"] for cid in cids)

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import grpc
+from prometheus_client import Histogram
 from trading.common.v1 import common_pb2
 from trading.execution.v1 import execution_pb2, execution_pb2_grpc
 from trading.oms.v1 import oms_pb2, oms_pb2_grpc
@@ -71,6 +72,9 @@ FENCED_ERRORS = {"ProducerFenced", "InvalidProducerEpoch", "TransactionalIdAutho
 # Why the service asked the runner to stop (read by __main__ for the exit code).
 HALTED: list[str] = []
 ORDERS_LIMIT = 500  # the broker's most recent orders reconciliation reads
+ORDERS_PER_TRANSACTION = Histogram(
+    "oms_orders_per_transaction", "manual orders written in one committed transaction", buckets=(1, 2, 4, 8, 16, 32, 64)
+)
 
 
 def transactional_id(namespace: str, shadow: bool) -> str:
@@ -154,6 +158,30 @@ class InFlight:
         await self._none.wait()
 
 
+ABANDONED = oms_pb2.SubmitOrderResponse(
+    accepted=False,
+    reason_code="ABANDONED",
+    reason="the caller gave up before the order's turn came; nothing was written",
+)
+
+
+class QueuedOrder:
+    """A manual order waiting for the writer, and the answer its caller awaits."""
+
+    def __init__(self, request: oms_pb2.SubmitOrderRequest, quantity: Decimal, terms: OrderTerms) -> None:
+        self.request, self.quantity, self.terms = request, quantity, terms
+        caller = current_identity()  # the verified caller, never a field of the request (read in the handler)
+        self.submitted_by = caller.actor if caller else ""
+        self.answer: asyncio.Future[oms_pb2.SubmitOrderResponse] = asyncio.get_running_loop().create_future()
+        self.abandoned = False  # its caller gave up: dropped unwritten if its turn has not come
+
+    def answered_unwritten(self) -> bool:
+        """Whether it is dropped before its batch begins (its caller gave up): answered ABANDONED."""
+        if self.abandoned and not self.answer.done():
+            self.answer.set_result(ABANDONED)
+        return self.abandoned
+
+
 class OmsApp(oms_pb2_grpc.OrderServiceServicer):
     def __init__(self, settings: OmsSettings, on_halt: Callable[[str], None] | None = None) -> None:
         self.settings = settings
@@ -181,7 +209,10 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.open_orders = (0, 0)  # ours, the broker's, at the last reconciliation
         self.locks = BookLocks()
         self.grpc_writes = InFlight()
-        self.order_writes: set[asyncio.Task[oms_pb2.SubmitOrderResponse]] = set()  # SubmitOrder's, see there
+        # SubmitOrder's orders: waiting for the writer or being written (the answers their callers await).
+        self.order_writes: set[asyncio.Future[oms_pb2.SubmitOrderResponse]] = set()
+        self.orders_waiting: list[QueuedOrder] = []
+        self.order_arrived = asyncio.Event()
         self.on_halt = on_halt
         self.halted: str | None = None  # why this instance stopped writing
         self.stopping = False
@@ -249,7 +280,7 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
         self.consumer = self.new_consumer()
         await self.consumer.start()
         self.consuming = asyncio.create_task(self.consume(self.consumer))
-        self.tasks = [asyncio.create_task(self.reconcile_periodically())]
+        self.tasks = [asyncio.create_task(self.reconcile_periodically()), asyncio.create_task(self.write_orders())]
         if not self.shadow:  # the shadow colour's book is not the book of record
             self.tasks.append(asyncio.create_task(self.snapshot_periodically()))
 
@@ -707,11 +738,11 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
             return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="INVALID_ORDER", reason=problem)
         if (refusal := self.not_writing()) is not None:
             return oms_pb2.SubmitOrderResponse(accepted=False, reason_code="UNAVAILABLE", reason=refusal)
-        # The order is written by a task of its own, which a caller that gives up does not cancel: cancelled half way
-        # (a gRPC deadline cancels the handler), its transaction would abort after its INITIALIZED or SUBMITTED had
-        # changed the book, leaving an order open of record that the log and the broker never had. A caller that
-        # gave up before the order's turn came has it dropped unwritten; once its writing has begun, it ends
-        # (denied, or submitted with its command).
+        # The order is written by the writer task (write_orders), which a caller that gives up does not cancel:
+        # cancelled half way (a gRPC deadline cancels the handler), its transaction would abort after its INITIALIZED
+        # or SUBMITTED had changed the book, leaving an order open of record that the log and the broker never had.
+        # A caller that gave up before the order's turn came has it dropped unwritten; once its writing has begun,
+        # it ends (denied, or submitted with its command).
         if len(self.order_writes) >= self.config.max_queued_orders:  # shed load: bounded memory, a quick answer
             return oms_pb2.SubmitOrderResponse(
                 accepted=False,
@@ -719,69 +750,104 @@ class OmsApp(oms_pb2_grpc.OrderServiceServicer):
                 reason=f"{len(self.order_writes)} orders are waiting to be written (OMS__MAX_QUEUED_ORDERS="
                 f"{self.config.max_queued_orders}); nothing was written, try again",
             )
-        abandoned = asyncio.Event()
-        writing = asyncio.create_task(self.write_order(request, quantity, terms, abandoned))
-        self.order_writes.add(writing)
-        writing.add_done_callback(self.order_writes.discard)
+        queued = QueuedOrder(request, quantity, terms)
+        self.order_writes.add(queued.answer)
+        queued.answer.add_done_callback(self.order_writes.discard)
+        self.orders_waiting.append(queued)
+        self.order_arrived.set()
         try:
-            return await asyncio.shield(writing)
+            return await asyncio.shield(queued.answer)
         except asyncio.CancelledError:
-            abandoned.set()
+            queued.abandoned = True
             raise
 
-    async def write_order(
-        self, request: oms_pb2.SubmitOrderRequest, quantity: Decimal, terms: OrderTerms, abandoned: asyncio.Event
-    ) -> oms_pb2.SubmitOrderResponse:
-        """A manual order in a transaction of its own: DUPLICATE, RECONCILIATION_BLOCKED, ABANDONED (its caller gave
-        up before its turn: nothing written), or placed (risk's answer)."""
-        decision_id = request.decision_id or new_message_id()
-        strategy = request.strategy_id or "manual"
-        cid = derive_client_order_id(strategy, decision_id, request.symbol)
+    async def write_orders(self) -> None:
+        """The manual orders' writer: it takes the orders waiting (at most OMS__MAX_ORDERS_PER_TRANSACTION) and
+        writes them in one transaction, side by side (each under its symbol's lock, so one symbol's orders keep
+        their order), then answers their callers once it has committed. One commit for many orders, not one each:
+        a commit's round trips, not risk, bound how many orders a second go through. A batch that aborts is NOT_WRITTEN
+        for every order in it, and the book is rebuilt."""
+        try:
+            while True:
+                await self.order_arrived.wait()
+                batch = self.orders_waiting[: self.config.max_orders_per_transaction]
+                del self.orders_waiting[: len(batch)]
+                if not self.orders_waiting:
+                    self.order_arrived.clear()
+                batch = [queued for queued in batch if not queued.answered_unwritten()]
+                if batch:
+                    answers = await self.write_batch(batch)
+                    for queued, answer in zip(batch, answers, strict=True):
+                        if not queued.answer.done():
+                            queued.answer.set_result(answer)
+        finally:  # stopping: what never had its turn is answered, unwritten
+            stopped = oms_pb2.SubmitOrderResponse(
+                accepted=False, reason_code="UNAVAILABLE", reason="order-management is stopping; nothing was written"
+            )
+            for queued in self.orders_waiting:
+                if not queued.answer.done():
+                    queued.answer.set_result(stopped)
+
+    async def write_batch(self, batch: list[QueuedOrder]) -> list[oms_pb2.SubmitOrderResponse]:
+        if (refusal := self.not_writing()) is not None:
+            return [oms_pb2.SubmitOrderResponse(accepted=False, reason_code="UNAVAILABLE", reason=refusal)] * len(batch)
         async with self.grpc_writes.track():
             try:
-                # The order's events and its command in a transaction of their own (taking turns with the
-                # consumer's): committed together when the block ends, or not at all.
-                async with self.publisher.transaction(), self.locks.symbol(request.symbol):
-                    if abandoned.is_set():
-                        return oms_pb2.SubmitOrderResponse(
-                            accepted=False,
-                            reason_code="ABANDONED",
-                            reason="the caller gave up before the order's turn came; nothing was written",
-                        )
-                    if cid in self.book.orders:
-                        return oms_pb2.SubmitOrderResponse(
-                            order=self.book.orders[cid],
-                            accepted=False,
-                            reason_code="DUPLICATE",
-                            reason="this decision was placed before",
-                        )
-                    if self.trading_blocked:
-                        return oms_pb2.SubmitOrderResponse(
-                            accepted=False,
-                            reason_code="RECONCILIATION_BLOCKED",
-                            reason="new orders are blocked until reconciliation passes",
-                        )
-                    position = self.book.positions.get(request.symbol)
-                    price = (
-                        terms.limit_price
-                        or terms.stop_price
-                        or (position.market_price if position is not None else None)
-                        or Decimal(0)
+                async with self.publisher.transaction():  # taking turns with the consumer's transactions
+                    outcomes = await asyncio.gather(
+                        *(self.write_order(queued) for queued in batch), return_exceptions=True
                     )
-                    signed = quantity if request.side == common_pb2.ORDER_SIDE_BUY else -quantity
-                    caller = current_identity()  # the verified caller, never a field of the request
-                    lineage = oms_pb2.OrderLineage(
-                        signal_id=decision_id, strategy_id=strategy, submitted_by=caller.actor if caller else ""
-                    )
-                    placing = new_order(cid, request.symbol, signed, lineage, terms, now_ns=time.time_ns())
-                    order, decision = await self.place(placing, price, cause=None)
-            except Exception as error:  # aborted: nothing of this order is in the log, but the book saw it
+                    # Every order's writing has ended before the transaction commits or begins to abort.
+                    for outcome in outcomes:
+                        if isinstance(outcome, BaseException):
+                            raise outcome
+            except Exception as error:  # aborted: nothing of these orders is in the log, but the book saw them
                 self.transaction_failed(error, "SubmitOrder")
-                return oms_pb2.SubmitOrderResponse(
+                not_written = oms_pb2.SubmitOrderResponse(
                     accepted=False,
                     reason_code="NOT_WRITTEN",
                     reason=f"the order was not written ({type(error).__name__}: {error}); nothing was sent",
                 )
+                return [not_written] * len(batch)
+        ORDERS_PER_TRANSACTION.observe(len(batch))
+        return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+
+    async def write_order(self, queued: QueuedOrder) -> oms_pb2.SubmitOrderResponse:
+        """A manual order inside its batch's open transaction: DUPLICATE, RECONCILIATION_BLOCKED, ABANDONED (its
+        caller gave up before its turn: nothing written), or placed (risk's answer)."""
+        request, quantity, terms = queued.request, queued.quantity, queued.terms
+        decision_id = request.decision_id or new_message_id()
+        strategy = request.strategy_id or "manual"
+        cid = derive_client_order_id(strategy, decision_id, request.symbol)
+        async with self.locks.symbol(request.symbol):
+            if queued.abandoned:
+                return ABANDONED
+            if cid in self.book.orders:
+                return oms_pb2.SubmitOrderResponse(
+                    order=self.book.orders[cid],
+                    accepted=False,
+                    reason_code="DUPLICATE",
+                    reason="this decision was placed before",
+                )
+            if self.trading_blocked:
+                return oms_pb2.SubmitOrderResponse(
+                    accepted=False,
+                    reason_code="RECONCILIATION_BLOCKED",
+                    reason="new orders are blocked until reconciliation passes",
+                )
+            position = self.book.positions.get(request.symbol)
+            price = (
+                terms.limit_price
+                or terms.stop_price
+                or (position.market_price if position is not None else None)
+                or Decimal(0)
+            )
+            signed = quantity if request.side == common_pb2.ORDER_SIDE_BUY else -quantity
+            lineage = oms_pb2.OrderLineage(
+                signal_id=decision_id, strategy_id=strategy, submitted_by=queued.submitted_by
+            )
+            placing = new_order(cid, request.symbol, signed, lineage, terms, now_ns=time.time_ns())
+            order, decision = await self.place(placing, price, cause=None)
         approved = order.status == S.ORDER_STATUS_SUBMITTED
         return oms_pb2.SubmitOrderResponse(
             order=order,

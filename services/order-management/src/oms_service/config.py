@@ -40,6 +40,12 @@ class OmsConfig(Section):
         description="manual orders (SubmitOrder) waiting for their transaction or being written; one more is answered "
         "BUSY at once (nothing written) rather than queued past its caller's deadline",
     )
+    max_orders_per_transaction: int = Field(
+        32,
+        gt=0,
+        description="manual orders written together in one Kafka transaction (side by side, each symbol's in turn): "
+        "one commit for many orders",
+    )
 
 
 class OmsSettings(ServiceSettings):
