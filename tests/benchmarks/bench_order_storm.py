@@ -35,7 +35,7 @@ from trading_platform.rpc import ClientSecurity, channel
 from trading_platform.testing.identities import TestIdentities
 
 from tests.benchmarks.load import Clock, admin_key, memory_growth, read_topic, resident_mb, run_dir, start
-from tests.benchmarks.stats import latency_summary, write_results
+from tests.benchmarks.stats import latency_summary, most_in_any_window, write_results
 from tests.e2e.invariants import Broker, check
 
 SERVICES = ("audit", "risk", "execution", "order-management", "market-data")
@@ -96,19 +96,11 @@ def refused_by_execution(admin: KafkaConnection, cids: set[str]) -> dict[str, st
     def report(_: bytes | None, value: bytes | None) -> None:
         message = execution_pb2.ExecutionReport.FromString(value or b"")
         if message.report_type == execution_pb2.EXECUTION_REPORT_TYPE_REJECTED and message.client_order_id in cids:
-            refused[message.client_order_id] = message.reason
+            code = execution_pb2.RefusalCode.Name(message.refusal_code)
+            refused[message.client_order_id] = f"{code}: {message.reason}"
 
     read_topic(admin, "execution.reports.v1", report)
     return refused
-
-
-def most_in_any_minute(times_ns: list[int]) -> int:
-    times, best, first = sorted(times_ns), 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= 60_000_000_000:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,10 +171,11 @@ def measure(platform: Platform, admin: KafkaConnection, args: argparse.Namespace
         "approved": len(approved),
         "at_broker": sum(1 for cid in approved if cid in at_broker),
         "refused_by_execution": len(refused),
-        "refusal_reasons": dict(Counter(reason.split(":")[0] for reason in refused.values())),
+        "refusal_codes": dict(Counter(reason.split(":")[0] for reason in refused.values())),
+        "refusal_examples": {reason.split(":")[0]: reason for reason in refused.values()},
         "lost": sum(1 for cid in approved if cid not in at_broker and cid not in refused),
         "submitted_twice": sum(1 for n in Counter(s["client_order_id"] for s in submissions).values() if n > 1),
-        "most_submits_in_any_60_s": most_in_any_minute(times),
+        "most_submits_in_any_60_s": most_in_any_window(times, 60e9),
         "broker_limit_per_minute": BROKER_LIMIT_PER_MINUTE,
         "approved_to_at_broker": latency_summary([at_broker[c] - t for c, t in approved.items() if c in at_broker])
         if any(c in at_broker for c in approved)

@@ -29,6 +29,16 @@ def latency_summary(samples_ns: Sequence[int | float]) -> dict[str, float]:
     }
 
 
+def most_in_any_window(times: Sequence[float], window: float) -> int:
+    """The most events in any span shorter than window (times and window in one unit)."""
+    ordered, best, first = sorted(times), 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
 def write_results(name: str, figures: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     try:

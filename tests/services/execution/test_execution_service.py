@@ -376,6 +376,26 @@ async def test_an_ambiguous_submit_is_never_sent_again_and_is_reported_unresolve
     assert "ambiguous-1" not in await posted(paper_exchange)
 
 
+async def test_a_submit_the_broker_rate_limited_is_posted_again_and_lands_once(
+    execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """A 429 is the broker refusing the request before taking it: unlike a 5xx or a timeout it did not land, so the
+    order is posted again (same client order id) once the budget has room, and fills once. It is not reported
+    unresolved, as it was when a 429 was taken for an ambiguous submit."""
+    _, publisher = await execution(resolve_timeout_s=2.0)
+    await asyncio.to_thread(paper_exchange.set_faults, rate_limit_burst=2)
+    await send(publisher, "limited-1", approve=True)
+
+    async def filled() -> bool:
+        found = await reports(kafka_bootstrap, topic_namespace)
+        return R.EXECUTION_REPORT_TYPE_FILL in [t for t, _ in found.get("limited-1", [])]
+
+    await wait_until(filled, 20, "the rate-limited order to fill")
+    assert (await posted(paper_exchange)).count("limited-1") == 1
+    kinds = [r.report_type for r in await reports_of(kafka_bootstrap, topic_namespace, "limited-1")]
+    assert R.EXECUTION_REPORT_TYPE_REJECTED not in kinds
+
+
 async def test_a_command_older_than_its_age_limit_is_refused_dead_lettered_and_never_sent(
     execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
 ) -> None:

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from aiolimiter import AsyncLimiter
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
@@ -43,6 +42,7 @@ from trading_platform.observability import get_logger
 from trading_platform.rpc import Servicer
 from trading_platform.service import ServiceParts
 
+from execution_service.budget import BrokerBudget
 from execution_service.config import ExecutionSettings
 from execution_service.engine import ExecutionEngine, InFlight, approval_mismatch
 
@@ -50,6 +50,7 @@ R = execution_pb2
 log = get_logger("execution")
 tracer = trace.get_tracer("execution")
 SUBMITS = Counter("execution_submits_total", "order submissions", ["outcome"])
+RATE_LIMITED_RETRY_S = 1.0  # after a 429, the next post of the same order waits this long, and for the budget
 SUBMIT_TO_FILL = Histogram(
     "execution_submit_to_fill_seconds",
     "submit to last fill",
@@ -159,7 +160,8 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.approval_waiters: dict[str, asyncio.Event] = {}
         self.report_lock = asyncio.Lock()
         self.resolving: set[str] = set()  # client order ids of ambiguous submits being looked up: in flight
-        self.limiter = AsyncLimiter(settings.execution.requests_per_minute, 60)
+        execution = settings.execution
+        self.budget = BrokerBudget(execution.requests_per_minute, execution.reserved_requests_per_minute)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.stream_up = False
@@ -249,7 +251,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         """After a start or a gap in the stream: report what the broker did while nobody listened, by comparing
         its orders with what execution.reports.v1 already says (folded at start-up)."""
         try:
-            orders = await asyncio.to_thread(
+            orders = await self.budget.call(
                 self.client.get_orders, GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500)
             )
         except (APIError, requests.RequestException) as error:
@@ -277,13 +279,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         command: Any = message.value
         kind = command.WhichOneof("command")
         if kind == "submit_order":
-            age_s = (time.time_ns() - command.envelope.ts_init) / 1e9
-            limit_s = self.settings.execution.max_command_age_s
-            if age_s > limit_s:  # a backlog after an outage is never traded at market: refused and dead-lettered
-                reason = f"command is {age_s:.1f} s old, older than EXECUTION__MAX_COMMAND_AGE_S={limit_s:g}"
-                SUBMITS.labels("refused_too_old").inc()
-                await self._reject(command.submit_order, command, reason, R.REFUSAL_CODE_COMMAND_TOO_OLD)
-                raise PermanentError(reason, reason_code="message_too_old")
+            await self._refuse_if_too_old(command.submit_order, command)
             await self.submit(command.submit_order, command)
         elif kind == "cancel_order":
             await self.cancel(command.cancel_order.client_order_id)
@@ -298,7 +294,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
     async def cancel_all(self, reason: str) -> None:
         """Cancel every open order at the broker (the shadow colour never talks to the broker)."""
         if not self.shadow and self._lease_refuses("cancel all orders") is None:
-            await asyncio.to_thread(self.client.cancel_orders)
+            await self.budget.call(self.client.cancel_orders)
         log.warning("cancel all orders", reason=reason, shadow=self.shadow)
 
     async def submit(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
@@ -351,18 +347,22 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             from_proto(order.arrival_price) or Decimal(0),
             time.time_ns(),
         )
-        async with self.limiter:
+        while True:  # a 429 is the broker refusing the request before taking it: posted again once there is room
+            await self.budget.submit_turn()
             if self._reported_on(cid):  # a catch-up may have reported it while this command waited
-                self.engine.inflight.pop(cid, None)
-                self.trace_contexts.pop(cid, None)
+                self._forget(cid)
                 return
-            refused = self._lease_refuses(f"submit order {cid}")  # last check before the broker: after every wait
+            refused = self._lease_refuses(f"submit order {cid}")  # last checks before the broker: after every wait
             if refused is not None:
                 SUBMITS.labels("refused_no_lease").inc()
-                self.engine.inflight.pop(cid, None)
-                self.trace_contexts.pop(cid, None)
+                self._forget(cid)
                 await self._reject(order, command, refused, R.REFUSAL_CODE_LEASE_NOT_HELD)
                 return
+            try:
+                await self._refuse_if_too_old(order, command)  # it may have waited for the budget past its age limit
+            except PermanentError:
+                self._forget(cid)
+                raise
             try:
                 with tracer.start_as_current_span("broker submit") as span:
                     span.set_attribute("client_order_id", cid)
@@ -371,10 +371,15 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                     )
                 SUBMITS.labels("accepted").inc()
             except APIError as error:
+                if error.status_code == 429:  # not taken, so it did not land; should it have, the id is unique (422)
+                    SUBMITS.labels("rate_limited").inc()
+                    log.warning("broker rate limit: the submit was not taken; posting it again", client_order_id=cid)
+                    await asyncio.sleep(RATE_LIMITED_RETRY_S)
+                    continue
                 if error.status_code == 422 and "unique" in str(error):
                     SUBMITS.labels("duplicate_landed").inc()  # it landed before: fetch it, do not post again
                     await self._resolve(cid)
-                elif error.status_code is not None and error.status_code < 500 and error.status_code != 429:
+                elif error.status_code is not None and error.status_code < 500:
                     SUBMITS.labels("rejected").inc()
                     self.engine.inflight.pop(cid, None)
                     await self._reject(order, command, f"broker rejected: {error}", R.REFUSAL_CODE_BROKER_REJECTED)
@@ -385,6 +390,23 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
                 SUBMITS.labels("ambiguous").inc()
                 log.warning("ambiguous submit, resolving by client order id", client_order_id=cid, error=str(error))
                 await self._resolve(cid, order=order, command=command)
+            return
+
+    def _forget(self, cid: str) -> None:
+        """A command that will not be posted after all is no longer in flight."""
+        self.engine.inflight.pop(cid, None)
+        self.trace_contexts.pop(cid, None)
+
+    async def _refuse_if_too_old(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
+        """A backlog (after an outage, or behind the broker's budget) is never traded at market: a command made longer
+        ago than MAX_COMMAND_AGE_S is refused (REJECTED, so order-management closes it) and dead-lettered."""
+        age_s = (time.time_ns() - command.envelope.ts_init) / 1e9
+        limit_s = self.settings.execution.max_command_age_s
+        if age_s > limit_s:
+            reason = f"command is {age_s:.1f} s old, older than EXECUTION__MAX_COMMAND_AGE_S={limit_s:g}"
+            SUBMITS.labels("refused_too_old").inc()
+            await self._reject(order, command, reason, R.REFUSAL_CODE_COMMAND_TOO_OLD)
+            raise PermanentError(reason, reason_code="message_too_old")
 
     async def _resolve(
         self, cid: str, order: oms_pb2.SubmitOrder | None = None, command: oms_pb2.OrderCommand | None = None
@@ -403,7 +425,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         try:
             while True:
                 try:
-                    found = await asyncio.to_thread(self.client.get_order_by_client_id, cid)
+                    found = await self.budget.call(self.client.get_order_by_client_id, cid)
                     log.info(
                         "ambiguous submit resolved: order is at the broker",
                         client_order_id=cid,
@@ -447,10 +469,10 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         if self.shadow:
             return
         try:
-            found = await asyncio.to_thread(self.client.get_order_by_client_id, client_order_id)
+            found = await self.budget.call(self.client.get_order_by_client_id, client_order_id)
             refused = self._lease_refuses(f"cancel order {client_order_id}")  # right before the act
             if refused is None:
-                await asyncio.to_thread(self.client.cancel_order_by_id, found.id)
+                await self.budget.call(self.client.cancel_order_by_id, found.id)
         except APIError as error:
             refused = f"cancel refused: {error}"
         if refused is not None:
@@ -561,7 +583,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
 
     # -- gRPC snapshots ----------------------------------------------------------------------------------------
     async def GetAccount(self, request: Any, context: Any) -> execution_pb2.BrokerAccount:
-        account = await asyncio.to_thread(self.client.get_account)
+        account = await self.budget.call(self.client.get_account)
         return execution_pb2.BrokerAccount(
             account_id=str(account.account_number),
             cash=to_proto(account.cash),
@@ -571,7 +593,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         )
 
     async def GetBrokerPositions(self, request: Any, context: Any) -> execution_pb2.GetBrokerPositionsResponse:
-        positions = await asyncio.to_thread(self.client.get_all_positions)
+        positions = await self.budget.call(self.client.get_all_positions)
         return execution_pb2.GetBrokerPositionsResponse(
             positions=[
                 execution_pb2.BrokerPosition(
@@ -588,7 +610,7 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         status = {"open": QueryOrderStatus.OPEN, "closed": QueryOrderStatus.CLOSED}.get(
             request.status, QueryOrderStatus.ALL
         )
-        orders = await asyncio.to_thread(
+        orders = await self.budget.call(
             self.client.get_orders, GetOrdersRequest(status=status, limit=request.limit or 500)
         )
         return execution_pb2.GetBrokerOrdersResponse(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from trading_platform.settings import BrokerSettings, Section, ServiceSettings
 
 
 class ExecutionConfig(Section):
-    requests_per_minute: int = Field(200, gt=0, description="the broker's rate limit")
+    requests_per_minute: int = Field(
+        200,
+        gt=1,
+        description="the broker's rate limit (requests an account over a sliding minute): every REST call of this "
+        "instance (submits, look-ups, cancels, catch-up, account reads) is paced to stay within it",
+    )
+    reserved_requests_per_minute: int = Field(
+        20,
+        ge=0,
+        description="the part of the budget submits never take: the look-ups, cancels and reads that resolve and "
+        "report orders get through a storm of submits; below requests_per_minute",
+    )
     approval_wait_s: float = Field(2.0, gt=0, description="how long a command waits to see its risk approval")
     approval_horizon_s: float = Field(
         6 * 3600.0,
@@ -38,6 +49,15 @@ class ExecutionConfig(Section):
     listen_confirm_s: float = Field(
         3.0, gt=0, description="a trade-update stream not confirmed 'listening' this long after connecting is half-open"
     )
+
+    @model_validator(mode="after")
+    def _reserve_fits(self) -> ExecutionConfig:
+        if self.reserved_requests_per_minute >= self.requests_per_minute:
+            raise ValueError(
+                f"EXECUTION__RESERVED_REQUESTS_PER_MINUTE={self.reserved_requests_per_minute} must be below "
+                f"EXECUTION__REQUESTS_PER_MINUTE={self.requests_per_minute} (submits need a part of the budget)"
+            )
+        return self
 
 
 class ExecutionSettings(ServiceSettings):
