@@ -396,6 +396,33 @@ async def test_a_submit_the_broker_rate_limited_is_posted_again_and_lands_once(
     assert R.EXECUTION_REPORT_TYPE_REJECTED not in kinds
 
 
+async def test_a_command_beyond_the_brokers_budget_is_refused_as_it_turns_too_old(
+    execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
+) -> None:
+    """Submits get 2 of the 4 requests a minute: of three orders at once, two go to the broker and the third waits
+    for a turn that would come a minute later. It is refused the moment it is older than its age limit (not when
+    its turn comes, and never sent late), reported REJECTED with REFUSAL_CODE_COMMAND_TOO_OLD and dead-lettered."""
+    _, publisher = await execution(requests_per_minute=4, reserved_requests_per_minute=2, max_command_age_s=3.0)
+    started = time.monotonic()
+    for cid in ("budget-1", "budget-2", "budget-3"):
+        await send(publisher, cid, approve=True)
+
+    async def answered() -> bool:
+        return len(await reports(kafka_bootstrap, topic_namespace)) == 3
+
+    await wait_until(answered, 20, "a report for each of the three orders")
+    waited_s = time.monotonic() - started
+    found = await reports(kafka_bootstrap, topic_namespace)
+    refused = [cid for cid, kinds in found.items() if kinds[0][0] == R.EXECUTION_REPORT_TYPE_REJECTED]
+    assert len(refused) == 1
+    [refusal] = await reports_of(kafka_bootstrap, topic_namespace, refused[0])
+    assert refusal.refusal_code == R.REFUSAL_CODE_COMMAND_TOO_OLD and "MAX_COMMAND_AGE_S=3" in refusal.reason
+    assert waited_s < 15  # refused at its age limit, not at its turn a minute on
+    assert sorted(await posted(paper_exchange)) == sorted(set(found) - set(refused))
+    dead = [m.value async for m in replay(kafka_bootstrap, "oms.commands.v1.dlq", namespace=topic_namespace)]
+    assert [d.reason_code for d in dead] == ["message_too_old"]
+
+
 async def test_a_command_older_than_its_age_limit_is_refused_dead_lettered_and_never_sent(
     execution: Any, kafka_bootstrap: str, topic_namespace: str, paper_exchange: RunningExchange
 ) -> None:

@@ -279,7 +279,8 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         command: Any = message.value
         kind = command.WhichOneof("command")
         if kind == "submit_order":
-            await self._refuse_if_too_old(command.submit_order, command)
+            if self._age_s(command) > self.settings.execution.max_command_age_s:
+                await self._refuse_too_old(command.submit_order, command)
             await self.submit(command.submit_order, command)
         elif kind == "cancel_order":
             await self.cancel(command.cancel_order.client_order_id)
@@ -348,21 +349,20 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
             time.time_ns(),
         )
         while True:  # a 429 is the broker refusing the request before taking it: posted again once there is room
-            await self.budget.submit_turn()
+            try:
+                await self._submit_turn(order, command)
+            except PermanentError:
+                self._forget(cid)
+                raise
             if self._reported_on(cid):  # a catch-up may have reported it while this command waited
                 self._forget(cid)
                 return
-            refused = self._lease_refuses(f"submit order {cid}")  # last checks before the broker: after every wait
+            refused = self._lease_refuses(f"submit order {cid}")  # last check before the broker: after every wait
             if refused is not None:
                 SUBMITS.labels("refused_no_lease").inc()
                 self._forget(cid)
                 await self._reject(order, command, refused, R.REFUSAL_CODE_LEASE_NOT_HELD)
                 return
-            try:
-                await self._refuse_if_too_old(order, command)  # it may have waited for the budget past its age limit
-            except PermanentError:
-                self._forget(cid)
-                raise
             try:
                 with tracer.start_as_current_span("broker submit") as span:
                     span.set_attribute("client_order_id", cid)
@@ -397,16 +397,26 @@ class ExecutionApp(execution_pb2_grpc.ExecutionServiceServicer):
         self.engine.inflight.pop(cid, None)
         self.trace_contexts.pop(cid, None)
 
-    async def _refuse_if_too_old(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
+    def _age_s(self, command: oms_pb2.OrderCommand) -> float:
+        return (time.time_ns() - command.envelope.ts_init) / 1e9
+
+    async def _submit_turn(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
+        """Wait for a submit's turn in the broker's budget while the command is young enough; refused the moment it
+        is not (a storm beyond the budget is answered within the age limit, not when its turn would have come)."""
+        left_s = self.settings.execution.max_command_age_s - self._age_s(command)
+        try:
+            await asyncio.wait_for(self.budget.submit_turn(), max(0.0, left_s))
+        except TimeoutError:
+            await self._refuse_too_old(order, command)
+
+    async def _refuse_too_old(self, order: oms_pb2.SubmitOrder, command: oms_pb2.OrderCommand) -> None:
         """A backlog (after an outage, or behind the broker's budget) is never traded at market: a command made longer
         ago than MAX_COMMAND_AGE_S is refused (REJECTED, so order-management closes it) and dead-lettered."""
-        age_s = (time.time_ns() - command.envelope.ts_init) / 1e9
         limit_s = self.settings.execution.max_command_age_s
-        if age_s > limit_s:
-            reason = f"command is {age_s:.1f} s old, older than EXECUTION__MAX_COMMAND_AGE_S={limit_s:g}"
-            SUBMITS.labels("refused_too_old").inc()
-            await self._reject(order, command, reason, R.REFUSAL_CODE_COMMAND_TOO_OLD)
-            raise PermanentError(reason, reason_code="message_too_old")
+        reason = f"command is {self._age_s(command):.1f} s old, older than EXECUTION__MAX_COMMAND_AGE_S={limit_s:g}"
+        SUBMITS.labels("refused_too_old").inc()
+        await self._reject(order, command, reason, R.REFUSAL_CODE_COMMAND_TOO_OLD)
+        raise PermanentError(reason, reason_code="message_too_old")
 
     async def _resolve(
         self, cid: str, order: oms_pb2.SubmitOrder | None = None, command: oms_pb2.OrderCommand | None = None
