@@ -38,13 +38,16 @@ class SlidingWindow:
                 return
             await asyncio.sleep(self.sent[0] + WINDOW_S - now)
 
+    def take(self, at: float) -> float:
+        """Count a request sent at `at` (loop time); the caller holds the turn and found room."""
+        self.sent.append(at)
+        return at
+
     async def acquire(self) -> float:
         """Wait for room, take it; the loop time it was taken at."""
         async with self.turn:
             await self.room()
-            now = asyncio.get_running_loop().time()
-            self.sent.append(now)
-            return now
+            return self.take(asyncio.get_running_loop().time())
 
 
 class BrokerBudget:
@@ -56,7 +59,7 @@ class BrokerBudget:
         """Wait for a submit's turn: its share of the minute, then a place in the whole budget."""
         async with self.submits.turn:  # submits wait for their share without holding up the other calls
             await self.submits.room()
-            self.submits.sent.append(await self.every_call.acquire())
+            self.submits.take(await self.every_call.acquire())
 
     async def call(self, function: Callable[..., T], *args: object) -> T:
         """Any other broker call, in a worker thread once the budget has room for it."""
