@@ -22,10 +22,21 @@ function pageOf(pathname) {
   return PAGES.find((p) => p.path === name) ?? overview;
 }
 
+function changedAtNs(value) {
+  const ns = value && typeof value === "object" ? value.changed_at_ns : undefined;
+  if (ns === undefined || ns === null) return null;
+  try {
+    return BigInt(ns);
+  } catch {
+    return null;
+  }
+}
+
 class Shell {
   constructor(root) {
     this.root = root;
     this.tradingState = "UNKNOWN";
+    this.stateChangedNs = -1n;
     this.stateListeners = new Set();
     this.alerts = new Map();
     this.page = null;
@@ -41,7 +52,14 @@ class Shell {
     this.stateListeners.add(listener);
   }
 
+  // value: a risk view (the API's answer or a live push) or a state's name. A view older than the one shown is
+  // ignored: the answer to a read sent before a change can arrive after the change's push.
   setState(value) {
+    const changedNs = changedAtNs(value);
+    if (changedNs !== null) {
+      if (changedNs < this.stateChangedNs) return;
+      this.stateChangedNs = changedNs;
+    }
     this.tradingState = stateName(value);
     replace(this.stateEl, "Trading: ", stateBadge(this.tradingState));
     for (const listener of this.stateListeners) listener(this.tradingState);

@@ -1,1 +1,0 @@
-import{b as r,c as o,j as i,n as t}from"./chunk-DBZGOVG4.js";var a=r()?o():null;a?.then(()=>t(location.pathname).forEach(e=>i(...e)),()=>{});import("./app-3LZT2GCT.js").then(({main:e})=>e(document.getElementById("root"),a));

@@ -1,0 +1,1 @@
+import{b as r,c as o,j as i,n as t}from"./chunk-DBZGOVG4.js";var a=r()?o():null;a?.then(()=>t(location.pathname).forEach(e=>i(...e)),()=>{});import("./app-QIBCVTZR.js").then(({main:e})=>e(document.getElementById("root"),a));
