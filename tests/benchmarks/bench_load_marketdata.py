@@ -1,11 +1,13 @@
 """Market data under load: quotes, trades and bars of the bytetheory panel's names at a target rate
 (10,000 messages/s) for --duration-s, through market-data (the broker's stocks stream -> validated records on the
-bus) and signal (bars -> features -> the served policy -> signals), on the secured embedded broker.
+bus) and signal (bars -> features -> the served policy -> signals), on the dev stack's secured Apache Kafka broker.
 
 The paper exchange replays the real 2009-2010 days with generated minutes. It needs days common to every name it
 serves, and no day is common to all 524 names of the panel (some list only a few), so the benchmark serves the 480
 names with at least 200 of the window's 238 days (173 days in common). It drives the exchange's clock so that one
-simulated minute (a trade, a quote and a bar per name: 1,440 messages) goes out every 1,440 / rate seconds. Only market-data and signal run (nothing else consumes), each a process as `make up` starts it.
+simulated minute (a trade, a quote and a bar per name: 1,440 messages) goes out every 1,440 / rate seconds. Only
+market-data and signal run (nothing else consumes), each a process as `make up` starts it. `--trace-sample-ratio`
+sets market-data's TRADING_TELEMETRY__TRACE_SAMPLE_RATIO (bar traces recorded; signal follows each bar's decision).
 
 Figures (benchmarks/results/load_marketdata.json):
 - what the exchange sent (GET /admin/streamed) and what reached the topics, per symbol and type: every message is
@@ -13,12 +15,14 @@ Figures (benchmarks/results/load_marketdata.json):
 - signals per bar;
 - bar published -> signal published (the bar's and the signal's envelope ts_init, joined by the signal's bar_id),
   over the bars of the measured window;
-- market-data's backlog (sent by the exchange, not yet on the bus) and signal's consumer lag (group `signal` on
-  marketdata.bars.v1), sampled every 10 s, and how long both took to drain after the clock stopped;
+- market-data's backlog (sent by the exchange, not yet on the bus), signal's consumer lag (group `signal` on
+  marketdata.bars.v1) and both services' resident memory, sampled every 10 s, and how long the backlog and the lag
+  took to drain after the clock stopped;
 - the achieved rate (the exchange blocks when its stream reader falls behind, so it can be below the target);
 - resident memory of each service at the start and the end of the window, and what else the machine was doing.
 
-python -m tests.benchmarks bench_load_marketdata --duration-s 60 [--rate 10000] [--serving ray|local] [--run-dir D]
+python -m tests.benchmarks bench_load_marketdata [--duration-s 600] [--rate 10000] [--serving ray|local]
+    [--trace-sample-ratio 0.01] [--run-dir D]
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10_000.0, help="target messages per second")
     parser.add_argument(
         "--serving", choices=["ray", "local"], default="ray", help="signal's policy on Ray (as make up)"
+    )
+    parser.add_argument(
+        "--trace-sample-ratio",
+        type=float,
+        default=1.0,
+        help="share of bar traces market-data records (TRADING_TELEMETRY__TRACE_SAMPLE_RATIO; signal follows it)",
     )
     parser.add_argument("--drain-s", type=float, default=300.0, help="longest wait for the backlog to drain")
     parser.add_argument("--run-dir", default=None, help="keep logs here")
@@ -111,7 +121,10 @@ def main(argv: list[str] | None = None) -> None:
                 "100000",
             ),
             service_env={
-                "market-data": {"TRADING_MARKETDATA__SYMBOLS": json.dumps(symbols)},
+                "market-data": {
+                    "TRADING_MARKETDATA__SYMBOLS": json.dumps(symbols),
+                    "TRADING_TELEMETRY__TRACE_SAMPLE_RATIO": str(args.trace_sample_ratio),
+                },
                 "signal": {"TRADING_SIGNAL__SERVING": args.serving},
             },
         )
@@ -146,13 +159,15 @@ def measure(platform: Platform, symbols: list[str], interval_s: float, args: arg
     try:
         while time.monotonic() - started < args.duration_s:
             time.sleep(min(10.0, max(0.0, args.duration_s - (time.monotonic() - started))))
+            published = on_the_bus(admin)  # read before what was sent: the backlog is never understated
             sent = sum(sum(c.values()) for c in streamed(url, key).values())
             timeline.append(
                 {
                     "t_s": round(time.monotonic() - started, 1),
                     "sent": sent,
-                    "marketdata_backlog": sent - on_the_bus(admin),
+                    "marketdata_backlog": sent - published,
                     "signal_lag": group_lag(admin, "signal", "marketdata.bars.v1"),
+                    "resident_mb": resident_mb(platform, SERVICES),
                 }
             )
     finally:
@@ -177,6 +192,7 @@ def measure(platform: Platform, symbols: list[str], interval_s: float, args: arg
         "duration_s": round(elapsed, 1),
         "symbols": len(symbols),
         "signal_serving": args.serving,
+        "trace_sample_ratio": args.trace_sample_ratio,
         "lag_timeline": timeline,
         "max_marketdata_backlog": max((s["marketdata_backlog"] for s in timeline), default=0),
         "max_signal_lag": max((s["signal_lag"] for s in timeline), default=0),
@@ -184,7 +200,8 @@ def measure(platform: Platform, symbols: list[str], interval_s: float, args: arg
         "resident_memory": memory_growth(memory_start, memory_end),
         "machine": load,
         "note": "market-data and signal as processes (the bundled RL policy), the paper exchange and the secured "
-        "embedded broker on one machine; latency is bar published -> signal published (envelope ts_init, one clock)",
+        "Apache Kafka broker on one machine; latency is bar published -> signal published (envelope ts_init, one "
+        "clock)",
     }
 
 
@@ -240,6 +257,12 @@ def accounting(admin: KafkaConnection, sent: dict[str, dict[str, int]], window: 
         "sent": {kind: sum(c.values()) for kind, c in sent.items()},
         "on_topic": {kind: sum(c.values()) for kind, c in counts.items()},
         "dead_lettered": dict(reasons),
+        "dead_lettered_by_symbol_top_10": {
+            f"{kind}:{symbol}": n
+            for (kind, symbol), n in Counter(
+                {(kind, symbol): n for kind, c in rejected.items() for symbol, n in c.items()}
+            ).most_common(10)
+        },
         "lost": lost,
         "unexpected_extra": extra,
         "mismatched_first_10": sorted(mismatched)[:10],

@@ -110,7 +110,11 @@ def read_topic(connection: KafkaConnection, topic: str, handle: Callable[[bytes 
 
 def group_lag(connection: KafkaConnection, group: str, topic: str) -> int:
     """Records of the topic the group has not committed yet (summed over partitions)."""
-    consumer = Consumer({**connection.librdkafka_config(), "group.id": group, "enable.auto.commit": False})
+    # log_level 2: closed right after its answer, the reader's coordinator connection is often still mid-handshake,
+    # which librdkafka logs as an authentication error; a failure to answer raises here all the same
+    consumer = Consumer(
+        {**connection.librdkafka_config(), "group.id": group, "enable.auto.commit": False, "log_level": 2}
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
         committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=30)

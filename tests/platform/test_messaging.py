@@ -35,6 +35,7 @@ from trading_platform.messaging import (
 )
 from trading_platform.messaging.connection import KafkaConnection
 from trading_platform.messaging.lanes import KeyLanes
+from trading_platform.sampling import sampler
 from trading_platform.testing.plugin import FAST_GROUP_OPTIONS
 
 pytestmark = pytest.mark.integration
@@ -120,6 +121,44 @@ async def test_typed_message_round_trips_with_envelope_and_trace_context(
     assert message.headers["traceparent"].decode().split("-")[1] == f"{producer_trace_id:032x}"
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         assert seen_trace_ids == [producer_trace_id]
+
+
+async def test_an_unrecorded_trace_passes_through_a_consumer_and_its_publishes_unchanged(
+    kafka_bootstrap: str, topic_namespace: str
+) -> None:
+    """A bar whose trace was not sampled (TRADING_TELEMETRY__TRACE_SAMPLE_RATIO < 1 at its source): the consumer makes
+    no span for it, the handler runs in the bar's own trace context, and what it publishes carries that trace with
+    the same decision (flags 00), so the whole chain stays unrecorded and costs no span."""
+    tracer = TracerProvider(sampler=sampler(0.0)).get_tracer("test")
+    await ensure_topics(kafka_bootstrap, ["marketdata.bars.v1", "signal.signals.v1"], namespace=topic_namespace)
+    async with Publisher(kafka_bootstrap, "market-data", namespace=topic_namespace) as publisher:
+        with tracer.start_as_current_span("bar") as span:
+            assert not span.is_recording()
+            trace_id = span.get_span_context().trace_id
+            await publisher.publish("marketdata.bars.v1", bar(), key="AAPL")
+
+    seen: list[trace.SpanContext] = []
+
+    async def handler(message: ConsumedMessage) -> None:
+        seen.append(trace.get_current_span().get_span_context())
+        signal = signal_pb2.SignalGenerated(symbol="AAPL", bar_id=message.envelope.message_id)
+        signal.envelope.CopyFrom(new_envelope("signal", cause=message.value))
+        await out.publish("signal.signals.v1", signal, key="AAPL")
+
+    async with Publisher(kafka_bootstrap, "signal", namespace=topic_namespace) as out:
+        consumer = Consumer(
+            kafka_bootstrap,
+            f"{topic_namespace}g",
+            ["marketdata.bars.v1"],
+            handler,
+            namespace=topic_namespace,
+            group_options=FAST_GROUP_OPTIONS,
+        )
+        await consume_until(consumer, lambda: len(seen) == 1)
+    assert seen[0].trace_id == trace_id and not seen[0].trace_flags.sampled
+    (published,) = await collect(kafka_bootstrap, topic_namespace, "signal.signals.v1", 1)
+    _version, header_trace, _, flags = published.headers["traceparent"].decode().split("-")
+    assert (header_trace, flags) == (f"{trace_id:032x}", "00")
 
 
 async def test_wrong_message_type_for_a_topic_is_refused(kafka_bootstrap: str, topic_namespace: str) -> None:

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from prometheus_client import start_http_server
 
+from trading_platform.sampling import sampler
 from trading_platform.settings import TelemetrySettings
 
 _provider: TracerProvider | None = None
@@ -95,9 +96,9 @@ class JsonLinesSpanExporter(SpanExporter):
         return None
 
 
-def configure_tracing(service_name: str, spans_file: Path | None = None) -> TracerProvider:
+def configure_tracing(service_name: str, spans_file: Path | None = None, sample_ratio: float = 1.0) -> TracerProvider:
     global _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler(sample_ratio))
     if spans_file is not None:
         provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(spans_file), schedule_delay_millis=200))
     trace.set_tracer_provider(provider)
@@ -108,7 +109,7 @@ def configure_tracing(service_name: str, spans_file: Path | None = None) -> Trac
 def setup_observability(service_name: str, telemetry: TelemetrySettings) -> int | None:
     """Logs, traces and metrics for one service process. Returns the metrics port, if one was opened."""
     configure_logging(service_name, telemetry.log_level, telemetry.log_format)
-    configure_tracing(service_name, telemetry.spans_file)
+    configure_tracing(service_name, telemetry.spans_file, telemetry.trace_sample_ratio)
     if telemetry.metrics_port:
         # Loopback unless TRADING_TELEMETRY__METRICS_HOST opens it (the charts do; a NetworkPolicy admits the scraper).
         start_http_server(telemetry.metrics_port, addr=telemetry.metrics_host)

@@ -91,6 +91,13 @@ class TelemetrySettings(Section):
         "127.0.0.1", min_length=1, description="address the metrics endpoint listens on; 0.0.0.0 opens it (Kubernetes)"
     )
     spans_file: Path | None = Field(None, description="append finished spans as JSON lines here")
+    trace_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of the traces this service starts that are recorded (a trace continued from a message "
+        "keeps its sender's decision); 1 = every trace",
+    )
 
 
 class GrpcSettings(Section):

@@ -247,10 +247,11 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
                     await self.handle(rest_bar(bar, REST))
 
     async def GetLatestBar(self, request: Any, context: Any) -> marketdata_pb2.Bar:
-        history = self.validator.state(request.symbol).history
-        if not history:
+        history = self.validator.history(request.symbol)
+        latest = history.latest() if history is not None else None
+        if latest is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bar for {request.symbol} yet")
-        return history[-1]
+        return latest
 
     async def GetLatestQuote(self, request: Any, context: Any) -> marketdata_pb2.Quote:
         quote = self.latest_quotes.get(request.symbol)
@@ -259,12 +260,10 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         return quote
 
     async def GetBars(self, request: Any, context: Any) -> marketdata_pb2.GetBarsResponse:
-        bars = [
-            b
-            for b in self.validator.state(request.symbol).history
-            if b.envelope.ts_event >= request.start and (not request.end or b.envelope.ts_event < request.end)
-        ]
-        return marketdata_pb2.GetBarsResponse(bars=bars[-request.limit :] if request.limit else bars)
+        history = self.validator.history(request.symbol)
+        if history is None:
+            return marketdata_pb2.GetBarsResponse()
+        return marketdata_pb2.GetBarsResponse(bars=history.between(request.start, request.end, request.limit))
 
 
 async def build(settings: MarketDataSettings) -> ServiceParts:

@@ -2,20 +2,26 @@
 
 A bar is rejected (with a reason code) when its timestamp does not move forward for its symbol (duplicate or
 non-monotonic), its OHLC are inconsistent or not positive, or its return jumps beyond `max_jump_sigmas` EWMA
-standard deviations of the symbol's recent returns. The quality score of a window is the share of bars accepted.
+standard deviations of the symbol's recent returns, scaled by the square root of the bar intervals since the last
+accepted bar (a price moves more over a night or a pause in the stream than over a minute: the open after a night
+is not a jump, nor is each bar after a refused one once its move is explained by the time gone by). The quality
+score of a window is the share of bars accepted.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from trading.marketdata.v1 import marketdata_pb2
 
+from marketdata_service.history import BarHistory
+
 
 @dataclass
 class SymbolState:
+    history: BarHistory
     last_ts: int = 0
     last_close: float = 0.0
     variance: float = 0.0
@@ -23,7 +29,6 @@ class SymbolState:
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     window_start: int = 0
-    history: deque[marketdata_pb2.Bar] = field(default_factory=lambda: deque(maxlen=2000))
 
 
 class BarValidator:
@@ -35,8 +40,13 @@ class BarValidator:
 
     def state(self, symbol: str) -> SymbolState:
         if symbol not in self.symbols:
-            self.symbols[symbol] = SymbolState(history=deque(maxlen=self.history_bars))
+            self.symbols[symbol] = SymbolState(BarHistory(symbol, self.history_bars))
         return self.symbols[symbol]
+
+    def history(self, symbol: str) -> BarHistory | None:
+        """The symbol's recent bars, None before its first bar (a read never claims a history)."""
+        state = self.symbols.get(symbol)
+        return state.history if state is not None else None
 
     def validate(self, bar: marketdata_pb2.Bar) -> tuple[str, str] | None:
         """None when the bar is good (and it is recorded), else (reason_code, reason)."""
@@ -47,7 +57,8 @@ class BarValidator:
             return problem
         if state.last_close > 0:
             change = math.log(bar.close / state.last_close)
-            state.variance = change * change if state.observations == 0 else 0.94 * state.variance + 0.06 * change**2
+            squared = change * change / self._intervals(bar, state)  # a variance per bar interval
+            state.variance = squared if state.observations == 0 else 0.94 * state.variance + 0.06 * squared
             state.observations += 1
         state.last_ts, state.last_close = bar.envelope.ts_event, bar.close
         state.accepted += 1
@@ -67,11 +78,17 @@ class BarValidator:
         if not (bar.low <= min(bar.open, bar.close) and max(bar.open, bar.close) <= bar.high):
             return "ohlc_inconsistent", f"{bar.symbol}: o={bar.open} h={bar.high} l={bar.low} c={bar.close}"
         if state.observations >= 10 and state.last_close > 0:
-            sigma = math.sqrt(state.variance)
+            sigma = math.sqrt(state.variance * self._intervals(bar, state))
             change = abs(math.log(bar.close / state.last_close))
             if sigma > 0 and change > self.max_jump_sigmas * sigma and change > 0.01:
                 return "price_jump", f"{bar.symbol}: return {change:.4f} is {change / sigma:.1f} sigmas"
         return None
+
+    @staticmethod
+    def _intervals(bar: marketdata_pb2.Bar, state: SymbolState) -> float:
+        """Bar intervals since the symbol's last accepted bar (at least 1)."""
+        interval_ns = (bar.interval_seconds or 60) * 1_000_000_000
+        return max(1.0, (bar.envelope.ts_event - state.last_ts) / interval_ns)
 
     def quality(self, symbol: str, now_ns: int, stale: bool) -> marketdata_pb2.DataQualityScored | None:
         """A score when the symbol's window is full (or it went stale), else None; starts the next window."""

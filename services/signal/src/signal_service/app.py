@@ -55,6 +55,8 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             "signal",
             namespace=kafka.namespace,
             shadow=settings.deployment.shadow,
+            # up to SIGNAL__MAX_IN_FLIGHT signals outstanding at once (about 400 bytes each): one batch holds them
+            max_batch_size=512 * 1024,
         )
         self.consumer = Consumer(
             kafka.connection(),
@@ -66,6 +68,9 @@ class SignalApp(signal_pb2_grpc.SignalServiceServicer):
             shadow=settings.deployment.shadow,
             group_options=kafka.group_options(),
             concurrent_keys=True,  # state is per symbol: one symbol need not wait for another
+            # A bar's handler waits for its signal's ack (the offset is committed after it): throughput is the
+            # symbols handled at once over the ack's latency, so every symbol of a wide panel gets a lane.
+            max_in_flight=self.config.max_in_flight,
             # A group without offsets (new, or its offsets expired) starts from now: old bars would become decisions
             # on prices long gone. Skipped bars cost only a feature warm-up.
             auto_offset_reset="latest",

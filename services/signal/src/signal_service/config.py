@@ -19,6 +19,11 @@ class SignalConfig(Section):
     registry_poll_s: float = Field(1.0, gt=0, description="how often to look for a promoted or shadow version")
     monitor_window: int = Field(500, ge=10, description="bars in the prediction-monitoring window")
     monitor_every: int = Field(100, ge=1, description="publish a monitoring report every N predictions")
+    max_in_flight: int = Field(
+        2000,
+        ge=1,
+        description="bars fetched and not yet handled; each symbol's in order, one at a time, every symbol at once",
+    )
     drift_threshold: float = Field(1.0, gt=0, description="feature mean shift (training stds) that raises an alert")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,17 +38,36 @@ class PolicyActor:
 
     def predict_many(self, features: np.ndarray, positions: list[float]) -> list[float]:
         """One call for the bars of several symbols: each answered exactly as `predict` would answer it alone."""
-        return [self.policy.predict(row, position) for row, position in zip(features, positions, strict=True)]
+        return self.policy.predict_many(features, positions)
 
 
-class ActorBatcher:
-    """Predictions asked for in the same event-loop turn (the symbols of one burst, handled side by side) go to the
-    actor as one call: one round trip to Ray instead of one per symbol, while the actor answers each as alone."""
+One = Callable[[np.ndarray, float], Awaitable[float]]
+Many = Callable[[np.ndarray, list[float]], Awaitable[list[float]]]
 
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
+
+class PredictionBatcher:
+    """Predictions asked for in the same event-loop turn (the symbols of one fetch, handled side by side) go to the
+    policy as one call: on Ray one round trip instead of one per symbol, in process one inference call; each is
+    answered as alone."""
+
+    def __init__(self, one: One, many: Many) -> None:
+        self.one, self.many = one, many
         self._waiting: list[tuple[np.ndarray, float, asyncio.Future[float]]] = []
         self._calls: set[asyncio.Future[None]] = set()
+
+    @classmethod
+    def for_actor(cls, actor: Any) -> PredictionBatcher:
+        return cls(actor.predict.remote, actor.predict_many.remote)
+
+    @classmethod
+    def in_process(cls, policy: OnnxPolicy) -> PredictionBatcher:
+        async def one(features: np.ndarray, position: float) -> float:
+            return policy.predict(features, position)
+
+        async def many(features: np.ndarray, positions: list[float]) -> list[float]:
+            return policy.predict_many(features, positions)
+
+        return cls(one, many)
 
     async def predict(self, features: np.ndarray, position: float) -> float:
         loop = asyncio.get_running_loop()
@@ -66,10 +86,10 @@ class ActorBatcher:
     async def _call(self, batch: list[tuple[np.ndarray, float, asyncio.Future[float]]]) -> None:
         try:
             if len(batch) == 1:
-                values = [await self.actor.predict.remote(batch[0][0], batch[0][1])]
+                values = [await self.one(batch[0][0], batch[0][1])]
             else:
                 features = np.stack([features for features, _, _ in batch])
-                values = await self.actor.predict_many.remote(features, [position for _, position, _ in batch])
+                values = await self.many(features, [position for _, position, _ in batch])
         except Exception as error:  # every caller hears it
             for _, _, answer in batch:
                 if not answer.done():
@@ -90,14 +110,17 @@ class ServedPolicy:
     on_ray: bool
     registry_version: str = ""  # the registry's version number, "" for the baseline
 
-    batcher: ActorBatcher | None = None
+    batcher: PredictionBatcher | None = None
 
     async def predict(self, features: np.ndarray, position: float) -> float:
-        if self.on_ray:
-            if self.batcher is None:
-                self.batcher = ActorBatcher(self.runner)
-            return await self.batcher.predict(features, position)
-        return float(self.runner.predict(features, position))
+        if self.batcher is None:
+            if self.on_ray:
+                self.batcher = PredictionBatcher.for_actor(self.runner)
+            elif isinstance(self.runner, OnnxPolicy):
+                self.batcher = PredictionBatcher.in_process(self.runner)
+            else:  # the baseline: arithmetic, nothing to batch
+                return float(self.runner.predict(features, position))
+        return await self.batcher.predict(features, position)
 
     def close(self) -> None:
         if self.on_ray:

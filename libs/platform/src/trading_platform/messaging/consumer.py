@@ -39,7 +39,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from trading_platform.messaging.connection import (
@@ -56,6 +56,7 @@ from trading_platform.messaging.lanes import KeyLanes, SettleOnRevoke
 from trading_platform.messaging.names import TopicNames
 from trading_platform.messaging.producer import Publisher
 from trading_platform.messaging.records import BadRecord, Handler, Record, consumed, decode
+from trading_platform.sampling import unsampled
 from trading_platform.topics import Topic, lookup
 
 tracer = trace.get_tracer("trading_platform.messaging")
@@ -72,6 +73,7 @@ DEFAULT_GROUP_OPTIONS = {
 }
 POLL_TIMEOUT_MS = 1000  # a getmany's own wait; stop() does not wait for it
 SEQUENTIAL_BATCH = 100  # most records per fetch when handling one at a time
+DEFAULT_REMEMBERED_IDS = 20_000  # handled message ids a consumer without a store of its own keeps
 JOIN_WAITS = 5
 TRANSIENT_RETRY_S = 600.0  # how long a transient error is retried before the message is dead-lettered
 TRANSIENT_BACKOFF_MAX_S = 30.0  # the cap of the exponential backoff between transient retries
@@ -141,7 +143,11 @@ class Consumer:
         self.topics = [lookup(t).name for t in topics]
         self.group_id = group_id + ("-shadow" if shadow else "")
         self.handler = handler
-        self.idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
+        # Without a store of its own, a consumer remembers the last DEFAULT_REMEMBERED_IDS ids it handled: what a
+        # crash or a rebalance redelivers (the records after the last commit), in bounded memory.
+        self.idempotency = (
+            idempotency if idempotency is not None else MemoryIdempotencyStore(max_ids=DEFAULT_REMEMBERED_IDS)
+        )
         self.max_attempts = max_attempts
         self.retry_initial_s = retry_initial_s
         self.start_timeout_s = start_timeout_s
@@ -398,6 +404,21 @@ class Consumer:
         if self._owns_publisher:
             await self.publisher.stop()
 
+    def _consume_span(self, topic: Topic, physical: str, message_id: str) -> contextlib.AbstractContextManager[Span]:
+        """The span a record is handled in, a child of its producer's; none of its own in an unrecorded trace."""
+        if unsampled():
+            return contextlib.nullcontext(trace.get_current_span())
+        return tracer.start_as_current_span(
+            f"consume {topic.name}",
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": physical,
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.message.id": message_id,
+            },
+        )
+
     async def _handle(self, record: Record) -> None:
         physical = record.topic
         topic = lookup(self.names.logical(physical))
@@ -416,11 +437,7 @@ class Consumer:
         parent = propagate.extract({k: v.decode(errors="replace") for k, v in headers.items()})
         token = otel_context.attach(parent)
         try:
-            with tracer.start_as_current_span(f"consume {topic.name}", kind=SpanKind.CONSUMER) as span:
-                span.set_attribute("messaging.system", "kafka")
-                span.set_attribute("messaging.destination.name", physical)
-                span.set_attribute("messaging.consumer.group.name", self.group_id)
-                span.set_attribute("messaging.message.id", message_id)
+            with self._consume_span(topic, physical, message_id) as span:
                 started = time.monotonic()
                 retrying: AsyncRetrying | None = None
                 try:

@@ -5,6 +5,7 @@ A consumer asks `seen(message_id)` before its handler and calls `mark(message_id
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -17,16 +18,32 @@ class IdempotencyStore(Protocol):
 
 
 class MemoryIdempotencyStore:
-    """Remembers handled message ids in process (for services whose state is rebuilt with the ids, and tests)."""
+    """Remembers handled message ids in process (for services whose state is rebuilt with the ids, and tests).
 
-    def __init__(self) -> None:
+    With `max_ids`, only the most recent ids are kept (the oldest forgotten first): enough for what a consumer sees
+    again (the records after its last commit, redelivered after a crash or a rebalance), in bounded memory."""
+
+    def __init__(self, max_ids: int | None = None) -> None:
+        if max_ids is not None and max_ids < 1:
+            raise ValueError("max_ids must be at least 1 (or None: remember every id)")
         self._ids: set[str] = set()
+        self._order: deque[str] | None = deque() if max_ids is not None else None
+        self.max_ids = max_ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
     async def seen(self, message_id: str) -> bool:
         return message_id in self._ids
 
     async def mark(self, message_id: str) -> None:
+        if message_id in self._ids:
+            return
         self._ids.add(message_id)
+        if self._order is not None:
+            self._order.append(message_id)
+            if len(self._order) > self.max_ids:  # type: ignore[operator]
+                self._ids.discard(self._order.popleft())
 
 
 class RedisIdempotencyStore:

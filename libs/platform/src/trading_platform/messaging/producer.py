@@ -43,6 +43,7 @@ from trading_platform.messaging.connection import (
 )
 from trading_platform.messaging.failures import TransientError
 from trading_platform.messaging.names import TopicNames, headers_for
+from trading_platform.sampling import unsampled
 from trading_platform.topics import lookup
 
 tracer = trace.get_tracer("trading_platform.messaging")
@@ -78,6 +79,7 @@ class Publisher:
         namespace: str = "",
         shadow: bool = False,
         linger_ms: int = 0,
+        max_batch_size: int = 16384,
         transactional_id: str | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
@@ -100,6 +102,10 @@ class Publisher:
             "enable_idempotence": True,
             "transactional_id": transactional_id,
             "linger_ms": linger_ms,
+            # The most bytes in one partition's batch. The idempotent producer has one request in flight per
+            # partition, and a send that finds its batch full waits for it to drain (each waiter a wake-up per
+            # drain): a publisher with hundreds of sends outstanding at once needs room for all of them.
+            "max_batch_size": max_batch_size,
         }
         self._producer = AIOKafkaProducer(**self._options)
         self._transaction_lock = asyncio.Lock()
@@ -240,24 +246,35 @@ class Publisher:
         self, topic: str, type_name: str, message: Message, key: str, span_until_ack: bool
     ) -> asyncio.Future[Any]:
         physical = self.names.physical(topic)
-        span = tracer.start_span(f"publish {topic}", kind=SpanKind.PRODUCER)
+        if unsampled():  # an unrecorded trace: no span of its own, its context goes on in the headers as it came
+            return await self._send_record(physical, type_name, message, key)
+        span = tracer.start_span(
+            f"publish {topic}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": physical,
+                "messaging.message.id": envelope_of(message).message_id,
+            },
+        )
         # The consumer's span is this span's child (trace context in the headers); the span ends at the ack when
         # the caller waits for it, else when the record is handed to the producer.
         with trace.use_span(span, end_on_exit=not span_until_ack):
-            span.set_attribute("messaging.system", "kafka")
-            span.set_attribute("messaging.destination.name", physical)
-            span.set_attribute("messaging.message.id", envelope_of(message).message_id)
-            producer = self._producer
             try:
-                delivery: asyncio.Future[Any] = await producer.send(
-                    physical, message.SerializeToString(), key=key.encode(), headers=headers_for(message, type_name)
-                )
+                delivery = await self._send_record(physical, type_name, message, key)
             except BaseException:
                 span.end()
                 raise
-        delivery.add_done_callback(lambda done: self._renew_on_loss(producer, done))
         if span_until_ack:
             delivery.add_done_callback(lambda _: span.end())
+        return delivery
+
+    async def _send_record(self, physical: str, type_name: str, message: Message, key: str) -> asyncio.Future[Any]:
+        producer = self._producer
+        delivery: asyncio.Future[Any] = await producer.send(
+            physical, message.SerializeToString(), key=key.encode(), headers=headers_for(message, type_name)
+        )
+        delivery.add_done_callback(lambda done: self._renew_on_loss(producer, done))
         return delivery
 
     async def publish_dead_letter(self, dead_letter: common_pb2.DeadLetter, source_topic: str) -> None:
