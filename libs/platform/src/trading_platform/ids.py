@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 # Alpaca accepts client order ids of up to 128 characters; ours are much shorter and URL-safe.
 CLIENT_ORDER_ID_PREFIX = "co"
 
 
-def new_message_id() -> str:
+def random_message_id() -> str:
     """A random (version 4) UUID in its canonical form, as str(uuid.uuid4()) gives, built from os.urandom directly:
     market data takes one per record, thousands a second, and uuid.UUID's formatting was most of the cost."""
     raw = bytearray(os.urandom(16))
@@ -17,6 +18,14 @@ def new_message_id() -> str:
     raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# Where message ids come from: the deterministic simulation puts a seeded source here for the length of a run.
+message_id_source: Callable[[], str] = random_message_id
+
+
+def new_message_id() -> str:
+    return message_id_source()
 
 
 def client_order_id(strategy_id: str, decision_id: str, symbol: str, leg: int = 0) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import time
@@ -97,7 +98,9 @@ def campaign(
             if on_outcome is not None:
                 on_outcome(outcome)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Workers are spawned, not forked: a fork copies whatever the caller's process holds (a test run's gRPC
+        # channels, Kafka clients and their threads), and a child forked mid-way through those can die at once.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for outcome in pool.map(run_seed, seed_list, chunksize=max(1, min(50, len(seed_list) // (workers * 8)))):
                 outcomes.append(outcome)
                 if on_outcome is not None:

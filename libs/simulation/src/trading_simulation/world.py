@@ -32,6 +32,7 @@ from risk_service.app import RiskApp
 from risk_service.config import RiskSettings
 from trading.marketdata.v1 import marketdata_pb2
 from trading.signal.v1 import signal_pb2
+from trading_platform import ids
 from trading_platform.decimals import to_proto
 from trading_platform.envelope import new_envelope
 
@@ -462,8 +463,9 @@ class World:
         from trading_simulation.checks import check
 
         _CURRENT.append(self)
-        random_state = uuid.uuid4
+        random_state, id_source = uuid.uuid4, ids.message_id_source
         uuid.uuid4 = lambda: uuid.UUID(int=self.rng.getrandbits(128), version=4)  # type: ignore[assignment]
+        ids.message_id_source = lambda: str(uuid.uuid4())  # message ids from the seed too
         self.loop.set_exception_handler(self._loop_error)
         _quiet_logs(self if verbose else None)
         try:
@@ -472,6 +474,7 @@ class World:
                 violations = check(self, quiet)
         finally:
             uuid.uuid4 = random_state  # type: ignore[assignment]
+            ids.message_id_source = id_source
             _BARS.update(self.exchange._bars_cache)
             _CURRENT.pop()
             self._close()

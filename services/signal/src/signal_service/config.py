@@ -20,7 +20,7 @@ class SignalConfig(Section):
     monitor_window: int = Field(500, ge=10, description="bars in the prediction-monitoring window")
     monitor_every: int = Field(100, ge=1, description="publish a monitoring report every N predictions")
     max_in_flight: int = Field(
-        2000,
+        1000,
         ge=1,
         description="bars fetched and not yet handled; each symbol's in order, one at a time, every symbol at once",
     )

@@ -73,7 +73,7 @@ DEFAULT_GROUP_OPTIONS = {
 }
 POLL_TIMEOUT_MS = 1000  # a getmany's own wait; stop() does not wait for it
 SEQUENTIAL_BATCH = 100  # most records per fetch when handling one at a time
-DEFAULT_REMEMBERED_IDS = 20_000  # handled message ids a consumer without a store of its own keeps
+DEFAULT_REMEMBERED_IDS = 10_000  # handled message ids a consumer without a store of its own keeps
 JOIN_WAITS = 5
 TRANSIENT_RETRY_S = 600.0  # how long a transient error is retried before the message is dead-lettered
 TRANSIENT_BACKOFF_MAX_S = 30.0  # the cap of the exponential backoff between transient retries
