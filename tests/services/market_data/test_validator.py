@@ -62,6 +62,23 @@ def test_the_jump_bound_widens_with_the_time_since_the_last_bar() -> None:
     assert any(outcome is None for outcome in outcomes)
 
 
+def test_a_level_that_three_bars_in_a_row_hold_is_a_new_level_and_a_lone_spike_is_not() -> None:
+    validator = BarValidator(max_jump_sigmas=12, confirm_jump_bars=3)
+    for minute in range(1, 31):
+        assert validator.validate(bar(minute, 100 + 0.02 * (minute % 2))) is None
+    assert validator.validate(bar(31, 130.0))[0] == "price_jump"  # type: ignore[index]  # a lone spike
+    assert validator.validate(bar(32, 100.02)) is None  # back: the spike stays refused
+    outcomes = [validator.validate(bar(minute, 130.0 + 0.01 * (minute % 2))) for minute in (33, 34, 35, 36)]
+    assert [o[0] if o else None for o in outcomes] == ["price_jump", "price_jump", None, None]  # the third confirms
+    state = validator.state("AAPL")
+    assert state.last_close == 130.0 and state.variance < 1e-6  # the shift is not folded into the variance
+    # alternating between two levels never confirms either
+    alternating = [validator.validate(bar(36 + k, 160.0 if k % 2 else 130.0)) for k in range(1, 9)]
+    assert [o is None for o in alternating] == [False, True] * 4
+    with pytest.raises(ValueError, match="confirm_jump_bars"):
+        BarValidator(confirm_jump_bars=1)
+
+
 def test_a_stale_symbol_scores_zero() -> None:
     validator = BarValidator(window_bars=100)
     validator.validate(bar(1, 50.0, symbol="MSFT"))

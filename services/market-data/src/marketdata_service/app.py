@@ -68,7 +68,10 @@ class MarketDataApp(marketdata_pb2_grpc.MarketDataServiceServicer):
         self.latest_quotes: dict[str, marketdata_pb2.Quote] = {}
         self.rest = StockHistoricalDataClient(key, secret, url_override=broker.base_url or None)
         self.validator = BarValidator(
-            self.config.max_jump_sigmas, self.config.quality_window_bars, self.config.history_bars
+            self.config.max_jump_sigmas,
+            self.config.quality_window_bars,
+            self.config.history_bars,
+            self.config.confirm_jump_bars,
         )
         kafka = settings.kafka
         self.fanout = Fanout(

@@ -12,6 +12,9 @@ class MarketDataConfig(Section):
     poll_interval_s: float = Field(1.0, gt=0, description="REST polling period of the backup source")
     quality_window_bars: int = Field(30, gt=0, description="bars per symbol per quality score")
     max_jump_sigmas: float = Field(12.0, gt=0, description="a return beyond this many EWMA sigmas is rejected")
+    confirm_jump_bars: int = Field(
+        3, ge=2, description="bars in a row holding a jumped-to level that make it a new level (the last accepted)"
+    )
     history_bars: int = Field(2000, gt=0, description="bars kept per symbol for GetBars")
     linger_ms: int = Field(5, ge=0, description="how long the producer gathers records into a batch per partition")
     max_queued_frames: int = Field(16, gt=0, description="stream frames received and not yet handled")

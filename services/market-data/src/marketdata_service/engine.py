@@ -4,8 +4,10 @@ A bar is rejected (with a reason code) when its timestamp does not move forward 
 non-monotonic), its OHLC are inconsistent or not positive, or its return jumps beyond `max_jump_sigmas` EWMA
 standard deviations of the symbol's recent returns, scaled by the square root of the bar intervals since the last
 accepted bar (a price moves more over a night or a pause in the stream than over a minute: the open after a night
-is not a jump, nor is each bar after a refused one once its move is explained by the time gone by). The quality
-score of a window is the share of bars accepted.
+is not a jump, nor is each bar after a refused one once its move is explained by the time gone by). A level that
+`confirm_jump_bars` bars in a row hold (each within the bound of the one before) is a new level: the bar that
+completes the run is accepted, the ones before it stay refused. The quality score of a window is the share of bars
+accepted.
 """
 
 from __future__ import annotations
@@ -29,11 +31,23 @@ class SymbolState:
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     window_start: int = 0
+    jump_run: int = 0  # bars in a row refused as jumps, each within the bound of the one before
+    jump_ts: int = 0  # the last of them
+    jump_close: float = 0.0
 
 
 class BarValidator:
-    def __init__(self, max_jump_sigmas: float = 12.0, window_bars: int = 30, history_bars: int = 2000) -> None:
+    def __init__(
+        self,
+        max_jump_sigmas: float = 12.0,
+        window_bars: int = 30,
+        history_bars: int = 2000,
+        confirm_jump_bars: int = 3,
+    ) -> None:
+        if confirm_jump_bars < 2:
+            raise ValueError("confirm_jump_bars must be at least 2 (a jump is confirmed by the bars after it)")
         self.max_jump_sigmas = max_jump_sigmas
+        self.confirm_jump_bars = confirm_jump_bars
         self.window_bars = window_bars
         self.history_bars = history_bars
         self.symbols: dict[str, SymbolState] = {}
@@ -52,10 +66,12 @@ class BarValidator:
         """None when the bar is good (and it is recorded), else (reason_code, reason)."""
         state = self.state(bar.symbol)
         problem = self._problem(bar, state)
-        if problem is not None:
+        new_level = problem is not None and problem[0] == "price_jump" and self._confirms_a_new_level(bar, state)
+        if problem is not None and not new_level:
             state.rejected[problem[0]] += 1
             return problem
-        if state.last_close > 0:
+        state.jump_run = 0
+        if state.last_close > 0 and not new_level:  # a confirmed shift is not folded into the minute's variance
             change = math.log(bar.close / state.last_close)
             squared = change * change / self._intervals(bar, state)  # a variance per bar interval
             state.variance = squared if state.observations == 0 else 0.94 * state.variance + 0.06 * squared
@@ -83,6 +99,19 @@ class BarValidator:
             if sigma > 0 and change > self.max_jump_sigmas * sigma and change > 0.01:
                 return "price_jump", f"{bar.symbol}: return {change:.4f} is {change / sigma:.1f} sigmas"
         return None
+
+    def _confirms_a_new_level(self, bar: marketdata_pb2.Bar, state: SymbolState) -> bool:
+        """A bar refused as a jump: counted in the run of such bars if it holds the level of the one before (within
+        the bound from it); the bar that makes the run `confirm_jump_bars` long is a new level, and accepted."""
+        ts = bar.envelope.ts_event
+        holds = False
+        if state.jump_run:
+            interval_ns = (bar.interval_seconds or 60) * 1_000_000_000
+            sigma = math.sqrt(state.variance * max(1.0, (ts - state.jump_ts) / interval_ns))
+            holds = abs(math.log(bar.close / state.jump_close)) <= max(self.max_jump_sigmas * sigma, 0.01)
+        state.jump_run = state.jump_run + 1 if holds else 1
+        state.jump_ts, state.jump_close = ts, bar.close
+        return state.jump_run >= self.confirm_jump_bars
 
     @staticmethod
     def _intervals(bar: marketdata_pb2.Bar, state: SymbolState) -> float:
