@@ -52,7 +52,10 @@ class OnnxPolicy:
         position in the same units."""
         self._obs[0] = self.observation(np.nan_to_num(features), position)
         (out,) = self.session.run(None, {self.input_name: self._obs})
-        value = float(out.reshape(-1)[0])
+        return self._bounded(float(out.reshape(-1)[0]))
+
+    def _bounded(self, value: float) -> float:
+        """The graph's output within the action bounds (0 if it is not a number)."""
         return min(self.high, max(self.low, value)) if math.isfinite(value) else 0.0
 
     def predict(self, features: np.ndarray, position: float = 0.0) -> float:
@@ -66,9 +69,4 @@ class OnnxPolicy:
         scaled = np.clip((rows - self.mean) / self.std, -self.clip, self.clip)
         units = np.asarray(positions, dtype=np.float64).reshape(-1, 1) / self.max_weight
         (out,) = self.session.run(None, {self.input_name: np.hstack((scaled, units)).astype(np.float32)})
-        answers = []
-        for raw in out.reshape(len(positions), -1)[:, 0]:
-            value = float(raw)
-            action = min(self.high, max(self.low, value)) if math.isfinite(value) else 0.0
-            answers.append(round(action * self.max_weight, 6))
-        return answers
+        return [round(self._bounded(float(raw)) * self.max_weight, 6) for raw in out.reshape(len(positions), -1)[:, 0]]

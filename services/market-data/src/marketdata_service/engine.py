@@ -73,7 +73,7 @@ class BarValidator:
         state.jump_run = 0
         if state.last_close > 0 and not new_level:  # a confirmed shift is not folded into the minute's variance
             change = math.log(bar.close / state.last_close)
-            squared = change * change / self._intervals(bar, state)  # a variance per bar interval
+            squared = change * change / self._intervals(bar, state.last_ts)  # a variance per bar interval
             state.variance = squared if state.observations == 0 else 0.94 * state.variance + 0.06 * squared
             state.observations += 1
         state.last_ts, state.last_close = bar.envelope.ts_event, bar.close
@@ -94,7 +94,7 @@ class BarValidator:
         if not (bar.low <= min(bar.open, bar.close) and max(bar.open, bar.close) <= bar.high):
             return "ohlc_inconsistent", f"{bar.symbol}: o={bar.open} h={bar.high} l={bar.low} c={bar.close}"
         if state.observations >= 10 and state.last_close > 0:
-            sigma = math.sqrt(state.variance * self._intervals(bar, state))
+            sigma = math.sqrt(state.variance * self._intervals(bar, state.last_ts))
             change = abs(math.log(bar.close / state.last_close))
             if sigma > 0 and change > self.max_jump_sigmas * sigma and change > 0.01:
                 return "price_jump", f"{bar.symbol}: return {change:.4f} is {change / sigma:.1f} sigmas"
@@ -106,18 +106,17 @@ class BarValidator:
         ts = bar.envelope.ts_event
         holds = False
         if state.jump_run:
-            interval_ns = (bar.interval_seconds or 60) * 1_000_000_000
-            sigma = math.sqrt(state.variance * max(1.0, (ts - state.jump_ts) / interval_ns))
+            sigma = math.sqrt(state.variance * self._intervals(bar, state.jump_ts))
             holds = abs(math.log(bar.close / state.jump_close)) <= max(self.max_jump_sigmas * sigma, 0.01)
         state.jump_run = state.jump_run + 1 if holds else 1
         state.jump_ts, state.jump_close = ts, bar.close
         return state.jump_run >= self.confirm_jump_bars
 
     @staticmethod
-    def _intervals(bar: marketdata_pb2.Bar, state: SymbolState) -> float:
-        """Bar intervals since the symbol's last accepted bar (at least 1)."""
+    def _intervals(bar: marketdata_pb2.Bar, since_ns: int) -> float:
+        """Bar intervals from since_ns to this bar (at least 1)."""
         interval_ns = (bar.interval_seconds or 60) * 1_000_000_000
-        return max(1.0, (bar.envelope.ts_event - state.last_ts) / interval_ns)
+        return max(1.0, (bar.envelope.ts_event - since_ns) / interval_ns)
 
     def quality(self, symbol: str, now_ns: int, stale: bool) -> marketdata_pb2.DataQualityScored | None:
         """A score when the symbol's window is full (or it went stale), else None; starts the next window."""

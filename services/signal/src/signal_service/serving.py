@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -110,16 +110,18 @@ class ServedPolicy:
     on_ray: bool
     registry_version: str = ""  # the registry's version number, "" for the baseline
 
-    batcher: PredictionBatcher | None = None
+    batcher: PredictionBatcher | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.on_ray:
+            self.batcher = PredictionBatcher.for_actor(self.runner)
+        elif isinstance(self.runner, OnnxPolicy):
+            self.batcher = PredictionBatcher.in_process(self.runner)
+        # else the baseline: arithmetic, nothing to batch
 
     async def predict(self, features: np.ndarray, position: float) -> float:
         if self.batcher is None:
-            if self.on_ray:
-                self.batcher = PredictionBatcher.for_actor(self.runner)
-            elif isinstance(self.runner, OnnxPolicy):
-                self.batcher = PredictionBatcher.in_process(self.runner)
-            else:  # the baseline: arithmetic, nothing to batch
-                return float(self.runner.predict(features, position))
+            return float(self.runner.predict(features, position))
         return await self.batcher.predict(features, position)
 
     def close(self) -> None:
