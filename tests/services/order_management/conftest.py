@@ -20,7 +20,8 @@ from trading.risk.v1 import risk_pb2, risk_pb2_grpc
 from trading.signal.v1 import signal_pb2
 from trading_platform.decimals import to_proto
 from trading_platform.envelope import new_envelope
-from trading_platform.messaging import Publisher, replay
+from trading_platform.messaging import Publisher, end_offsets, replay
+from trading_platform.messaging.replay import end_offsets_of
 from trading_platform.rpc import RpcServer, Servicer
 from trading_platform.settings import load_settings
 from trading_platform.topics import lookup
@@ -158,9 +159,27 @@ class Oms:
         await (await self.publisher()).publish("execution.reports.v1", report, key=cid)
 
     async def committed(self, topic: str, shadow: bool = False) -> list[Any]:
-        """The topic as the platform reads it: read_committed."""
+        """The topic as the platform reads it: read_committed, once the transactions open at the call have ended (or
+        after two seconds: a transaction a test leaves open stays open). A commit returns when the coordinator has
+        logged it; its markers reach the partitions a moment later, and until then read_committed does not see it."""
         namespace = self.namespace + ("shadow." if shadow else "")
+        physical = namespace + lookup(topic).name
+        high = await self.high_watermarks(physical)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            stable = (await end_offsets(self.kafka, [physical])).get(physical, {})
+            if all(stable.get(p, 0) >= end for p, end in high.items()):
+                break
+            await asyncio.sleep(0.02)
         return [m.value async for m in replay(self.kafka, topic, namespace=namespace)]
+
+    async def high_watermarks(self, physical: str) -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka, isolation_level="read_uncommitted")
+        await consumer.start()
+        try:
+            return (await end_offsets_of(consumer, [physical])).get(physical, {})
+        finally:
+            await consumer.stop()
 
     async def written(self, topic: str) -> list[Any]:
         """Every record written to the topic, committed, aborted or still open (read_uncommitted)."""
