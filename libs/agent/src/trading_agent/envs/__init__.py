@@ -21,12 +21,14 @@ import numpy as np
 from trading_agent.envs.market import index_closes
 from trading_agent.envs.portfolio import (
     REWARDS,
+    ActionConfig,
     PortfolioEnv,
     PortfolioScaler,
     RewardConfig,
     VectorPortfolioEnv,
     observation_rows,
     target_weights,
+    within_band,
 )
 from trading_agent.envs.scaler import CLIP, Scaler, feature_panel
 from trading_agent.envs.single_asset import OBSERVATION_LAYOUT, SingleAssetEnv
@@ -39,8 +41,8 @@ def make_env(env_config: dict[str, Any]) -> gym.Env:
     """{"kind": "single"|"portfolio", "closes": array, "days": [start, end], "episode_length": int|None,
     "costs": {commission_bps, half_spread_bps, slippage_bps}, "scaler": Scaler.to_dict(), "long_only": bool,
     "random_start": bool} -> the environment. The portfolio kind also reads "index" (the market index, one close per
-    day), "reward" (RewardConfig fields) and, when RLlib asks for a vector env, "num_envs": it then returns a
-    VectorPortfolioEnv of that many portfolios."""
+    day), "reward" (RewardConfig fields), "action" (ActionConfig fields) and, when RLlib asks for a vector env,
+    "num_envs": it then returns a VectorPortfolioEnv of that many portfolios."""
     kind = env_config.get("kind", "single")
     common: dict[str, Any] = {
         "days": tuple(env_config["days"]) if env_config.get("days") is not None else None,
@@ -55,13 +57,20 @@ def make_env(env_config: dict[str, Any]) -> gym.Env:
     if kind == "portfolio":
         scaler = PortfolioScaler.from_dict(env_config["scaler"]) if env_config.get("scaler") else None
         reward = RewardConfig(**(env_config.get("reward") or {}))
+        action = ActionConfig(**(env_config.get("action") or {}))
         index = np.asarray(env_config["index"], dtype=np.float64)
         if "num_envs" in env_config:
             del common["random_start"]
             return VectorPortfolioEnv(
-                closes, index=index, num_envs=int(env_config["num_envs"]), scaler=scaler, reward=reward, **common
+                closes,
+                index=index,
+                num_envs=int(env_config["num_envs"]),
+                scaler=scaler,
+                reward=reward,
+                action=action,
+                **common,
             )
-        return PortfolioEnv(closes, index=index, scaler=scaler, reward=reward, **common)
+        return PortfolioEnv(closes, index=index, scaler=scaler, reward=reward, action=action, **common)
     raise ValueError(f"unknown env kind {kind!r}; kinds: {', '.join(ENV_KINDS)}")
 
 
@@ -70,6 +79,7 @@ __all__ = [
     "ENV_KINDS",
     "OBSERVATION_LAYOUT",
     "REWARDS",
+    "ActionConfig",
     "PortfolioEnv",
     "PortfolioScaler",
     "RewardConfig",
@@ -81,4 +91,5 @@ __all__ = [
     "make_env",
     "observation_rows",
     "target_weights",
+    "within_band",
 ]

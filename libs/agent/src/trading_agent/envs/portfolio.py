@@ -5,9 +5,12 @@ what RLlib's env runners step, one batched forward pass for all of them).
 Observation at the close of day t: the scaled, clipped `trading_features.portfolio` features of every symbol
 (N * len(ASSET_FEATURES), symbol-major), the market index's (len(MARKET_FEATURES)), then the current weights (N + 1,
 symbols then cash; the weights held into day t after they drifted with prices). Features use days up to t only.
-Action: N + 1 values in [-1, 1]; target weights = softmax(LOGIT_SCALE * action) over the symbols and cash (long only,
-summing to 1). Turnover pays the evaluation's `CostModel`: cost = CostModel rate * sum |target - drifted weights|
-(cash is the other side of every trade and is not charged), net = w . r - cost: the accounting of `run_backtest`.
+Action (`ActionConfig`): N + 1 values in [-1, 1]; target weights = softmax(scale * action) over the symbols and cash
+(long only, summing to 1). A target within `band` (the L1 distance over the symbols) of the drifted weights is not
+traded: the drifted weights are held and nothing is paid. A decision every `decision_days` days: one step of the env
+is that many days, the weights drifting with prices in between, its reward the sum of the days'. Turnover pays the
+evaluation's `CostModel`: cost = CostModel rate * sum |target - drifted weights| (cash is the other side of every trade
+and is not charged), net = w . r - cost: the accounting of `run_backtest`.
 
 Rewards (`reward`), all multiplied by `reward_scale` (default 100: daily figures in percent, so the value function
 sees numbers near 1):
@@ -34,7 +37,7 @@ from trading_agent.envs.scaler import CLIP, Scaler
 from trading_agent.evaluation.backtest import CostModel
 
 LOGIT_SCALE = 5.0
-"""Logits = LOGIT_SCALE * action: an action in [-1, 1] per asset spans weight ratios up to e^10."""
+"""The default scale: logits = 5 * action, an action in [-1, 1] per asset spans weight ratios up to e^10."""
 REWARDS = ("log_return", "differential_sharpe", "drawdown_penalised")
 SHARPE_PRIOR_VARIANCE = 1e-4
 """B's starting value in the differential Sharpe ratio: a 1% daily volatility, so the first steps are not divided
@@ -55,6 +58,29 @@ class RewardConfig:
             raise ValueError(f"sharpe_eta must be in (0, 1), got {self.sharpe_eta!r}")
         if self.scale <= 0 or self.drawdown_penalty < 0:
             raise ValueError(f"reward_scale must be > 0 and drawdown_penalty >= 0, got {self}")
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    """How an action becomes the weights held (the module's docstring): the logit `scale`, the no-trade `band` (L1
+    over the symbols, 0: every change is traded) and the days between decisions."""
+
+    scale: float = LOGIT_SCALE
+    band: float = 0.0
+    decision_days: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise ValueError(f"action scale must be > 0, got {self.scale!r}")
+        if not 0.0 <= self.band < 2.0:
+            raise ValueError(f"action band must be in [0, 2) (an L1 distance between weights), got {self.band!r}")
+        if not isinstance(self.decision_days, int) or isinstance(self.decision_days, bool) or self.decision_days < 1:
+            raise ValueError(f"action decision_days must be a positive integer, got {self.decision_days!r}")
+
+
+def within_band(target: np.ndarray, drifted: np.ndarray, band: float) -> np.ndarray:
+    """Row-wise: is the target's L1 distance from the drifted weights over the symbols (..., N) below the band?"""
+    return np.abs(target - drifted).sum(axis=-1) < band
 
 
 @dataclass(frozen=True)
@@ -95,9 +121,9 @@ def observation_rows(
     return np.ascontiguousarray(rows, dtype=np.float32), scaler
 
 
-def target_weights(actions: np.ndarray) -> np.ndarray:
-    """Softmax of LOGIT_SCALE * actions clipped to [-1, 1], row-wise: (..., N + 1) -> weights (symbols, cash)."""
-    z = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * LOGIT_SCALE
+def target_weights(actions: np.ndarray, scale: float = LOGIT_SCALE) -> np.ndarray:
+    """Softmax of scale * actions clipped to [-1, 1], row-wise: (..., N + 1) -> weights (symbols, cash)."""
+    z = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * scale
     z -= z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     e /= e.sum(axis=-1, keepdims=True)
@@ -127,6 +153,7 @@ class _Books:
         costs: CostModel | None,
         scaler: PortfolioScaler | None,
         reward: RewardConfig,
+        action: ActionConfig,
     ) -> None:
         panel = np.asarray(closes, dtype=np.float64)
         self.start, self.end = check_window(days, len(panel))
@@ -134,8 +161,14 @@ class _Books:
         self.n = panel.shape[1]
         window = self.end - self.start
         self.episode_length = window if episode_length is None else int(episode_length)
-        if not 1 <= self.episode_length <= window:
-            raise ValueError(f"episode_length must be in [1, {window}] (the window's days), got {episode_length}")
+        self.action = action
+        every = action.decision_days
+        if not every <= self.episode_length <= window:
+            raise ValueError(
+                f"episode_length must be in [{every}, {window}] (at least one decision of {every} day(s), at most the "
+                f"window's days), got {episode_length}"
+            )
+        self.episode_steps = self.episode_length // every
         self.costs = costs if costs is not None else CostModel()
         self.rate = self.costs.total_bps / 10_000.0
         self.reward = reward
@@ -150,7 +183,7 @@ class _Books:
         self.sharpe_b = np.full(count, SHARPE_PRIOR_VARIANCE)
         self.equity = np.ones(count)
         self.peak = np.ones(count)
-        self.last_first = self.end - 1 - self.episode_length
+        self.last_first = self.end - 1 - self.episode_steps * every
 
     def reset(self, rows: np.ndarray, firsts: np.ndarray) -> None:
         self.t[rows] = firsts
@@ -169,41 +202,54 @@ class _Books:
         return obs
 
     def advance(self, actions: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Step the portfolios `rows` with their actions (len(rows), N + 1): rewards and the day's figures."""
-        target = target_weights(actions)
+        """Step the portfolios `rows` with their actions (len(rows), N + 1) through one decision's days: rewards and
+        the figures (cost, turnover, the compounded net return, and "daily": each day's net return)."""
+        target = target_weights(actions, self.action.scale)
         if not np.all(np.isfinite(target)):
             raise ValueError(f"actions must be finite, got {actions!r}")
-        t = self.t[rows]
-        r = self.simple_returns[t]
-        assets = target[:, : self.n]
-        traded = np.abs(assets - self.weights[rows, : self.n]).sum(axis=1)
+        n = self.n
+        drifted = self.weights[rows]
+        if self.action.band > 0:
+            hold = within_band(target[:, :n], drifted[:, :n], self.action.band)
+            target[hold] = drifted[hold]
+        traded = np.abs(target[:, :n] - drifted[:, :n]).sum(axis=1)
         cost = traded * self.rate
-        gross = np.einsum("ij,ij->i", assets, r)
-        net = gross - cost
+        reward = np.zeros(len(rows))
+        daily = np.empty((len(rows), self.action.decision_days))
+        for day in range(self.action.decision_days):
+            t = self.t[rows]
+            r = self.simple_returns[t]
+            gross = np.einsum("ij,ij->i", target[:, :n], r)
+            net = gross - cost if day == 0 else gross
+            reward += self._reward(net, rows)
+            daily[:, day] = net
+            # the weights drift with prices until the next decision; cash earns nothing
+            target[:, :n] *= 1.0 + r
+            target /= (1.0 + gross)[:, None]
+            self.t[rows] = t + 1
+        self.weights[rows] = target
+        self.steps[rows] += 1
+        figures = {"cost": cost, "net_return": np.prod(1.0 + daily, axis=1) - 1.0, "turnover": traded, "daily": daily}
+        return reward * self.reward.scale, figures
+
+    def _reward(self, net: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One day's reward of the portfolios `rows` (unscaled), updating the running statistics it needs."""
         log_return = np.log1p(net)
         kind = self.reward.kind
         if kind == "log_return":
-            reward = log_return
-        elif kind == "differential_sharpe":
+            return log_return
+        if kind == "differential_sharpe":
             a, b, eta = self.sharpe_a[rows], self.sharpe_b[rows], self.reward.sharpe_eta
             delta_a, delta_b = net - a, net * net - b
             variance = np.maximum(b - a * a, 1e-12)
-            reward = eta * (b * delta_a - 0.5 * a * delta_b) / variance**1.5
             self.sharpe_a[rows] = a + eta * delta_a
             self.sharpe_b[rows] = b + eta * delta_b
-        else:
-            before = 1.0 - self.equity[rows] / self.peak[rows]
-            equity = self.equity[rows] * (1.0 + net)
-            peak = np.maximum(self.peak[rows], equity)
-            self.equity[rows], self.peak[rows] = equity, peak
-            reward = log_return - self.reward.drawdown_penalty * np.maximum(0.0, (1.0 - equity / peak) - before)
-        # the weights drift with prices until the next decision; cash earns nothing
-        assets *= 1.0 + r
-        target /= (1.0 + gross)[:, None]
-        self.weights[rows] = target
-        self.t[rows] = t + 1
-        self.steps[rows] += 1
-        return reward * self.reward.scale, {"cost": cost, "net_return": net, "turnover": traded}
+            return eta * (b * delta_a - 0.5 * a * delta_b) / variance**1.5
+        before = 1.0 - self.equity[rows] / self.peak[rows]
+        equity = self.equity[rows] * (1.0 + net)
+        peak = np.maximum(self.peak[rows], equity)
+        self.equity[rows], self.peak[rows] = equity, peak
+        return log_return - self.reward.drawdown_penalty * np.maximum(0.0, (1.0 - equity / peak) - before)
 
 
 def _spaces(books: _Books) -> tuple[gym.spaces.Box, gym.spaces.Box]:
@@ -218,8 +264,9 @@ def _spaces(books: _Books) -> tuple[gym.spaces.Box, gym.spaces.Box]:
 
 class PortfolioEnv(gym.Env):
     """One portfolio of the close panel (days, N) over days [start, end); `index` (days,) is the market index.
-    Episodes of `episode_length` decisions (None: the whole window) from a start drawn with the env's seeded RNG
-    (`random_start`) or the window's first decision; `reset(options={"start": day})` picks it."""
+    Episodes of `episode_length` days, episode_length // decision_days decisions (None: the whole window), from a
+    start drawn with the env's seeded RNG (`random_start`) or the window's first decision; `reset(options={"start":
+    day})` picks it."""
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's own declaration
 
@@ -233,9 +280,12 @@ class PortfolioEnv(gym.Env):
         costs: CostModel | None = None,
         scaler: PortfolioScaler | None = None,
         reward: RewardConfig | None = None,
+        action: ActionConfig | None = None,
         random_start: bool = True,
     ) -> None:
-        self.books = _Books(closes, index, 1, days, episode_length, costs, scaler, reward or RewardConfig())
+        self.books = _Books(
+            closes, index, 1, days, episode_length, costs, scaler, reward or RewardConfig(), action or ActionConfig()
+        )
         self.scaler, self.n, self.start, self.end = self.books.scaler, self.books.n, self.books.start, self.books.end
         self.episode_length = self.books.episode_length
         self.random_start = random_start
@@ -260,8 +310,9 @@ class PortfolioEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         actions = np.asarray(action, dtype=np.float64).reshape(1, -1)
         rewards, figures = self.books.advance(actions, self._all)
-        truncated = bool(self.books.steps[0] >= self.episode_length)
-        info = {key: float(values[0]) for key, values in figures.items()}
+        truncated = bool(self.books.steps[0] >= self.books.episode_steps)
+        info: dict[str, Any] = {key: float(values[0]) for key, values in figures.items() if key != "daily"}
+        info["daily_net_returns"] = figures["daily"][0].tolist()
         return self.books.observe()[0], float(rewards[0]), False, truncated, info
 
 
@@ -283,10 +334,22 @@ class VectorPortfolioEnv(VectorEnv):
         costs: CostModel | None = None,
         scaler: PortfolioScaler | None = None,
         reward: RewardConfig | None = None,
+        action: ActionConfig | None = None,
     ) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        self.books = _Books(closes, index, num_envs, days, episode_length, costs, scaler, reward or RewardConfig())
+        books = _Books(
+            closes,
+            index,
+            num_envs,
+            days,
+            episode_length,
+            costs,
+            scaler,
+            reward or RewardConfig(),
+            action or ActionConfig(),
+        )
+        self.books = books
         self.num_envs = num_envs
         self.single_observation_space, self.single_action_space = _spaces(self.books)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -316,7 +379,7 @@ class VectorPortfolioEnv(VectorEnv):
             rewards[live], _ = books.advance(actions[live], live)
         if len(restart):
             books.reset(restart, self._firsts(len(restart)))
-        truncated = books.steps >= books.episode_length
+        truncated = books.steps >= books.episode_steps
         truncated[restart] = False
         self._done = truncated.copy()
         return books.observe(), rewards, self._no_terminations.copy(), truncated, {}

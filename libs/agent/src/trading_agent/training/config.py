@@ -16,6 +16,15 @@ CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 """libs/agent/configs: default.yaml (a real, small run: minutes) and smoke.yaml (seconds, for tests)."""
 
 
+def _settings(kind: Any, values: dict[str, Any], what: str) -> Any:
+    """The dataclass `kind` of a mapping, an unknown key named."""
+    known = set(kind.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(known)}")
+    return kind(**values)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. `iterations` is the total: resuming from a checkpoint at iteration k runs iterations - k more.
@@ -50,6 +59,8 @@ class TrainConfig:
     # the portfolio env's reward: RewardConfig fields (kind: log_return | differential_sharpe | drawdown_penalised,
     # scale, sharpe_eta, drawdown_penalty)
     reward: dict[str, Any] = field(default_factory=lambda: {"kind": "log_return"})
+    # how the portfolio env's action becomes weights: ActionConfig fields (scale, band, decision_days)
+    action: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -71,6 +82,7 @@ class TrainConfig:
             )
         self.cost_model  # noqa: B018 - validates the cost keys
         self.reward_config  # noqa: B018 - validates the reward keys
+        self.action_config  # noqa: B018 - validates the action keys
 
     @property
     def cost_model(self) -> CostModel:
@@ -86,11 +98,13 @@ class TrainConfig:
     def reward_config(self) -> Any:
         from trading_agent.envs.portfolio import RewardConfig
 
-        known = set(RewardConfig.__dataclass_fields__)
-        unknown = sorted(set(self.reward) - known)
-        if unknown:
-            raise ValueError(f"unknown reward key(s) {unknown}; known: {sorted(known)}")
-        return RewardConfig(**self.reward)
+        return _settings(RewardConfig, self.reward, "reward")
+
+    @property
+    def action_config(self) -> Any:
+        from trading_agent.envs.portfolio import ActionConfig
+
+        return _settings(ActionConfig, self.action, "action")
 
     @property
     def action_bounds(self) -> tuple[float, float]:

@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 from trading_features import PORTFOLIO_WARMUP_BARS
 
-from trading_agent.envs import PortfolioScaler, observation_rows, target_weights
+from trading_agent.envs import ActionConfig, PortfolioScaler, observation_rows, target_weights, within_band
 from trading_agent.training.config import CONFIG_DIR, TrainConfig
 from trading_agent.training.trainer import TrainingProgress, latest_checkpoint, market_from_closes, train
 
@@ -38,16 +38,26 @@ def _session(path: Path) -> ort.InferenceSession:
 class PortfolioAgentStrategy:
     """A `Strategy` (history, current_weights) -> target weights: the mean of the members' softmax target weights
     on the observation of the day (the portfolio features of the last PORTFOLIO_WARMUP_BARS days of closes and of
-    the index, scaled with the training window's scaler, and the current weights with cash last).
+    the index, scaled with the training window's scaler, and the current weights with cash last), traded as the env
+    trades it (`action`): a decision on the days whose index is a multiple of decision_days (the drifted weights are
+    held on the others), and a target within the band of the drifted weights is not traded.
 
     `index` is the market index aligned with the close panel the backtest runs on: on day t (history = closes
     [: t + 1]) only index[: t + 1] is read."""
 
-    def __init__(self, policies: list[Path], scaler: PortfolioScaler, index: np.ndarray, **info: Any) -> None:
+    def __init__(
+        self,
+        policies: list[Path],
+        scaler: PortfolioScaler,
+        index: np.ndarray,
+        action: ActionConfig | None = None,
+        **info: Any,
+    ) -> None:
         if not policies:
             raise ValueError("the ensemble needs at least one member policy")
         self.sessions = [_session(path) for path in policies]
         self.scaler = scaler
+        self.action = action or ActionConfig()
         self.index = np.asarray(index, dtype=np.float64)
         self.info = info
 
@@ -63,10 +73,16 @@ class PortfolioAgentStrategy:
             return np.zeros(history.shape[1])
         if len(history) > len(self.index):
             raise ValueError(f"the index has {len(self.index)} days, the history {len(history)}: not aligned")
+        holding = float(np.sum(weights)) > 0
+        if holding and len(history) % self.action.decision_days:
+            return weights
         obs = self.observation(history, weights)
-        mean = np.mean([target_weights(s.run(["action"], {"obs": obs})[0][0]) for s in self.sessions], axis=0)
-        assets = mean[:-1]
-        return assets / max(1.0, float(assets.sum()))
+        scale = self.action.scale
+        mean = np.mean([target_weights(s.run(["action"], {"obs": obs})[0][0], scale) for s in self.sessions], axis=0)
+        assets = mean[:-1] / max(1.0, float(mean[:-1].sum()))
+        if holding and self.action.band > 0 and within_band(assets, weights, self.action.band):
+            return weights
+        return assets
 
 
 def portfolio_walkforward_config() -> TrainConfig:
@@ -162,6 +178,7 @@ def portfolio_strategy_for_window(
             [root / f"seed-{seed}" / "policy.onnx" for seed in seeds],
             scaler,
             index,
+            config.action_config,
             members=[
                 {k: r[k] for k in ("seed", "iterations", "timesteps", "train_seconds", "validation")} for r in records
             ],

@@ -147,6 +147,7 @@ def env_config(config: TrainConfig, market: MarketData) -> dict[str, Any]:
             raise ValueError("the portfolio env needs the market index (MarketData.index)")
         values["index"] = market.index[: market.train_end]
         values["reward"] = dict(config.reward)
+        values["action"] = dict(config.action)
     return values
 
 
@@ -443,7 +444,9 @@ def validation_env(config: TrainConfig, market: MarketData) -> SingleAssetEnv | 
         "random_start": False,
     }
     if config.env == "portfolio":
-        return PortfolioEnv(market.closes, index=market.index, reward=config.reward_config, **common)
+        return PortfolioEnv(
+            market.closes, index=market.index, reward=config.reward_config, action=config.action_config, **common
+        )
     return SingleAssetEnv(market.closes, long_only=config.long_only, **common)
 
 
@@ -485,7 +488,7 @@ def evaluate(
             action = np.asarray(act(obs[None, :]))[0]
             obs, reward, _, truncated, info = env.step(action)
             rewards.append(reward)
-            returns.append(info["net_return"])
+            returns.extend(info.get("daily_net_returns", [info["net_return"]]))
             costs.append(info["cost"])
             positions.append(float(np.abs(action).mean()) if isinstance(env, PortfolioEnv) else info["position"])
         summary = _summary(rewards, returns, costs)
