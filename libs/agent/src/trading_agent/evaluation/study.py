@@ -1,8 +1,8 @@
 """The portfolio agent's walk-forward study, end to end and resumable:
 
-1. Ray Tune searches the agent's grid (`--space`, default: how actions trade, the logit scale x the no-trade band x
-   daily or weekly decisions, with the net log return reward) on the first
-   walk-forward window's validation year only (its data ends before every test year; `check_tuning_window`),
+1. Ray Tune searches the agent's grid (`--space`, default: the three rewards x the no-trade band x daily or weekly
+   decisions) on the first walk-forward window's validation year only (its data ends before every test year;
+   `check_tuning_window`),
 2. the best configuration is written to `<store>/tuned.yaml` (a TrainConfig) and trained per window, an ensemble of
    `--seeds` members, each member kept under `<store>/window-NN/seed-S/` (a rerun loads what is there),
 3. the study (every baseline, the ridge candidate, the agent) is written as report.json / report.html, with the tuning
@@ -26,7 +26,7 @@ import yaml
 from trading_agent.evaluation.walkforward import EvaluationConfig, make_windows, run_walk_forward
 
 DEFAULT_SPACE: dict[str, list[Any]] = {
-    "action.scale": [1.0, 2.5],
+    "reward.kind": ["log_return", "differential_sharpe", "drawdown_penalised"],
     "action.band": [0.0, 0.1],
     "action.decision_days": [1, 5],
 }
