@@ -289,6 +289,7 @@ def agent_budget(config: EvaluationConfig) -> dict[str, Any]:
         "env_steps_per_window": train_config.iterations * batch * members,
         "episode_length": train_config.episode_length,
         "reward": dict(train_config.reward) if train_config.env == "portfolio" else "position * log return - costs",
+        "action": vars(train_config.action_config) if train_config.env == "portfolio" else "position in [0, 1]",
         "num_envs_per_env_runner": train_config.num_envs_per_env_runner,
         "num_env_runners": train_config.num_env_runners,
         "hyperparameters": hyperparameters,
@@ -310,9 +311,12 @@ def agent_status(config: EvaluationConfig | None = None) -> str:
     budget = agent_budget(config)
     hidden = budget["hyperparameters"].get("model", {}).get("fcnet_hiddens", "default")
     if budget["env"] == "portfolio":
+        action = budget["action"]
         return (
             f"evaluated as {AGENT}: RLlib {budget['algorithm']} on the vectorised portfolio env (target weights of "
-            f"{len(config.symbols)} symbols and cash; reward {budget['reward'].get('kind')}), network {hidden}, an "
+            f"{len(config.symbols)} symbols and cash; reward {budget['reward'].get('kind')}; a decision every "
+            f"{action['decision_days']} day(s), no trade within {action['band']} (L1) of the drifted weights, logit "
+            f"scale {action['scale']}), network {hidden}, an "
             f"ensemble of {budget['members_per_window']} seed(s) per window trained from scratch on the train "
             f"window's closes and index only, {budget['iterations']} iteration(s) x "
             f"{budget['env_steps_per_iteration']:,} env steps x {budget['members_per_window']} = "
