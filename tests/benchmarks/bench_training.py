@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
-from trading_agent.envs import VectorPortfolioEnv, index_closes
+from trading_agent.envs import ActionConfig, VectorPortfolioEnv, index_closes
 from trading_agent.evaluation.walkforward import EvaluationConfig
 from trading_agent.training import TrainConfig
 from trading_agent.training.portfolio_agent import PORTFOLIO_WALKFORWARD_CONFIG
@@ -31,8 +31,10 @@ SETTINGS = [
 ]
 
 
-def bare_env(closes: np.ndarray, index: np.ndarray, num_envs: int, steps: int = 2000) -> float:
-    env = VectorPortfolioEnv(closes, index=index, num_envs=num_envs, episode_length=252)
+def bare_env(closes: np.ndarray, index: np.ndarray, num_envs: int, action: ActionConfig, steps: int = 2000) -> float:
+    """Env steps/s of the vector env alone, with the action settings RLlib trains with (a weekly decision is one
+    step of five days)."""
+    env = VectorPortfolioEnv(closes, index=index, num_envs=num_envs, episode_length=252, action=action)
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, size=(64, num_envs, closes.shape[1] + 1)).astype(np.float32)
     started = time.perf_counter()
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                 num_envs_per_env_runner=envs,
                 hyperparameters={**base.hyperparameters, "minibatch_size": minibatch},
             )
-            bare = bare_env(closes, index, envs)
+            bare = bare_env(closes, index, envs, config.action_config)
             trained = rllib(config, args.iterations)
             runs.append(
                 {
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
             import ray
 
             ray.shutdown()
-    write_results("training", {"symbols": len(study.symbols), "iterations_timed": args.iterations, "runs": runs})
+    figures = {"symbols": len(study.symbols), "iterations_timed": args.iterations, "action": dict(base.action)}
+    write_results("training", {**figures, "runs": runs})
 
 
 if __name__ == "__main__":
